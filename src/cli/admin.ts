@@ -1,0 +1,33 @@
+// clip status: what this server is and holds.
+
+import { type ClientFlags, openClient } from "./common.ts";
+import { duration, json, out } from "./output.ts";
+
+export async function status(flags: ClientFlags & { json?: boolean }): Promise<void> {
+  const c = await openClient(flags);
+  let s: Record<string, unknown>;
+  try {
+    s = await c.status();
+  } finally {
+    c.close();
+  }
+  if (flags.json) return json(s);
+  const children = (s.children as { name?: string; addr?: string }[]) ?? [];
+  const lines = [
+    ["name", String(s.name)],
+    ["id", String(s.id)],
+    ["version", String(s.version)],
+    ["uptime", duration(Number(s.uptime))],
+    ["role", String(s.role)],
+    ["parent", s.parent ? JSON.stringify(s.parent) : "-"],
+    ["children", children.length ? children.map((c) => c.name ?? c.addr ?? "?").join(", ") : "-"],
+    ["clients", String(s.clients)],
+    ["regions", String(s.regions)],
+    ["groups", String(s.groups)],
+    ["keys", String(s.keys)],
+    ["last write", `seq ${s.seq}`],
+    ["storage", s.persistent ? "on disk" : "memory only"],
+  ];
+  if (s.lag !== undefined) lines.push(["lag", String(s.lag)]);
+  await out(lines.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n") + "\n");
+}

@@ -1,0 +1,92 @@
+// How the CLI writes: data to stdout exactly, everything else to stderr;
+// colour only on a terminal and never with NO_COLOR; sizes human-readable
+// at a terminal and exact in --json.
+
+import { isatty } from "node:tty";
+
+export const stdoutIsTTY = (): boolean => isatty(1);
+export const stderrIsTTY = (): boolean => isatty(2);
+
+export function useColor(fd: 1 | 2 = 1): boolean {
+  return !process.env.NO_COLOR && process.env.TERM !== "dumb" && isatty(fd);
+}
+
+export function paint(code: number, s: string, fd: 1 | 2 = 1): string {
+  return useColor(fd) ? `\x1b[${code}m${s}\x1b[0m` : s;
+}
+export const bold = (s: string) => paint(1, s);
+export const dim = (s: string) => paint(2, s);
+
+export function humanSize(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = -1;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+export function ago(ms: number, now = Date.now()): string {
+  if (!ms) return "-";
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+export function duration(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** Aligned columns; the header is bold at a terminal. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat(widths[i] - visible(c).length)))
+      .join("  ")
+      .trimEnd();
+  return [bold(line(header)), ...rows.map(line)].join("\n") + "\n";
+}
+
+function visible(s: string): string {
+  return s.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+const enc = new TextEncoder();
+
+/** Writes text to stdout. */
+export async function out(s: string | Uint8Array): Promise<void> {
+  await Bun.write(Bun.stdout, typeof s === "string" ? enc.encode(s) : s);
+}
+
+export function json(v: unknown): Promise<void> {
+  return out(`${JSON.stringify(v)}\n`);
+}
+
+/** A progress line on stderr for large transfers, only at a terminal. */
+export function progress(label: string, threshold = 4 << 20): ((done: number, total?: number) => void) & { end(): void } {
+  const on = stderrIsTTY();
+  let last = 0;
+  let shown = false;
+  const f = ((done: number, total?: number) => {
+    if (!on || done < threshold) return;
+    const now = Date.now();
+    if (now - last < 100 && (total === undefined || done < total)) return;
+    last = now;
+    shown = true;
+    const pct = total ? ` ${Math.floor((done / total) * 100)}%` : "";
+    process.stderr.write(`\r${label} ${humanSize(done)}${total ? ` / ${humanSize(total)}` : ""}${pct}\x1b[K`);
+  }) as ((done: number, total?: number) => void) & { end(): void };
+  f.end = () => {
+    if (shown) process.stderr.write("\r\x1b[K");
+  };
+  return f;
+}

@@ -1,0 +1,59 @@
+// clip serve: run a server until SIGINT/SIGTERM.
+
+import { homedir } from "node:os";
+import { defaultSocketPath } from "../net/address.ts";
+import { stderrLogger } from "../server/log.ts";
+import { startServer } from "../server/serve.ts";
+import { parseSize, readToken } from "./common.ts";
+
+export interface ServeFlags {
+  listen?: string | string[];
+  connect?: string | string[];
+  token?: string;
+  tokenFile?: string;
+  insecure?: boolean;
+  data?: string;
+  memory?: boolean;
+  name?: string;
+  socket?: string;
+  maxSize?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  quiet?: boolean;
+}
+
+export function defaultDataDir(env = process.env): string {
+  return env.XDG_STATE_HOME ? `${env.XDG_STATE_HOME}/clip` : `${homedir()}/.local/state/clip`;
+}
+
+const list = (v: string | string[] | undefined): string[] =>
+  (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((s) => String(s).split(",")).map((s) => s.trim()).filter(Boolean);
+
+export async function serve(flags: ServeFlags): Promise<void> {
+  const name = flags.name !== undefined ? String(flags.name) : undefined;
+  const log = stderrLogger(name ?? "clip", !!flags.quiet);
+  const server = await startServer({
+    socket: flags.socket ? String(flags.socket) : defaultSocketPath(),
+    listen: list(flags.listen),
+    connect: list(flags.connect),
+    token: readToken(flags, "server"),
+    insecure: !!flags.insecure,
+    dataDir: flags.memory ? null : flags.data ? String(flags.data) : defaultDataDir(),
+    maxSize: flags.maxSize !== undefined ? parseSize(flags.maxSize, "--max-size") : 1 << 30,
+    name,
+    tls: flags.tlsCert || flags.tlsKey || flags.tlsCa ? { cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa } : undefined,
+    log,
+  });
+  const { node } = server;
+  log("info", "started", `id ${node.id}, ${node.store.persistent ? `data in ${flags.data ?? defaultDataDir()}` : "in memory (--memory: nothing is kept)"}`);
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log("info", "stopping", `on ${sig}`);
+      server.stop().then(resolve, resolve);
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  log("info", "stopped");
+}

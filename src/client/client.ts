@@ -1,0 +1,480 @@
+// The client everything else uses: the library (`import { connect } from
+// "clip"`), the CLI, the shell and the tree's tests. One connection carries
+// many requests at once, each on its own stream id, so a wait in flight
+// never blocks a paste on the same connection.
+
+import { type Address, clientAddress, formatAddress, parseAddress } from "../net/address.ts";
+import type { Conn } from "../net/conn.ts";
+import { dial } from "../net/dial.ts";
+import { ClipError, asClipError } from "../protocol/errors.ts";
+import { FrameDecoder, FrameType, MAX_CHUNK, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
+import { type PeerKind, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
+import { Inbox, type Item } from "./inbox.ts";
+
+export interface ConnectOptions {
+  /** Address: unix:/path, /path, tcp:host:port, host:port. Default: $CLIP_SERVER or the default socket. */
+  server?: string | Address;
+  /** Cluster token, proved (never sent) when the server asks for it over TCP. */
+  token?: string;
+  /** Who we are, for `clip apps`. */
+  kind?: PeerKind;
+  name?: string;
+  /** CA file (PEM) to trust for a TLS server; `true` for the system's CAs. */
+  tls?: { ca?: string } | boolean;
+  /** Connect timeout in ms. */
+  timeoutMs?: number;
+}
+
+/** A value as a message carried it: facts (meta) and a stream of bytes. */
+export interface Message {
+  type: number;
+  meta: Record<string, unknown>;
+  body: AsyncIterable<Uint8Array>;
+}
+
+export type CopySource = Uint8Array | string | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+export interface CopyOptions {
+  /** Progress callback: bytes sent so far. */
+  onProgress?: (sent: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Seconds; on expiry the promise rejects with ClipError("TIMEOUT"). */
+  timeout?: number;
+}
+
+const HIGH_WATER = 16 << 20;
+const LOW_WATER = 4 << 20;
+
+const encoder = new TextEncoder();
+
+export class Client {
+  private conn!: Conn;
+  private readonly decoder = new FrameDecoder();
+  private nextId = 1;
+  private readonly streams = new Map<number, Inbox>();
+  private buffered = 0;
+  private paused = false;
+  private closedError: ClipError | null = null;
+  welcome!: WelcomeMeta;
+  readonly address: Address;
+
+  private constructor(address: Address) {
+    this.address = address;
+  }
+
+  static async connect(opts: ConnectOptions = {}): Promise<Client> {
+    const addr = typeof opts.server === "object" ? opts.server : opts.server ? parseAddress(opts.server) : clientAddress();
+    const c = new Client(addr);
+    const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { ca: Bun.file(opts.tls.ca) } : undefined;
+    c.conn = await dial(addr, () => c.handler(), { tls, timeoutMs: opts.timeoutMs ?? 10_000 });
+    try {
+      await c.handshake(opts);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+    return c;
+  }
+
+  private handler() {
+    return {
+      data: (chunk: Uint8Array) => this.data(chunk),
+      closed: () => this.lost(new ClipError("LOST", `connection to ${formatAddress(this.address)} was lost`)),
+    };
+  }
+
+  private async handshake(opts: ConnectOptions): Promise<void> {
+    const hello = { op: "hello", v: PROTOCOL_VERSION, kind: opts.kind ?? "lib", pid: process.pid, name: opts.name };
+    this.welcome = (await this.call("hello", hello)) as unknown as WelcomeMeta;
+    if (this.welcome.auth !== "token") return;
+    if (!opts.token) throw new ClipError("AUTH", `the server at ${formatAddress(this.address)} requires the cluster token (use --token-file, CLIP_TOKEN or --token)`);
+    const { clientProof, nonce, sameHex, serverProof } = await import("../server/auth.ts");
+    const cnonce = nonce();
+    const snonce = String(this.welcome.nonce ?? "");
+    const res = await this.call("auth", { cnonce, proof: clientProof(opts.token, snonce, cnonce) });
+    if (typeof res.proof !== "string" || !sameHex(res.proof, serverProof(opts.token, snonce, cnonce))) {
+      throw new ClipError("AUTH", "the server could not prove it holds the cluster token");
+    }
+    this.welcome.admin = true;
+  }
+
+  // --- frames in ---
+
+  private data(chunk: Uint8Array): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      this.lost(new ClipError("PROTOCOL", `the server sent bytes that are not clip's protocol: ${asClipError(e).message}`));
+      this.conn.close("protocol");
+      return;
+    }
+    for (const f of frames) this.frame(f);
+  }
+
+  private frame(f: Frame): void {
+    if (f.type === FrameType.ERR && f.id === 0) {
+      // The server is closing the whole connection, and says why.
+      this.lost(ClipError.fromWire(f.meta));
+      return;
+    }
+    const inbox = this.streams.get(f.id);
+    if (!inbox) return; // a stream we cancelled; its last frames may still come
+    switch (f.type) {
+      case FrameType.RES:
+      case FrameType.EVT:
+        inbox.push({ t: "head", type: f.type, meta: f.meta, payload: f.payload, fin: f.fin });
+        break;
+      case FrameType.DATA:
+        inbox.push({ t: "data", payload: f.payload, fin: f.fin });
+        break;
+      case FrameType.ERR:
+        inbox.push({ t: "err", err: ClipError.fromWire(f.meta) });
+        break;
+    }
+  }
+
+  private account(delta: number): void {
+    this.buffered += delta;
+    if (!this.paused && this.buffered > HIGH_WATER) {
+      this.paused = true;
+      this.conn.pause();
+    } else if (this.paused && this.buffered <= LOW_WATER) {
+      this.paused = false;
+      this.conn.resume();
+    }
+  }
+
+  private lost(err: ClipError): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    for (const inbox of this.streams.values()) inbox.push({ t: "err", err });
+  }
+
+  // --- streams ---
+
+  private openStream(): { id: number; inbox: Inbox } {
+    if (this.closedError) throw this.closedError;
+    const id = this.nextId++;
+    if (this.nextId > 0xffffffff) this.nextId = 1;
+    const inbox = new Inbox({ account: (d) => this.account(d) });
+    this.streams.set(id, inbox);
+    return { id, inbox };
+  }
+
+  private endStream(id: number, cancel: boolean): void {
+    const inbox = this.streams.get(id);
+    if (!inbox) return;
+    this.streams.delete(id);
+    inbox.drain();
+    if (cancel && !this.closedError) this.conn.send(encodeFrame(FrameType.CANCEL, id, null));
+  }
+
+  /** Reads the next message (RES or EVT head plus its streamed body). */
+  private async message(id: number, inbox: Inbox): Promise<Message> {
+    const head = await inbox.next();
+    if (head.t === "err") throw head.err;
+    if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
+    const body = this.body(head, inbox);
+    return { type: head.type, meta: head.meta, body };
+  }
+
+  private async *body(head: Extract<Item, { t: "head" }>, inbox: Inbox): AsyncGenerator<Uint8Array> {
+    if (head.payload.length > 0) yield head.payload;
+    let fin = head.fin;
+    while (!fin) {
+      const item = await inbox.next();
+      if (item.t === "err") throw item.err;
+      if (item.t !== "data") throw new ClipError("PROTOCOL", "a new message before the last value ended");
+      fin = item.fin;
+      if (item.payload.length > 0) yield item.payload;
+    }
+  }
+
+  /** A request without a value, answered by a RES without one. */
+  async call(op: string, meta: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const { id, inbox } = this.openStream();
+    try {
+      this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
+      const m = await this.message(id, inbox);
+      for await (const _ of m.body);
+      return m.meta;
+    } finally {
+      this.endStream(id, false);
+    }
+  }
+
+  /** A request whose reply carries a value, collected whole. */
+  async callValue(op: string, meta: Record<string, unknown> = {}, signal?: AbortSignal): Promise<{ meta: Record<string, unknown>; bytes: Uint8Array }> {
+    const r = await this.request(op, meta, signal);
+    try {
+      return { meta: r.meta, bytes: await collect(r.body, typeof r.meta.size === "number" ? r.meta.size : undefined) };
+    } finally {
+      r.done();
+    }
+  }
+
+  /**
+   * Opens a request and returns its reply with the value as a stream. Call
+   * done() when finished (cancels the stream if the body was not read whole).
+   */
+  async request(op: string, meta: Record<string, unknown>, signal?: AbortSignal): Promise<Message & { done(): void }> {
+    const { id, inbox } = this.openStream();
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      this.endStream(id, true);
+    };
+    const onAbort = () => inbox.push({ t: "err", err: abortError(signal!) });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
+      const m = await this.message(id, inbox);
+      const self = this;
+      return {
+        ...m,
+        body: (async function* () {
+          try {
+            yield* m.body;
+            finished = true;
+            self.endStream(id, false);
+          } finally {
+            signal?.removeEventListener("abort", onAbort);
+          }
+        })(),
+        done,
+      };
+    } catch (e) {
+      signal?.removeEventListener("abort", onAbort);
+      done();
+      throw e;
+    }
+  }
+
+  /** A subscription: every EVT on the stream, until the caller stops or the server ends it. */
+  async *subscribe(op: string, meta: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<Message> {
+    const { id, inbox } = this.openStream();
+    const onAbort = () => inbox.push({ t: "err", err: abortError(signal!) });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
+      while (true) {
+        const m = await this.message(id, inbox);
+        yield m;
+        if (m.type === FrameType.RES) return; // the server ended the subscription
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.endStream(id, true);
+    }
+  }
+
+  /** Sends a request with a value, streamed in frames as the connection drains. */
+  async upload(op: string, meta: Record<string, unknown>, source: CopySource, opts: CopyOptions = {}): Promise<Record<string, unknown>> {
+    const { id, inbox } = this.openStream();
+    let failed: ClipError | null = null;
+    // Watch for an early ERR (a refused or oversize value): stop sending at once.
+    const early = inbox.next().then((item) => {
+      if (item.t === "err") failed = item.err;
+      return item;
+    });
+    try {
+      const size = sizeOf(source);
+      this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, ...(size !== undefined ? { size } : {}) }, new Uint8Array(0), false));
+      let sent = 0;
+      const frame = new Chunker((bytes, fin) => {
+        this.conn.send(encodeFrame(FrameType.DATA, id, null, bytes, fin));
+        sent += bytes.length;
+        opts.onProgress?.(sent, size);
+      });
+      for await (const chunk of chunks(source)) {
+        if (failed) throw failed;
+        if (this.closedError) throw this.closedError;
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        frame.push(chunk);
+        if (this.conn.queued > LOW_WATER) await this.conn.drained();
+      }
+      if (failed) throw failed;
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      frame.end();
+      const item = await early;
+      if (item.t === "err") throw item.err;
+      if (item.t !== "head") throw new ClipError("PROTOCOL", "unexpected reply to an upload");
+      return item.meta;
+    } catch (e) {
+      if (!failed && !this.closedError) this.conn.send(encodeFrame(FrameType.CANCEL, id, null));
+      throw e;
+    } finally {
+      this.streams.delete(id);
+    }
+  }
+
+  // --- the clipboard ---
+
+  copy(region: number, data: CopySource, opts?: CopyOptions): Promise<{ seq: number; size: number }> {
+    const r = parseRegion(region);
+    return this.upload("copy", { r }, data, opts) as Promise<{ seq: number; size: number }>;
+  }
+
+  async paste(region: number): Promise<Uint8Array> {
+    return (await this.callValue("paste", { r: parseRegion(region) })).bytes;
+  }
+
+  /** paste as a stream, for values too large to hold. */
+  pasteStream(region: number): Promise<Message & { done(): void }> {
+    return this.request("paste", { r: parseRegion(region) });
+  }
+
+  /** Resolves with the next value written to `region` after this call. */
+  async wait(region: number, opts: WaitOptions = {}): Promise<Uint8Array> {
+    const m = await this.waitStream(region, opts);
+    try {
+      return await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+    } finally {
+      m.done();
+    }
+  }
+
+  waitStream(region: number, opts: WaitOptions = {}): Promise<Message & { done(): void }> {
+    const r = parseRegion(region);
+    return withTimeout(opts, (signal) => this.request("wait", { r }, signal));
+  }
+
+  /** Every later write to `region`, as whole values, until the loop breaks or the signal aborts. */
+  async *follow(region: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    for await (const m of this.followStream(region, opts)) yield await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+  }
+
+  followStream(region: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Message> {
+    return this.subscribe("wait", { r: parseRegion(region), follow: true }, opts.signal);
+  }
+
+  async list(): Promise<RegionInfo[]> {
+    return (await this.call("list")).regions as RegionInfo[];
+  }
+
+  status(): Promise<Record<string, unknown>> {
+    return this.call("status");
+  }
+
+  get closed(): boolean {
+    return this.closedError !== null;
+  }
+
+  close(): void {
+    if (!this.closedError) this.closedError = new ClipError("LOST", "the client was closed");
+    this.conn?.close("local");
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Collects a body; preallocates when the size is known. */
+export async function collect(body: AsyncIterable<Uint8Array>, size?: number): Promise<Uint8Array> {
+  if (size !== undefined) {
+    const out = new Uint8Array(size);
+    let o = 0;
+    for await (const c of body) {
+      if (o + c.length > size) throw new ClipError("PROTOCOL", "value longer than announced");
+      out.set(c, o);
+      o += c.length;
+    }
+    if (o !== size) throw new ClipError("PROTOCOL", `value of ${o} bytes, ${size} announced`);
+    return out;
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of body) {
+    parts.push(c.slice());
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Groups arbitrary chunks into frames of MAX_CHUNK bytes. */
+class Chunker {
+  private buf = new Uint8Array(MAX_CHUNK);
+  private n = 0;
+  constructor(private readonly emit: (bytes: Uint8Array, fin: boolean) => void) {}
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    // Large chunks go out in place, without a copy, when nothing is buffered.
+    while (this.n === 0 && chunk.length - pos > MAX_CHUNK) {
+      this.emit(chunk.subarray(pos, pos + MAX_CHUNK), false);
+      pos += MAX_CHUNK;
+    }
+    while (pos < chunk.length) {
+      const take = Math.min(MAX_CHUNK - this.n, chunk.length - pos);
+      this.buf.set(chunk.subarray(pos, pos + take), this.n);
+      this.n += take;
+      pos += take;
+      if (this.n === MAX_CHUNK) {
+        this.emit(this.buf, false);
+        this.buf = new Uint8Array(MAX_CHUNK);
+        this.n = 0;
+      }
+    }
+  }
+  end(): void {
+    this.emit(this.buf.subarray(0, this.n), true);
+  }
+}
+
+function sizeOf(source: CopySource): number | undefined {
+  if (source instanceof Uint8Array) return source.length;
+  if (typeof source === "string") return undefined;
+  if (source instanceof Blob) return source.size;
+  return undefined;
+}
+
+async function* chunks(source: CopySource): AsyncGenerator<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    yield source;
+  } else if (typeof source === "string") {
+    yield encoder.encode(source);
+  } else if (source instanceof Blob) {
+    yield* source.stream() as unknown as AsyncIterable<Uint8Array>;
+  } else {
+    yield* source as AsyncIterable<Uint8Array>;
+  }
+}
+
+function abortError(signal: AbortSignal): ClipError {
+  const r = signal.reason;
+  if (r instanceof ClipError) return r;
+  return new ClipError("TIMEOUT", "aborted", { cause: r });
+}
+
+async function withTimeout<T>(opts: WaitOptions, fn: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+  if (opts.timeout === undefined) return fn(opts.signal);
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new ClipError("TIMEOUT", `nothing arrived within ${opts.timeout} s`)), opts.timeout * 1000);
+  const onAbort = () => ctl.abort(opts.signal!.reason);
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await fn(ctl.signal);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Opens a client: the library's front door. */
+export function connect(opts: ConnectOptions | string = {}): Promise<Client> {
+  return Client.connect(typeof opts === "string" ? { server: opts } : opts);
+}

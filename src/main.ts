@@ -1,0 +1,109 @@
+// The clip executable: command declarations, lazy imports, and the one place
+// where errors become a line on stderr and an exit status (SPEC "Exit codes").
+
+import { cac } from "cac";
+import { ClipError } from "./protocol/errors.ts";
+import { PROTOCOL_VERSION } from "./protocol/frame.ts";
+import { VERSION } from "./version.ts";
+
+const cli = cac("clip");
+
+const clientOptions = (cmd: ReturnType<typeof cli.command>) =>
+  cmd
+    .option("-s, --server <addr>", "server address: unix:/path, /path, tcp:host:port (env CLIP_SERVER; default: the local socket)", { type: [String] })
+    .option("--token-file <file>", "file holding the cluster token, for TCP servers", { type: [String] })
+    .option("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { type: [String] })
+    .option("--tls-ca <file>", "CA certificate (PEM) to trust for a TLS server", { type: [String] });
+
+/** cac hands `type: [String]` flags over as arrays; a flag given twice keeps the last. */
+function flat<T extends Record<string, unknown>>(o: T): T {
+  const r: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) r[k] = Array.isArray(v) && k !== "listen" && k !== "connect" && k !== "--" ? v[v.length - 1] : v;
+  return r as T;
+}
+
+cli
+  .command("serve", "Run a server (one per machine); join a tree with --connect")
+  .option("--socket <path>", "unix socket to listen on (default: $CLIP_SOCKET, $XDG_RUNTIME_DIR/clip/clip.sock or /tmp/clip-UID/clip.sock)", { type: [String] })
+  .option("--listen <addr>", "also listen here: unix:/path or tcp:host:port (repeatable)", { type: [String] })
+  .option("--connect <addrs>", "join the tree as a child of the first reachable of these (comma-separated)", { type: [String] })
+  .option("--token-file <file>", "file holding the cluster token (needed for TCP)", { type: [String] })
+  .option("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { type: [String] })
+  .option("--insecure", "allow TCP without a token (trusted networks only)")
+  .option("--data <dir>", "keep state here (default: $XDG_STATE_HOME/clip or ~/.local/state/clip)", { type: [String] })
+  .option("--memory", "keep nothing on disk")
+  .option("--name <name>", "this server's name in logs, status and tree (default: the host name)", { type: [String] })
+  .option("--max-size <size>", "largest value accepted, e.g. 512M (default 1G)", { type: [String] })
+  .option("--tls-cert <file>", "TLS certificate (PEM) for TCP listeners", { type: [String] })
+  .option("--tls-key <file>", "TLS private key (PEM) for TCP listeners", { type: [String] })
+  .option("--tls-ca <file>", "CA (PEM) to trust when connecting to a TLS parent", { type: [String] })
+  .option("--quiet", "log only warnings and errors")
+  .example("clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token")
+  .action(async (o) => (await import("./cli/serve.ts")).serve(flat(o)));
+
+clientOptions(cli.command("copy <region> [file]", "Store stdin (or FILE) in region 0-9"))
+  .example("clip copy 3 < photo.png")
+  .action(async (r, file, o) => (await import("./cli/clipboard.ts")).copy(r, file, flat(o)));
+
+clientOptions(cli.command("paste <region>", "Write region 0-9 to stdout, byte for byte"))
+  .example("clip paste 3 | tar x")
+  .action(async (r, o) => (await import("./cli/clipboard.ts")).paste(r, flat(o)));
+
+clientOptions(cli.command("wait <region>", "Wait for the next write to a region and print it"))
+  .option("--timeout <seconds>", "give up after this long (exit 124)", { type: [String] })
+  .option("--follow", "print every later write, until interrupted")
+  .option("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { type: [String] })
+  .option("-0", "with --follow: separate values with NUL")
+  .example("clip wait 3 --follow --sep '\\n---\\n'")
+  .action(async (r, o) => (await import("./cli/clipboard.ts")).wait(r, flat(o)));
+
+clientOptions(cli.command("list", "One row per region: size, when, by whom, preview"))
+  .option("--json", "print JSON")
+  .example("clip list --json")
+  .action(async (o) => (await import("./cli/clipboard.ts")).list(flat(o)));
+
+clientOptions(cli.command("status", "This server: name, id, role, parent, children, what it holds"))
+  .option("--json", "print JSON")
+  .example("clip status --json")
+  .action(async (o) => (await import("./cli/admin.ts")).status(flat(o)));
+
+cli.help();
+cli.version(`${VERSION} (protocol ${PROTOCOL_VERSION})`);
+
+function fail(e: unknown): never {
+  let code = 1;
+  let message: string;
+  if (e instanceof ClipError) {
+    code = e.exitCode;
+    message = e.message;
+  } else if (e instanceof Error && e.name === "CACError") {
+    code = 2;
+    message = `${e.message.replace(/`/g, "")} (see clip --help)`;
+  } else if (e instanceof Error && ((e as NodeJS.ErrnoException).code === "EPIPE" || /broken pipe/i.test(e.message))) {
+    process.exit(141); // stdout closed under us: quietly, as cat does
+  } else {
+    message = e instanceof Error ? e.message : String(e);
+  }
+  process.stderr.write(`clip: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  process.on("unhandledRejection", fail);
+  try {
+    const parsed = cli.parse(process.argv, { run: false });
+    if (!cli.matchedCommand) {
+      if (parsed.options.help || parsed.options.version) return;
+      if (cli.args.length > 0) throw new ClipError("USAGE", `unknown command "${cli.args[0]}" (see clip --help)`);
+      cli.outputHelp();
+      process.exit(2);
+    }
+    await cli.runMatchedCommand();
+  } catch (e) {
+    fail(e);
+  }
+}
+
+await main();
+// Commands that finish leave no reason to linger (a paste's socket may still be closing).
+if (cli.matchedCommand?.name !== "serve") process.exit(0);

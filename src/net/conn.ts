@@ -1,0 +1,216 @@
+// The one interface the server core and the client see of a connection.
+// Bun's sockets write what the kernel takes and return the count; the rest
+// is ours to queue. The queue is bounded: a peer that stops reading is cut
+// off (SLOW) rather than growing our memory.
+
+export interface ConnHandler {
+  /** Bytes arrived. Replies sent during this call are coalesced into one write. */
+  data(chunk: Uint8Array): void;
+  /** The connection is gone (peer closed, error, or close() called). Called once. */
+  closed(reason: CloseReason): void;
+}
+
+/** Why a connection closed. */
+export type CloseReason =
+  | "peer" // the other side closed or the socket failed
+  | "local" // we called close()
+  | "slow" // our outbound queue passed its hard limit
+  | "protocol" // the peer sent bytes that are not our protocol
+  | "timeout"; // a deadline (handshake, idle) passed
+
+export interface Conn {
+  readonly transport: "unix" | "tcp" | "memory";
+  /** Human-readable peer address, for logs and `clip apps`. */
+  readonly remote: string;
+  /** Queues a frame; returns false if the connection is closed (the frame is dropped). */
+  send(frame: Uint8Array): boolean;
+  /** Bytes accepted by send() but not yet taken by the kernel. */
+  readonly queued: number;
+  /** Resolves once the queue is below the low-water mark (at once if it is). */
+  drained(): Promise<void>;
+  /** Stop reading: the peer sees TCP backpressure. */
+  pause(): void;
+  resume(): void;
+  close(reason?: CloseReason): void;
+  readonly isClosed: boolean;
+}
+
+export interface QueueLimits {
+  /** drained() waits until queued bytes fall to this. */
+  lowWater: number;
+  /** Past this, the connection is closed as "slow". */
+  hardLimit: number;
+}
+
+export const DEFAULT_LIMITS: QueueLimits = { lowWater: 4 << 20, hardLimit: 64 << 20 };
+
+/** What a Bun socket gives us; the listener and the dialer both produce it. */
+export interface RawSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+  pause?(): void;
+  resume?(): void;
+}
+
+/**
+ * A Conn over a Bun socket. The adapters (listen.ts, dial.ts) forward Bun's
+ * callbacks to onData/onDrain/onClose.
+ */
+export class SocketConn implements Conn {
+  handler: ConnHandler | null = null;
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private corked = false;
+  private closedFlag = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly socket: RawSocket,
+    readonly transport: "unix" | "tcp",
+    readonly remote: string,
+    private readonly limits: QueueLimits = DEFAULT_LIMITS,
+  ) {}
+
+  get queued(): number {
+    return this.queuedBytes;
+  }
+
+  get isClosed(): boolean {
+    return this.closedFlag;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.closedFlag) return false;
+    if (this.queuedBytes + frame.length > this.limits.hardLimit && this.queuedBytes > 0) {
+      this.close("slow");
+      return false;
+    }
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (!this.corked) this.flush();
+    return true;
+  }
+
+  drained(): Promise<void> {
+    if (this.closedFlag || this.queuedBytes <= this.limits.lowWater) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  pause(): void {
+    this.socket.pause?.();
+  }
+
+  resume(): void {
+    this.socket.resume?.();
+  }
+
+  close(reason: CloseReason = "local"): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    // Give queued frames (an ERR saying why, say) one chance to leave.
+    if (this.queue.length > 0 && reason !== "slow") this.writeOut();
+    try {
+      this.socket.end();
+    } catch {}
+    this.finish(reason);
+  }
+
+  // --- called by the Bun adapters ---
+
+  onData(chunk: Uint8Array): void {
+    if (this.closedFlag || !this.handler) return;
+    this.corked = true;
+    try {
+      this.handler.data(chunk);
+    } finally {
+      this.corked = false;
+      if (!this.closedFlag) this.flush();
+    }
+  }
+
+  onDrain(): void {
+    this.flush();
+  }
+
+  onClose(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.finish("peer");
+  }
+
+  private finish(reason: CloseReason): void {
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.wakeWaiters();
+    const h = this.handler;
+    this.handler = null;
+    h?.closed(reason);
+  }
+
+  private flush(): void {
+    if (this.queue.length > 1) this.coalesce();
+    this.writeOut();
+    if (this.queuedBytes <= this.limits.lowWater) this.wakeWaiters();
+  }
+
+  /** Joins small queued frames so one read's replies leave in one write. */
+  private coalesce(): void {
+    const SMALL = 64 << 10;
+    const out: Uint8Array[] = [];
+    let run: Uint8Array[] = [];
+    let runBytes = 0;
+    const endRun = () => {
+      if (run.length === 1) out.push(run[0]);
+      else if (run.length > 1) {
+        const joined = new Uint8Array(runBytes);
+        let o = 0;
+        for (const f of run) {
+          joined.set(f, o);
+          o += f.length;
+        }
+        out.push(joined);
+      }
+      run = [];
+      runBytes = 0;
+    };
+    for (const f of this.queue) {
+      if (f.length >= SMALL || runBytes + f.length > SMALL) endRun();
+      if (f.length >= SMALL) out.push(f);
+      else {
+        run.push(f);
+        runBytes += f.length;
+      }
+    }
+    endRun();
+    this.queue = out;
+  }
+
+  private writeOut(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      let n: number;
+      try {
+        n = this.socket.write(head);
+      } catch {
+        n = -1;
+      }
+      if (n < 0) {
+        // The socket is gone; onClose will follow from Bun.
+        return;
+      }
+      this.queuedBytes -= n;
+      if (n === head.length) this.queue.shift();
+      else {
+        this.queue[0] = head.subarray(n);
+        return;
+      }
+    }
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}

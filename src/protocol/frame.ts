@@ -1,0 +1,187 @@
+// The wire codec: frames in, frames out, no sockets. See docs/PROTOCOL.md.
+//
+//   offset  size  field
+//   0       4     length of everything after this field (u32, big-endian)
+//   4       1     type (FrameType)
+//   5       1     flags (bit 0: FIN, the last frame of this message's value)
+//   6       4     stream id (u32): the request this frame belongs to
+//   10      2     meta length M (u16)
+//   12      M     meta: a UTF-8 JSON object, or nothing
+//   12+M    ...   payload: raw value bytes
+//
+// A value larger than one frame follows its opening frame (REQ, RES or EVT)
+// as DATA frames on the same stream id; the frame with FIN closes it.
+// Every length is checked against the limits before anything is allocated.
+
+import { ClipError } from "./errors.ts";
+
+export const PROTOCOL_VERSION = 1;
+
+export const FrameType = {
+  REQ: 1, // a request: meta.op names it; a value may follow
+  RES: 2, // the reply to a request; a value may follow
+  ERR: 3, // the request failed: meta {code, message}; ends the stream
+  DATA: 4, // more bytes of the value opened on this stream
+  EVT: 5, // one event of a subscription (wait --follow, watch, tree stream)
+  CANCEL: 6, // the opener gives up on this stream (abort a wait, a copy, a watch)
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+export const FLAG_FIN = 1;
+
+export const HEADER_SIZE = 12;
+/** Largest payload one frame carries; larger values are split into DATA frames. */
+export const MAX_CHUNK = 1 << 20;
+/** Largest meta object (JSON) one frame carries. */
+export const MAX_META = 0xffff;
+/** The largest frame a peer may announce; anything larger is a protocol error. */
+export const MAX_FRAME = HEADER_SIZE + MAX_META + MAX_CHUNK;
+
+export interface Frame {
+  type: FrameType;
+  /** Last frame of the value on this stream (or a frame without a value). */
+  fin: boolean;
+  id: number;
+  meta: Record<string, unknown>;
+  payload: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
+
+/** Encodes one frame. The payload must be at most MAX_CHUNK bytes. */
+export function encodeFrame(
+  type: FrameType,
+  id: number,
+  meta: object | null,
+  payload: Uint8Array = EMPTY,
+  fin = true,
+): Uint8Array {
+  const metaBytes = meta ? encoder.encode(JSON.stringify(meta)) : EMPTY;
+  if (metaBytes.length > MAX_META) throw new ClipError("PROTOCOL", `frame meta of ${metaBytes.length} bytes exceeds ${MAX_META}`);
+  if (payload.length > MAX_CHUNK) throw new ClipError("PROTOCOL", `frame payload of ${payload.length} bytes exceeds ${MAX_CHUNK}`);
+  const out = new Uint8Array(HEADER_SIZE + metaBytes.length + payload.length);
+  writeHeader(out, type, id, metaBytes.length, payload.length, fin);
+  out.set(metaBytes, HEADER_SIZE);
+  out.set(payload, HEADER_SIZE + metaBytes.length);
+  return out;
+}
+
+/**
+ * Writes a frame header into the first HEADER_SIZE bytes of `out`. Used by
+ * senders that read a value straight into a frame buffer (no extra copy).
+ */
+export function writeHeader(out: Uint8Array, type: FrameType, id: number, metaLen: number, payloadLen: number, fin: boolean): void {
+  const view = new DataView(out.buffer, out.byteOffset, HEADER_SIZE);
+  view.setUint32(0, HEADER_SIZE - 4 + metaLen + payloadLen);
+  view.setUint8(4, type);
+  view.setUint8(5, fin ? FLAG_FIN : 0);
+  view.setUint32(6, id >>> 0);
+  view.setUint16(10, metaLen);
+}
+
+/**
+ * A push parser: feed it chunks as they arrive, get whole frames back.
+ * Keeps at most one partial frame; its buffer is allocated once, at the size
+ * the header announces, after that size has been checked.
+ */
+export class FrameDecoder {
+  private head = new Uint8Array(HEADER_SIZE);
+  private headLen = 0;
+  private body: Uint8Array | null = null; // the frame being assembled (header included)
+  private bodyLen = 0;
+
+  constructor(private readonly maxFrame = MAX_FRAME) {}
+
+  /** Bytes held for an incomplete frame; useful to bound memory in tests. */
+  get buffered(): number {
+    return this.body ? this.bodyLen : this.headLen;
+  }
+
+  /** Returns every frame completed by `chunk`. Throws ClipError("PROTOCOL") on bad input. */
+  push(chunk: Uint8Array): Frame[] {
+    const frames: Frame[] = [];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.body) {
+        const take = Math.min(this.body.length - this.bodyLen, chunk.length - pos);
+        this.body.set(chunk.subarray(pos, pos + take), this.bodyLen);
+        this.bodyLen += take;
+        pos += take;
+        if (this.bodyLen === this.body.length) {
+          frames.push(parseFrame(this.body));
+          this.body = null;
+          this.bodyLen = 0;
+        }
+        continue;
+      }
+      if (this.headLen === 0 && chunk.length - pos >= HEADER_SIZE) {
+        // Fast path: the whole frame may sit in this chunk; parse it in place.
+        const total = this.checkedLength(chunk, pos);
+        if (chunk.length - pos >= total) {
+          frames.push(parseFrame(chunk.subarray(pos, pos + total)));
+          pos += total;
+          continue;
+        }
+        this.body = new Uint8Array(total);
+        continue;
+      }
+      const take = Math.min(HEADER_SIZE - this.headLen, chunk.length - pos);
+      this.head.set(chunk.subarray(pos, pos + take), this.headLen);
+      this.headLen += take;
+      pos += take;
+      if (this.headLen === HEADER_SIZE) {
+        const total = this.checkedLength(this.head, 0);
+        this.body = new Uint8Array(total);
+        this.body.set(this.head, 0);
+        this.bodyLen = HEADER_SIZE;
+        this.headLen = 0;
+        if (total === HEADER_SIZE) {
+          frames.push(parseFrame(this.body));
+          this.body = null;
+          this.bodyLen = 0;
+        }
+      }
+    }
+    return frames;
+  }
+
+  /** Validates a header at `buf[pos..]` and returns the whole frame's size. */
+  private checkedLength(buf: Uint8Array, pos: number): number {
+    const view = new DataView(buf.buffer, buf.byteOffset + pos, HEADER_SIZE);
+    const rest = view.getUint32(0);
+    const total = rest + 4;
+    if (total < HEADER_SIZE) throw new ClipError("PROTOCOL", `frame length ${rest} is shorter than a header`);
+    if (total > this.maxFrame) throw new ClipError("PROTOCOL", `frame of ${total} bytes exceeds the limit of ${this.maxFrame}`);
+    const type = view.getUint8(4);
+    if (type < FrameType.REQ || type > FrameType.CANCEL) throw new ClipError("PROTOCOL", `unknown frame type ${type}`);
+    const flags = view.getUint8(5);
+    if (flags & ~FLAG_FIN) throw new ClipError("PROTOCOL", `unknown frame flags ${flags}`);
+    if (view.getUint16(10) > total - HEADER_SIZE) throw new ClipError("PROTOCOL", "frame meta is longer than the frame");
+    return total;
+  }
+}
+
+function parseFrame(buf: Uint8Array): Frame {
+  const view = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
+  const metaLen = view.getUint16(10);
+  let meta: Record<string, unknown> = {};
+  if (metaLen > 0) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decoder.decode(buf.subarray(HEADER_SIZE, HEADER_SIZE + metaLen)));
+    } catch {
+      throw new ClipError("PROTOCOL", "frame meta is not valid UTF-8 JSON");
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new ClipError("PROTOCOL", "frame meta is not a JSON object");
+    meta = parsed as Record<string, unknown>;
+  }
+  return {
+    type: view.getUint8(4) as FrameType,
+    fin: (view.getUint8(5) & FLAG_FIN) !== 0,
+    id: view.getUint32(6),
+    meta,
+    payload: buf.subarray(HEADER_SIZE + metaLen),
+  };
+}

@@ -1,0 +1,84 @@
+// The vocabulary on the wire: request ops, what their meta carries, and the
+// checks on names that both the CLI (before it sends anything) and the server
+// (before it stores anything) apply. docs/PROTOCOL.md describes each op.
+
+import { ClipError } from "./errors.ts";
+
+export type PeerKind = "cli" | "lib" | "peer";
+
+/** First request on every connection. */
+export interface HelloMeta {
+  op: "hello";
+  v: number;
+  kind: PeerKind;
+  pid?: number;
+  name?: string;
+}
+
+/** The server's answer to hello: who it is, and whether a token proof is due. */
+export interface WelcomeMeta {
+  v: number;
+  server: string;
+  id: string;
+  /** "token": send an `auth` request before anything else; "none": ready now. */
+  auth: "token" | "none";
+  nonce?: string;
+  /** True when this connection may use admin ops (unix socket, or proved token). */
+  admin: boolean;
+}
+
+export interface RegionInfo {
+  region: number;
+  size: number;
+  /** ms since the epoch; 0 for a region never written */
+  at: number;
+  by: string;
+  preview: string;
+  binary: boolean;
+}
+
+export const REGIONS = 10;
+
+/** Parses a region argument strictly: an integer 0..9 written in decimal, nothing else. */
+export function parseRegion(raw: unknown): number {
+  const s = typeof raw === "number" ? String(raw) : raw;
+  if (typeof s !== "string" || !/^[0-9]$/.test(s)) {
+    throw new ClipError("USAGE", `bad region ${JSON.stringify(raw ?? "")}: a region is an integer from 0 to 9`);
+  }
+  return Number(s);
+}
+
+const GROUP_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function checkGroupName(raw: unknown): string {
+  if (typeof raw !== "string" || !GROUP_RE.test(raw)) {
+    throw new ClipError("USAGE", `bad group name ${JSON.stringify(raw ?? "")}: use 1 to 64 of A-Z a-z 0-9 _ . -`);
+  }
+  return raw;
+}
+
+const utf8 = new TextEncoder();
+export const MAX_KEY_BYTES = 1024;
+
+export function checkKey(raw: unknown): string {
+  if (typeof raw !== "string" || raw.length === 0) throw new ClipError("USAGE", "bad key: a key is 1 to 1024 bytes of UTF-8");
+  // Lone surrogates cannot be UTF-8; TextEncoder would silently replace them.
+  if (!raw.isWellFormed()) throw new ClipError("USAGE", "bad key: not valid UTF-8");
+  const n = utf8.encode(raw).length;
+  if (n > MAX_KEY_BYTES) throw new ClipError("USAGE", `bad key: ${n} bytes, the limit is ${MAX_KEY_BYTES}`);
+  return raw;
+}
+
+/** Reads a string field from request meta or fails with a PROTOCOL error naming it. */
+export function str(meta: Record<string, unknown>, field: string): string {
+  const v = meta[field];
+  if (typeof v !== "string") throw new ClipError("PROTOCOL", `field "${field}" must be a string`);
+  return v;
+}
+
+export function optNum(meta: Record<string, unknown>, field: string): number | undefined {
+  const v = meta[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ClipError("PROTOCOL", `field "${field}" must be a non-negative number`);
+  return v;
+}

@@ -1,0 +1,75 @@
+// The cluster token is proved, never sent: the server offers a nonce, the
+// client answers with HMAC(token, "clip-client" | snonce | cnonce) and the
+// server proves itself back with HMAC(token, "clip-server" | cnonce | snonce),
+// so neither side learns anything from a peer that does not hold the token.
+// Group secrets are random 128+ bit strings: a salted SHA-256 is enough to
+// store them (no password stretching needed) and comparisons are constant-time.
+
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+
+export function nonce(): string {
+  return randomBytes(16).toString("hex");
+}
+
+export function clientProof(token: string, snonce: string, cnonce: string): string {
+  return createHmac("sha256", token).update(`clip-client|${snonce}|${cnonce}`).digest("hex");
+}
+
+export function serverProof(token: string, snonce: string, cnonce: string): string {
+  return createHmac("sha256", token).update(`clip-server|${cnonce}|${snonce}`).digest("hex");
+}
+
+export function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/** A new group secret: 160 random bits, URL-safe. */
+export function newSecret(): string {
+  return randomBytes(20).toString("base64url");
+}
+
+export function hashSecret(secret: string, salt: string): string {
+  return createHash("sha256").update(`${salt}|${secret}`).digest("hex");
+}
+
+export function newSalt(): string {
+  return randomBytes(16).toString("hex");
+}
+
+/**
+ * Slows down guessing: each failure from the same source (a connection, a
+ * remote address, a group) costs more waiting before the answer, up to `max`.
+ */
+export class FailureDelay {
+  private failures = new Map<string, { n: number; last: number }>();
+  constructor(
+    private readonly baseMs = 250,
+    private readonly maxMs = 4000,
+    private readonly forgetMs = 10 * 60_000,
+  ) {}
+
+  /** Records a failure and returns how long to wait before answering. */
+  fail(source: string): number {
+    const now = Date.now();
+    const f = this.failures.get(source);
+    const n = f && now - f.last < this.forgetMs ? f.n + 1 : 1;
+    this.failures.set(source, { n, last: now });
+    if (this.failures.size > 10_000) this.prune(now);
+    return Math.min(this.maxMs, this.baseMs * 2 ** (n - 1));
+  }
+
+  succeed(source: string): void {
+    this.failures.delete(source);
+  }
+
+  private prune(now: number): void {
+    for (const [k, f] of this.failures) if (now - f.last > this.forgetMs) this.failures.delete(k);
+    // Still too many (a flood of distinct sources): forget the oldest half.
+    if (this.failures.size > 10_000) {
+      const keys = [...this.failures.keys()];
+      for (const k of keys.slice(0, keys.length / 2)) this.failures.delete(k);
+    }
+  }
+}

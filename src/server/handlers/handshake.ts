@@ -1,0 +1,58 @@
+// hello and auth: the only requests allowed before a session is ready.
+
+import { ClipError } from "../../protocol/errors.ts";
+import { PROTOCOL_VERSION } from "../../protocol/frame.ts";
+import type { PeerKind, WelcomeMeta } from "../../protocol/messages.ts";
+import { clientProof, nonce, sameHex, serverProof } from "../auth.ts";
+import type { Handler } from "../session.ts";
+
+const KINDS: PeerKind[] = ["cli", "lib", "peer"];
+
+export const handshakeHandlers: Record<string, Handler> = {
+  hello: {
+    preAuth: true,
+    run({ meta, session, node }): WelcomeMeta {
+      if (session.state !== "hello") throw new ClipError("PROTOCOL", "hello was already said");
+      if (meta.v !== PROTOCOL_VERSION) {
+        const err = new ClipError("VERSION", `protocol version ${JSON.stringify(meta.v)} is not spoken here (this server speaks ${PROTOCOL_VERSION}); upgrade the older side`);
+        queueMicrotask(() => session.close("protocol"));
+        throw err;
+      }
+      session.kind = KINDS.includes(meta.kind as PeerKind) ? (meta.kind as PeerKind) : "lib";
+      session.pid = typeof meta.pid === "number" ? meta.pid : 0;
+      session.name = typeof meta.name === "string" ? meta.name.slice(0, 128) : "";
+      // The rule of SPEC "Groups and keys": admin over the unix socket, or over
+      // TCP once the token is proved. An --insecure server trusts its TCP too.
+      const needsProof = session.transport === "tcp" && !!node.opts.token;
+      if (needsProof) {
+        session.snonce = nonce();
+        session.state = "auth";
+        return { v: PROTOCOL_VERSION, server: node.name, id: node.id, auth: "token", nonce: session.snonce, admin: false };
+      }
+      session.admin = session.transport !== "tcp" || !!node.opts.insecure;
+      session.ready();
+      return { v: PROTOCOL_VERSION, server: node.name, id: node.id, auth: "none", admin: session.admin };
+    },
+  },
+  auth: {
+    preAuth: true,
+    async run({ meta, session, node }) {
+      if (session.state !== "auth") throw new ClipError("PROTOCOL", "no token proof is due");
+      const token = node.opts.token!;
+      const cnonce = typeof meta.cnonce === "string" ? meta.cnonce : "";
+      const proof = typeof meta.proof === "string" ? meta.proof : "";
+      const source = `token:${session.conn.remote}`;
+      if (cnonce.length < 16 || !sameHex(proof, clientProof(token, session.snonce, cnonce))) {
+        const wait = node.authDelay.fail(source);
+        node.log("warn", "bad token", `from ${session.describe()}; answering in ${wait} ms`);
+        await Bun.sleep(wait);
+        queueMicrotask(() => session.close("local"));
+        throw new ClipError("AUTH", "bad token: the cluster token does not match (check --token-file or CLIP_TOKEN)");
+      }
+      node.authDelay.succeed(source);
+      session.admin = true;
+      session.ready();
+      return { proof: serverProof(token, session.snonce, cnonce) };
+    },
+  },
+};

@@ -1,0 +1,218 @@
+// A clip server, whatever its place in a tree: the state it holds, the
+// sessions connected to it, who watches which entry, and the one path by
+// which writes are ordered and applied. Transports (net/) hand it Conns;
+// the tree (tree/) swaps its sequencer when it has a parent.
+
+import type { Conn, ConnHandler, CloseReason } from "../net/conn.ts";
+import { ClipError } from "../protocol/errors.ts";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "./log.ts";
+import { Session, type Handler } from "./session.ts";
+import { type Change, Store, type WriteOp } from "./store.ts";
+import { HybridClock } from "./version.ts";
+import { FailureDelay } from "./auth.ts";
+
+import { VERSION } from "../version.ts";
+export { VERSION };
+
+export interface NodeOptions {
+  name?: string;
+  /** Folder for state; null keeps nothing (--memory). */
+  dataDir: string | null;
+  maxSize: number;
+  /** Cluster token; required for TCP listeners unless insecure. */
+  token?: string;
+  insecure?: boolean;
+  log: Logger;
+}
+
+/** Orders writes. The root's applies them at once; a child's sends them up first. */
+export interface Sequencer {
+  /** Resolves with the sequence number once the write is applied on this server. */
+  submit(op: WriteOp): Promise<number>;
+}
+
+export type Watcher = (change: Change) => void;
+
+/**
+ * Messages delivered to every server of the tree but never stored (chat).
+ * The default delivers locally; the tree replaces `route` so a message goes
+ * up to the root and the root sends it down to everyone, in one order.
+ */
+export interface Bus {
+  route(topic: string, msg: Record<string, unknown>): void;
+}
+
+/** Hooks that the tree adds to what status reports. */
+export interface StatusSource {
+  (): Record<string, unknown>;
+}
+
+export class ClipNode {
+  readonly store: Store;
+  readonly id: string;
+  readonly name: string;
+  readonly clock: HybridClock;
+  readonly startedAt = Date.now();
+  readonly handlers = new Map<string, Handler>();
+  readonly sessions = new Set<Session>();
+  readonly log: Logger;
+  readonly authDelay = new FailureDelay();
+  sequencer: Sequencer;
+  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly prefixWatchers = new Set<{ prefix: string; fn: Watcher }>();
+  private readonly appliedListeners = new Set<(op: WriteOp, seq: number, changes: Change[]) => void>();
+  readonly statusSources: StatusSource[] = [];
+  bus: Bus = { route: (topic, msg) => this.deliver(topic, msg) };
+  private readonly topics = new Map<string, Set<(msg: Record<string, unknown>) => void>>();
+  private closing = false;
+
+  constructor(readonly opts: NodeOptions) {
+    this.log = opts.log;
+    this.store = new Store({ dir: opts.dataDir, maxSize: opts.maxSize });
+    let id = this.store.state.get("id");
+    if (!id) {
+      id = randomBytes(6).toString("hex");
+      this.store.setFact("id", id);
+    }
+    this.id = id;
+    this.name = opts.name ?? hostname();
+    this.clock = new HybridClock(this.id);
+    for (const e of this.store.all()) this.clock.observe(e.ver);
+    this.sequencer = { submit: async (op) => this.applyLocal(op) };
+  }
+
+  /** Registers request handlers (each module brings its own set). */
+  use(handlers: Record<string, Handler>): this {
+    for (const [op, h] of Object.entries(handlers)) this.handlers.set(op, h);
+    return this;
+  }
+
+  /** A new connection: the transport adapters call this. */
+  accept(conn: Conn): ConnHandler {
+    if (this.closing) {
+      conn.close("local");
+      return { data() {}, closed() {} };
+    }
+    const s = new Session(conn, this);
+    this.sessions.add(s);
+    return s;
+  }
+
+  sessionClosed(s: Session, _reason: CloseReason): void {
+    this.sessions.delete(s);
+  }
+
+  /** Orders (through the sequencer) and applies a write made on this server. */
+  submit(op: WriteOp): Promise<number> {
+    if (this.closing) return Promise.reject(new ClipError("SHUTDOWN", "the server is shutting down"));
+    return this.sequencer.submit(op);
+  }
+
+  /**
+   * The root's rule: only the root assigns sequence numbers. A server
+   * without a parent is a root, so this is where its writes get theirs.
+   */
+  applyLocal(op: WriteOp): number {
+    const seq = this.store.seq + 1;
+    this.applyOrdered(op, seq);
+    return seq;
+  }
+
+  /** Applies a write that already has its place in the order (local or from the parent). */
+  applyOrdered(op: WriteOp, seq: number): Change[] {
+    this.clock.observe(op.ver);
+    const changes = this.store.apply(op, seq);
+    for (const l of this.appliedListeners) l(op, seq, changes);
+    for (const c of changes) this.notify(c);
+    return changes;
+  }
+
+  onApplied(fn: (op: WriteOp, seq: number, changes: Change[]) => void): () => void {
+    this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
+  }
+
+  /** Calls `fn` for every later change of `key`. Returns the unsubscribe. */
+  watch(key: string, fn: Watcher): () => void {
+    let set = this.watchers.get(key);
+    if (!set) this.watchers.set(key, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set!.delete(fn);
+      if (set!.size === 0) this.watchers.delete(key);
+    };
+  }
+
+  /** Calls `fn` for every later change under `prefix`. */
+  watchPrefix(prefix: string, fn: Watcher): () => void {
+    const w = { prefix, fn };
+    this.prefixWatchers.add(w);
+    return () => this.prefixWatchers.delete(w);
+  }
+
+  /** Sends a message to every subscriber of `topic` on every server. */
+  publish(topic: string, msg: Record<string, unknown>): void {
+    this.bus.route(topic, msg);
+  }
+
+  /** Hands a routed message to this server's subscribers. */
+  deliver(topic: string, msg: Record<string, unknown>): void {
+    const set = this.topics.get(topic);
+    if (set) for (const fn of [...set]) fn(msg);
+  }
+
+  subscribe(topic: string, fn: (msg: Record<string, unknown>) => void): () => void {
+    let set = this.topics.get(topic);
+    if (!set) this.topics.set(topic, (set = new Set()));
+    set.add(fn);
+    return () => {
+      set!.delete(fn);
+      if (set!.size === 0) this.topics.delete(topic);
+    };
+  }
+
+  watcherCount(key: string): number {
+    return this.watchers.get(key)?.size ?? 0;
+  }
+
+  private notify(c: Change): void {
+    const set = this.watchers.get(c.entry.key);
+    if (set) for (const fn of [...set]) fn(c);
+    for (const w of this.prefixWatchers) if (c.entry.key.startsWith(w.prefix)) w.fn(c);
+  }
+
+  status(): Record<string, unknown> {
+    const base: Record<string, unknown> = {
+      name: this.name,
+      id: this.id,
+      version: VERSION,
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      role: "root",
+      parent: null,
+      children: [],
+      clients: [...this.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
+      regions: this.store.count("r/"),
+      groups: this.store.count("g/"),
+      keys: this.store.count("k/"),
+      seq: this.store.seq,
+      persistent: this.store.persistent,
+    };
+    for (const src of this.statusSources) Object.assign(base, src());
+    return base;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Tells every session the server is going, then closes the store. */
+  shutdown(): void {
+    if (this.closing) return;
+    this.closing = true;
+    const err = new ClipError("SHUTDOWN", "the server is shutting down");
+    for (const s of [...this.sessions]) s.close("local", err);
+    this.store.close();
+  }
+}

@@ -1,0 +1,89 @@
+// Starts a server: a node, its unix socket, any extra listeners. The CLI's
+// `clip serve` and the tests both come through here.
+
+import { type Address, formatAddress, parseAddress } from "../net/address.ts";
+import { type Listener, listen } from "../net/listen.ts";
+import { serverTls, type TlsFiles } from "../net/tls.ts";
+import { ClipError } from "../protocol/errors.ts";
+import { adminHandlers, clipboardHandlers } from "./handlers/clipboard.ts";
+import { handshakeHandlers } from "./handlers/handshake.ts";
+import type { Logger } from "./log.ts";
+import { ClipNode } from "./node.ts";
+
+export interface ServeOptions {
+  /** The unix socket every server listens on. */
+  socket: string;
+  /** More listeners: unix: or tcp: addresses. */
+  listen?: string[];
+  /** Parents to join, in order of preference (the tree). */
+  connect?: string[];
+  token?: string;
+  insecure?: boolean;
+  dataDir: string | null;
+  maxSize: number;
+  name?: string;
+  tls?: TlsFiles;
+  log: Logger;
+}
+
+/** Modules that extend a server (the tree, groups and keys) plug in here. */
+export interface Extension {
+  (server: RunningServer, opts: ServeOptions): void | Promise<void>;
+}
+
+export const extensions: Extension[] = [];
+
+export interface RunningServer {
+  node: ClipNode;
+  listeners: Listener[];
+  /** Addresses actually bound (port 0 resolved). */
+  addresses: Address[];
+  /** Stops accepting, tells sessions, closes state, removes the socket. */
+  stop(): Promise<void>;
+  /** Called on stop, before the store closes (extensions add theirs). */
+  onStop(fn: () => void | Promise<void>): void;
+}
+
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const extra = (opts.listen ?? []).map(parseAddress);
+  const hasTcp = extra.some((a) => a.kind === "tcp") || (opts.connect?.length ?? 0) > 0;
+  if (hasTcp && !opts.token && !opts.insecure) {
+    throw new ClipError("USAGE", "a TCP listener or --connect needs a cluster token: pass --token-file F or set CLIP_TOKEN (or --insecure to go without, on a trusted network only)");
+  }
+  const node = new ClipNode({ name: opts.name, dataDir: opts.dataDir, maxSize: opts.maxSize, token: opts.token, insecure: opts.insecure, log: opts.log });
+  node.use(handshakeHandlers).use(clipboardHandlers).use(adminHandlers);
+  const listeners: Listener[] = [];
+  const stopHooks: (() => void | Promise<void>)[] = [];
+  let stopped = false;
+  const server: RunningServer = {
+    node,
+    listeners,
+    addresses: [],
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const l of listeners) l.stop();
+      for (const fn of stopHooks) await fn();
+      node.shutdown();
+    },
+    onStop(fn) {
+      stopHooks.push(fn);
+    },
+  };
+  try {
+    const tls = opts.tls ? serverTls(opts.tls) : undefined;
+    const all: Address[] = [{ kind: "unix", path: opts.socket }, ...extra];
+    for (const addr of all) {
+      const l = await listen(addr, (conn) => node.accept(conn), { tls: addr.kind === "tcp" ? tls : undefined });
+      listeners.push(l);
+      server.addresses.push(l.address);
+    }
+    for (const ext of extensions) await ext(server, opts);
+  } catch (e) {
+    for (const l of listeners) l.stop();
+    node.shutdown();
+    throw e;
+  }
+  node.log("info", "listening", server.addresses.map(formatAddress).join(" "));
+  return server;
+}

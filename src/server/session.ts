@@ -1,0 +1,384 @@
+// One connection seen from the server: a client (cli or library) or a peer
+// server. It decodes frames, runs the handshake, gathers uploaded values
+// and hands whole requests to handlers; it knows nothing of the transport.
+//
+//   hello ──▶ auth ──▶ ready ──▶ closed
+//     │         ▲         (auth only on a TCP listener with a token)
+//     └─────────┘
+
+import type { Conn, CloseReason } from "../net/conn.ts";
+import { ClipError, asClipError } from "../protocol/errors.ts";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
+import type { PeerKind } from "../protocol/messages.ts";
+import type { ClipNode } from "./node.ts";
+import { type Value, type ValueSink, ValueReader } from "./values.ts";
+
+export type SessionState =
+  | "hello" // waiting for the first request, which must be `hello`
+  | "auth" // hello done; a token proof is due before anything else
+  | "ready" // requests flow
+  | "closed"; // the connection is gone
+
+/** A request handed to a handler, with everything it needs to answer. */
+export interface RequestContext {
+  readonly id: number;
+  readonly meta: Record<string, unknown>;
+  /** The uploaded value, for ops that carry one. */
+  readonly value: Value | null;
+  readonly session: Session;
+  readonly node: ClipNode;
+  /** Sends the RES (with a value, streamed); ends the request unless it is a subscription. */
+  reply(meta: object, value?: Value | null): Promise<void>;
+  /** Sends one EVT on a subscription; events on one stream never interleave. */
+  event(meta: object, value?: Value | null): Promise<void>;
+  /** Runs when the client cancels this stream or the connection closes. */
+  onCancel(fn: () => void): void;
+  /** Ends a subscription from the server's side with an error. */
+  fail(err: ClipError): void;
+  /** Ends a subscription normally, once what was sent on it has left. */
+  end(): void;
+  readonly cancelled: boolean;
+}
+
+export interface Handler {
+  /** Needs admin rights (unix socket, or a proved token over TCP). */
+  admin?: boolean;
+  /** Allowed before the handshake finishes (hello, auth). */
+  preAuth?: boolean;
+  /** Whether a value is uploaded with the request. */
+  value?: "none" | "required";
+  /** Checks the request before any value byte is stored; throw ClipError("USAGE") to refuse. */
+  check?(meta: Record<string, unknown>, session: Session): void;
+  /**
+   * Handles the request. Return an object to answer with it (RES, no value);
+   * return undefined when the handler answered itself (reply/event).
+   */
+  run(ctx: RequestContext): Promise<object | undefined> | object | undefined;
+  /** The request stays open after run() (a subscription): it ends on cancel or fail. */
+  subscription?: boolean;
+}
+
+/** Per-connection bounds: what one client can make the server hold. */
+export const SESSION_LIMITS = {
+  /** Requests open at once (uploads, waits, watches, replies in flight). */
+  maxOpen: 1024,
+  /** Value uploads at once. */
+  maxUploads: 16,
+  /** The handshake must finish within this. */
+  handshakeMs: 10_000,
+  /** Events queued on one subscription before its reader counts as too slow. */
+  maxPendingEvents: 64,
+};
+
+interface Open {
+  cancel: (() => void)[];
+  cancelled: boolean;
+  /** Serialises sends on this stream. */
+  chain: Promise<void>;
+  /** Sends queued on the chain and not yet handed to the connection. */
+  pending: number;
+}
+
+export class Session {
+  state: SessionState = "hello";
+  kind: PeerKind = "cli";
+  pid = 0;
+  name = "";
+  readonly since = Date.now();
+  /** May run admin ops: unix socket, proved token, or an --insecure server. */
+  admin = false;
+  /** The nonce this server offered for the token proof. */
+  snonce = "";
+  /** Free-form facts other modules attach (group, watches, peer link). */
+  readonly tags = new Map<string, unknown>();
+  private readonly decoder = new FrameDecoder();
+  private readonly uploads = new Map<number, { sink: ValueSink; meta: Record<string, unknown>; handler: Handler }>();
+  /** Streams whose remaining DATA frames we drop (refused upload). */
+  private readonly discarding = new Set<number>();
+  private readonly open = new Map<number, Open>();
+  private handshakeTimer: ReturnType<typeof setTimeout> | null;
+  private closeHooks: ((reason: CloseReason) => void)[] = [];
+
+  constructor(
+    readonly conn: Conn,
+    readonly node: ClipNode,
+  ) {
+    this.handshakeTimer = setTimeout(() => this.close("timeout", new ClipError("PROTOCOL", "handshake not finished in time")), SESSION_LIMITS.handshakeMs);
+  }
+
+  get transport(): Conn["transport"] {
+    return this.conn.transport;
+  }
+
+  /** Called once the handshake is complete. */
+  ready(): void {
+    this.state = "ready";
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+  }
+
+  onClose(fn: (reason: CloseReason) => void): void {
+    this.closeHooks.push(fn);
+  }
+
+  // --- from the connection ---
+
+  data(chunk: Uint8Array): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (e) {
+      const err = asClipError(e);
+      this.node.log("warn", "protocol error", `from ${this.describe()}: ${err.message}; closing`);
+      this.close("protocol", err);
+      return;
+    }
+    for (const f of frames) {
+      if (this.state === "closed") return;
+      this.frame(f);
+    }
+  }
+
+  closed(reason: CloseReason): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    for (const u of this.uploads.values()) u.sink.abort(); // a half copy never lands
+    this.uploads.clear();
+    for (const id of [...this.open.keys()]) this.cancel(id);
+    for (const fn of this.closeHooks) {
+      try {
+        fn(reason);
+      } catch {}
+    }
+    this.node.sessionClosed(this, reason);
+  }
+
+  /** Sends a final ERR (on stream 0) and closes. */
+  close(reason: CloseReason, err?: ClipError): void {
+    if (err) this.conn.send(encodeFrame(FrameType.ERR, 0, err.toWire()));
+    this.conn.close(reason);
+  }
+
+  describe(): string {
+    const who = this.name ? `${this.kind} ${this.name}` : this.kind;
+    return `${who}${this.pid ? ` pid ${this.pid}` : ""} (${this.conn.remote})`;
+  }
+
+  // --- frames ---
+
+  private frame(f: Frame): void {
+    switch (f.type) {
+      case FrameType.REQ:
+        return this.request(f);
+      case FrameType.DATA:
+        return this.uploadData(f);
+      case FrameType.CANCEL:
+        return this.cancel(f.id);
+      default:
+        // RES/ERR/EVT flow server → client only; peers (tree links) use their own handler.
+        this.sendError(f.id, new ClipError("PROTOCOL", `unexpected frame type ${f.type} from a client`));
+    }
+  }
+
+  private request(f: Frame): void {
+    const op = f.meta.op;
+    const handler = typeof op === "string" ? this.node.handlers.get(op) : undefined;
+    try {
+      if (this.open.has(f.id) || this.uploads.has(f.id)) throw new ClipError("PROTOCOL", `stream id ${f.id} is already in use`);
+      if (!handler) throw new ClipError("PROTOCOL", `unknown op ${JSON.stringify(op)}`);
+      if (this.state !== "ready" && !handler.preAuth) {
+        throw new ClipError(this.state === "auth" ? "AUTH" : "PROTOCOL", this.state === "auth" ? "prove the cluster token first" : "say hello first");
+      }
+      if (handler.admin && !this.admin) throw new ClipError("DENIED", `"${op}" is an admin command: use the unix socket, or a client that proved the cluster token`);
+      if (this.open.size + this.uploads.size >= SESSION_LIMITS.maxOpen) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxOpen} requests open on one connection`);
+      handler.check?.(f.meta, this);
+      if (handler.value === "required") {
+        if (this.uploads.size >= SESSION_LIMITS.maxUploads) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxUploads} uploads at once on one connection`);
+        const size = f.meta.size;
+        const sink = this.node.store.stage(typeof size === "number" && size >= 0 ? size : undefined);
+        this.uploads.set(f.id, { sink, meta: f.meta, handler });
+        this.uploadData(f);
+        return;
+      }
+    } catch (e) {
+      if (!f.fin) this.discarding.add(f.id);
+      this.sendError(f.id, asClipError(e));
+      return;
+    }
+    this.run(f.id, handler, f.meta, null);
+  }
+
+  private uploadData(f: Frame): void {
+    const up = this.uploads.get(f.id);
+    if (!up) {
+      if (this.discarding.has(f.id)) {
+        if (f.fin) this.discarding.delete(f.id);
+        return;
+      }
+      this.sendError(f.id, new ClipError("PROTOCOL", `data for stream ${f.id}, which has no upload open`));
+      return;
+    }
+    try {
+      if (f.payload.length > 0) up.sink.write(f.payload);
+    } catch (e) {
+      up.sink.abort();
+      this.uploads.delete(f.id);
+      if (!f.fin) this.discarding.add(f.id);
+      this.sendError(f.id, asClipError(e));
+      return;
+    }
+    if (!f.fin) return;
+    this.uploads.delete(f.id);
+    let value: Value;
+    try {
+      value = up.sink.commit();
+    } catch (e) {
+      up.sink.abort();
+      this.sendError(f.id, asClipError(e));
+      return;
+    }
+    this.run(f.id, up.handler, up.meta, value);
+  }
+
+  private cancel(id: number): void {
+    const up = this.uploads.get(id);
+    if (up) {
+      up.sink.abort();
+      this.uploads.delete(id);
+    }
+    const o = this.open.get(id);
+    if (!o) return;
+    this.open.delete(id);
+    o.cancelled = true;
+    for (const fn of o.cancel) {
+      try {
+        fn();
+      } catch {}
+    }
+  }
+
+  private run(id: number, handler: Handler, meta: Record<string, unknown>, value: Value | null): void {
+    const o: Open = { cancel: [], cancelled: false, chain: Promise.resolve(), pending: 0 };
+    this.open.set(id, o);
+    const finish = () => {
+      if (this.open.get(id) === o) this.open.delete(id);
+    };
+    const send = (type: FrameType, m: object, v: Value | null | undefined): Promise<void> => {
+      if (o.cancelled || this.state === "closed") return Promise.resolve();
+      if (o.pending >= SESSION_LIMITS.maxPendingEvents) {
+        // A subscriber that does not read is cut off, not buffered without end.
+        ctx.fail(new ClipError("SLOW", `the reader fell more than ${SESSION_LIMITS.maxPendingEvents} events behind and was cut off`));
+        return Promise.resolve();
+      }
+      // Open the value now: a file replaced meanwhile stays readable through the fd.
+      const reader = v && v.size > 0 ? new ValueReader(v) : null;
+      o.pending++;
+      const p = o.chain.then(() => this.sendValue(type, id, m, reader, o)).finally(() => {
+        o.pending--;
+        if (o.cancelled) reader?.close();
+      });
+      o.chain = p.catch(() => {});
+      return p;
+    };
+    const ctx: RequestContext = {
+      id,
+      meta,
+      value,
+      session: this,
+      node: this.node,
+      reply: (m, v) => {
+        const p = send(FrameType.RES, m, v);
+        if (!handler.subscription) p.finally(finish);
+        return p;
+      },
+      event: (m, v) => send(FrameType.EVT, m, v),
+      onCancel: (fn) => {
+        if (o.cancelled) fn();
+        else o.cancel.push(fn);
+      },
+      fail: (err) => {
+        if (o.cancelled) return;
+        // Stop callbacks at once; the error leaves after what is already queued.
+        const hooks = o.cancel;
+        o.cancel = [];
+        for (const fn of hooks) {
+          try {
+            fn();
+          } catch {}
+        }
+        o.chain.then(() => {
+          if (o.cancelled) return;
+          this.sendError(id, err);
+          this.cancel(id);
+        });
+      },
+      end: () => {
+        o.chain.then(finish);
+      },
+      get cancelled() {
+        return o.cancelled;
+      },
+    };
+    let result: Promise<object | undefined> | object | undefined;
+    try {
+      result = handler.run(ctx);
+    } catch (e) {
+      finish();
+      this.sendError(id, asClipError(e));
+      return;
+    }
+    Promise.resolve(result).then(
+      (r) => {
+        if (r !== undefined) {
+          finish();
+          if (!o.cancelled) this.conn.send(encodeFrame(FrameType.RES, id, r));
+        }
+      },
+      (e) => {
+        finish();
+        if (!o.cancelled) this.sendError(id, asClipError(e));
+        if (handler.subscription) this.cancel(id);
+      },
+    );
+  }
+
+  sendError(id: number, err: ClipError): void {
+    if (this.state === "closed") return;
+    this.conn.send(encodeFrame(FrameType.ERR, id, err.toWire()));
+  }
+
+  /**
+   * Streams a value: the opening frame carries meta and the first bytes, DATA
+   * frames the rest. Each chunk is read straight into its frame buffer and
+   * waits for the connection's queue to drain, so a slow reader holds back
+   * the disk, not our memory.
+   */
+  private async sendValue(type: FrameType, id: number, meta: object, reader: ValueReader | null, o: Open): Promise<void> {
+    if (!reader) {
+      this.conn.send(encodeFrame(type, id, meta));
+      return;
+    }
+    try {
+      let first = true;
+      while (reader.remaining > 0 || first) {
+        if (o.cancelled || this.conn.isClosed) return;
+        if (!first) await this.conn.drained();
+        if (o.cancelled || this.conn.isClosed) return;
+        if (first) {
+          const chunk = reader.next(MAX_CHUNK);
+          this.conn.send(encodeFrame(type, id, meta, chunk, reader.remaining === 0));
+          first = false;
+          continue;
+        }
+        const n = Math.min(MAX_CHUNK, reader.remaining);
+        const buf = new Uint8Array(HEADER_SIZE + n);
+        reader.readInto(buf.subarray(HEADER_SIZE));
+        writeHeader(buf, FrameType.DATA, id, 0, n, reader.remaining === 0);
+        this.conn.send(buf);
+      }
+    } finally {
+      reader.close();
+    }
+  }
+}

@@ -1,0 +1,237 @@
+// The replicated state of one server, as a map of entries. Regions, groups
+// and keys are all entries (keys "r/3", "g/NAME", "k/GROUP/KEY"), so the tree
+// replicates, snapshots and merges one kind of thing. apply() is the only
+// way state changes: last writer wins by version, which makes applying the
+// root's ordered stream and merging two split trees the same operation.
+//
+// Persistence: every entry lives in memory; with a data folder each apply is
+// also one SQLite transaction (WAL, synchronous=NORMAL: it is in the OS once
+// apply returns, so it survives kill -9 of the server; a power cut may lose
+// the last writes) and large values are files in blobs/.
+
+import { Database } from "bun:sqlite";
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { basename } from "node:path";
+import { ClipError } from "../protocol/errors.ts";
+import { type Value, type ValueSink, stageValue } from "./values.ts";
+import { type Version, compareVersions } from "./version.ts";
+
+export interface Entry {
+  key: string;
+  ver: Version;
+  /** A tombstone: kept so that a merge can tell "deleted later" from "never seen". */
+  deleted: boolean;
+  /** Small facts about the write (who, when, preview; a group's secret hash). */
+  meta: Record<string, unknown>;
+  value: Value | null;
+  /** The sequence number this entry was applied at. */
+  seq: number;
+}
+
+/** A write as it travels the tree. */
+export interface WriteOp {
+  key: string;
+  ver: Version;
+  del?: boolean;
+  /** Also delete every live entry under this key prefix that is older than `ver`. */
+  clear?: string;
+  meta: Record<string, unknown>;
+  value: Value | null;
+}
+
+export interface Change {
+  entry: Entry;
+  prev: Entry | undefined;
+}
+
+export interface StoreOptions {
+  /** Folder for state.db and blobs/; null keeps nothing (--memory). */
+  dir: string | null;
+  maxSize: number;
+}
+
+export class Store {
+  private entries = new Map<string, Entry>();
+  private db: Database | null = null;
+  private upsert: ReturnType<Database["prepare"]> | null = null;
+  private setState: ReturnType<Database["prepare"]> | null = null;
+  readonly blobDir: string | null;
+  /** The sequence number of the last write applied. */
+  seq = 0;
+  /** Persistent facts about this server (its id). */
+  readonly state = new Map<string, string>();
+
+  constructor(private readonly opts: StoreOptions) {
+    this.blobDir = opts.dir === null ? null : `${opts.dir}/blobs`;
+    if (opts.dir !== null) this.openDisk(opts.dir);
+  }
+
+  private openDisk(dir: string): void {
+    mkdirSync(this.blobDir!, { recursive: true, mode: 0o700 });
+    const path = `${dir}/state.db`;
+    try {
+      this.db = new Database(path, { create: true, strict: true });
+      this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+      this.db.exec(`CREATE TABLE IF NOT EXISTS entries (
+        key TEXT PRIMARY KEY, t INTEGER NOT NULL, n TEXT NOT NULL, deleted INTEGER NOT NULL,
+        meta TEXT NOT NULL, size INTEGER, bytes BLOB, file TEXT, seq INTEGER NOT NULL)`);
+      this.db.exec("CREATE TABLE IF NOT EXISTS state (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+      const check = this.db.query("PRAGMA quick_check").get() as { quick_check: string } | null;
+      if (check && check.quick_check !== "ok") throw new Error(check.quick_check);
+      for (const row of this.db.query("SELECT k, v FROM state").all() as { k: string; v: string }[]) this.state.set(row.k, row.v);
+      this.seq = Number(this.state.get("seq") ?? 0);
+      const referenced = new Set<string>();
+      for (const r of this.db.query("SELECT * FROM entries").all() as Row[]) {
+        const e = fromRow(r, this.blobDir!);
+        if (e.value?.file) {
+          if (!existsSync(e.value.file)) throw new Error(`value file ${e.value.file} of ${e.key} is missing`);
+          referenced.add(basename(e.value.file));
+        }
+        this.entries.set(e.key, e);
+      }
+      // Staged uploads that never committed, and values replaced just before a crash.
+      for (const f of readdirSync(this.blobDir!)) if (!referenced.has(f)) unlinkSync(`${this.blobDir}/${f}`);
+    } catch (e) {
+      this.db?.close();
+      throw new ClipError(
+        "INTERNAL",
+        `cannot read the data in ${path}: ${(e as Error).message} (move the folder aside to start empty, or start with another --data)`,
+        { cause: e },
+      );
+    }
+    this.upsert = this.db.prepare(
+      "INSERT OR REPLACE INTO entries (key, t, n, deleted, meta, size, bytes, file, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.setState = this.db.prepare("INSERT OR REPLACE INTO state (k, v) VALUES (?, ?)");
+  }
+
+  get persistent(): boolean {
+    return this.db !== null;
+  }
+
+  get maxSize(): number {
+    return this.opts.maxSize;
+  }
+
+  setFact(k: string, v: string): void {
+    this.state.set(k, v);
+    this.setState?.run(k, v);
+  }
+
+  /** A sink for an incoming value; the caller commits it and passes it to apply(). */
+  stage(expected?: number): ValueSink {
+    return stageValue(this.blobDir, this.opts.maxSize, expected);
+  }
+
+  get(key: string): Entry | undefined {
+    const e = this.entries.get(key);
+    return e && !e.deleted ? e : undefined;
+  }
+
+  /** Including tombstones: what a merge needs. */
+  getAny(key: string): Entry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Live entries whose key starts with `prefix`, in key order. */
+  list(prefix = ""): Entry[] {
+    const out: Entry[] = [];
+    for (const e of this.entries.values()) if (!e.deleted && e.key.startsWith(prefix)) out.push(e);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Every entry, tombstones too: the snapshot a joining child receives. */
+  all(): Entry[] {
+    return [...this.entries.values()];
+  }
+
+  count(prefix: string): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (!e.deleted && e.key.startsWith(prefix)) n++;
+    return n;
+  }
+
+  /**
+   * Applies one write at sequence `seq`. The newer version wins: an op older
+   * than what is held changes nothing (but still takes its place in the
+   * sequence, so every server's seq stays the same). Returns what changed.
+   */
+  apply(op: WriteOp, seq: number): Change[] {
+    const changes: Change[] = [];
+    const prev = this.entries.get(op.key);
+    if (!prev || compareVersions(op.ver, prev.ver) > 0) {
+      const entry: Entry = { key: op.key, ver: op.ver, deleted: !!op.del, meta: op.meta, value: op.del ? null : op.value, seq };
+      changes.push({ entry, prev });
+    }
+    if (op.clear !== undefined) {
+      for (const e of this.entries.values()) {
+        if (!e.deleted && e.key !== op.key && e.key.startsWith(op.clear) && compareVersions(e.ver, op.ver) < 0) {
+          changes.push({ entry: { key: e.key, ver: op.ver, deleted: true, meta: {}, value: null, seq }, prev: e });
+        }
+      }
+    }
+    this.commit(changes, seq);
+    // A value staged for an op that lost (older than what is held) is not referenced.
+    if (changes.length === 0 || changes[0].entry.key !== op.key) dropFile(op.value);
+    return changes;
+  }
+
+  private commit(changes: Change[], seq: number): void {
+    this.seq = seq;
+    if (this.db) {
+      const tx = this.db.transaction(() => {
+        for (const { entry: e } of changes) {
+          const v = e.value;
+          this.upsert!.run(e.key, e.ver.t, e.ver.n, e.deleted ? 1 : 0, JSON.stringify(e.meta), v?.size ?? null, v?.bytes ?? null, v?.file ? basename(v.file) : null, seq);
+        }
+        this.setState!.run("seq", String(seq));
+      });
+      tx();
+    }
+    for (const { entry, prev } of changes) {
+      this.entries.set(entry.key, entry);
+      // Readers opened before this point hold an fd; unlinking is safe for them.
+      if (prev?.value?.file && prev.value.file !== entry.value?.file) dropFile(prev.value);
+    }
+  }
+
+  /** Adopts a sequence number without a write (a child taking its parent's numbering). */
+  setSeq(seq: number): void {
+    this.seq = seq;
+    this.setState?.run("seq", String(seq));
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+function dropFile(v: Value | null): void {
+  if (v?.file) {
+    try {
+      unlinkSync(v.file);
+    } catch {}
+  }
+}
+
+interface Row {
+  key: string;
+  t: number;
+  n: string;
+  deleted: number;
+  meta: string;
+  size: number | null;
+  bytes: Uint8Array | null;
+  file: string | null;
+  seq: number;
+}
+
+function fromRow(r: Row, blobDir: string): Entry {
+  let value: Value | null = null;
+  if (!r.deleted) {
+    if (r.file) value = { size: r.size ?? 0, file: `${blobDir}/${r.file}` };
+    else value = { size: r.size ?? 0, bytes: r.bytes ? new Uint8Array(r.bytes) : new Uint8Array(0) };
+  }
+  return { key: r.key, ver: { t: r.t, n: r.n }, deleted: r.deleted === 1, meta: JSON.parse(r.meta), value, seq: r.seq };
+}
