@@ -10,7 +10,7 @@
 // the last writes) and large values are files in blobs/.
 
 import { Database } from "bun:sqlite";
-import { existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs";
 import { basename } from "node:path";
 import { ClipError } from "../protocol/errors.ts";
 import { type Value, type ValueSink, stageValue } from "./values.ts";
@@ -72,6 +72,9 @@ export class Store {
     try {
       this.db = new Database(path, { create: true, strict: true });
       this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+      // Values and secret hashes are nobody else's business: the folder is 0700 and the files 0600.
+      for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+      chmodSync(dir, 0o700);
       this.db.exec(`CREATE TABLE IF NOT EXISTS entries (
         key TEXT PRIMARY KEY, t INTEGER NOT NULL, n TEXT NOT NULL, deleted INTEGER NOT NULL,
         meta TEXT NOT NULL, size INTEGER, bytes BLOB, file TEXT, seq INTEGER NOT NULL)`);
