@@ -1,0 +1,338 @@
+// Protocol fuzzing against a live server (`npm run fuzz`). Each case is one
+// connection, on the unix socket or on TCP, before hello, after hello, or
+// after the token proof, carrying random bytes and valid frames mutated
+// (lengths, ids, types, flags, truncations, hostile meta, huge claimed
+// sizes). Between cases, real clients check that the server still answers
+// copy/paste exactly. Every case is derived from (seed, case number), so a
+// finding replays with `--seed S --case N`.
+//
+//   npm run fuzz -- [--seed 1] [--frames 100000] [--time 120] [--case N]
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Client } from "../src/client/client.ts";
+import { FrameType, MAX_FRAME, PROTOCOL_VERSION, encodeFrame } from "../src/protocol/frame.ts";
+import { RawConn, Rng, type Target, alive, loggedTcpPort, rssKb } from "./harness.ts";
+
+export interface FuzzOptions {
+  seed: number;
+  /** Stop after this many frames tried... */
+  frames: number;
+  /** ...or after this long. */
+  timeMs: number;
+  pid: number;
+  unix: string;
+  tcp?: { host: string; port: number };
+  token?: string;
+  /** Extra op names to aim at (kv, tree) beyond the clipboard's. */
+  ops?: string[];
+  /** Only this case (replay). */
+  only?: number;
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+export interface FuzzReport {
+  seed: number;
+  frames: number;
+  cases: number;
+  /** Server processes that died: must be 0. */
+  crashes: number;
+  /** Liveness checks (copy + paste, exact bytes) run and failed. */
+  checks: number;
+  checkFailures: string[];
+  startRssKb: number;
+  peakRssKb: number;
+  endRssKb: number;
+  /** Cases the server cut off (protocol error, auth failure...). */
+  cutOff: number;
+  seconds: number;
+  /** The case that killed the server, if one did. */
+  crashCase?: number;
+}
+
+const BASE_OPS = ["hello", "auth", "copy", "paste", "wait", "list", "status"];
+
+/** Values that break naive validators. */
+const NASTY: unknown[] = [
+  -1, 0, 1, 9, 10, 3.5, 1e308, -0, 2 ** 31, 2 ** 32, 2 ** 53, Number.MAX_SAFE_INTEGER + 2, "3", "", "x".repeat(300), null, true, [], {}, [1, 2], { r: 1 },
+  "../../etc/passwd", "r/1", "k/a/b", "\u0000", "\ud800", "__proto__", "constructor",
+];
+
+function metaFor(rng: Rng, op: string): Record<string, unknown> {
+  const m: Record<string, unknown> = { op };
+  switch (op) {
+    case "hello":
+      Object.assign(m, { v: rng.chance(0.8) ? PROTOCOL_VERSION : rng.pick(NASTY), kind: rng.pick(["cli", "lib", "peer", "x", 5]), pid: rng.pick([1, -1, "p", 2 ** 40]), name: rng.pick(["n", "x".repeat(5000), 7]) });
+      break;
+    case "auth":
+      Object.assign(m, { cnonce: rng.pick(["00".repeat(16), "", "zz", "a".repeat(5000)]), proof: rng.pick(["00".repeat(32), "", "nothex", "ab".repeat(5000)]) });
+      break;
+    case "copy":
+      Object.assign(m, { r: rng.chance(0.7) ? rng.int(10) : rng.pick(NASTY), size: rng.pick([0, 5, 100, 65537, 1 << 20, 2 ** 30, 2 ** 30 + 1, 2 ** 40, 2 ** 53, -1, 0.5, "9", null]) });
+      break;
+    case "paste":
+    case "wait":
+      Object.assign(m, { r: rng.chance(0.7) ? rng.int(10) : rng.pick(NASTY), follow: rng.pick([true, false, "yes", 1]) });
+      break;
+    default:
+      // Unknown to us (kv, group, tree ops): throw plausible fields at them.
+      for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "seq", "since", "count", "name"]) {
+        if (rng.chance(0.4)) m[k] = rng.chance(0.5) ? rng.pick(NASTY) : `f${rng.int(5)}`;
+      }
+  }
+  if (rng.chance(0.05)) m[rng.pick(["__proto__", "constructor", "op"])] = rng.pick(NASTY);
+  return m;
+}
+
+/** Deep nesting, long strings, not-an-object: meta the JSON parser must survive. */
+function hostileMeta(rng: Rng): Uint8Array {
+  const enc = new TextEncoder();
+  switch (rng.int(6)) {
+    case 0:
+      return enc.encode("[".repeat(30000) + "]".repeat(30000));
+    case 1:
+      return enc.encode(`{"op":"copy","r":1,"x":"${"y".repeat(60000)}"}`);
+    case 2:
+      return enc.encode(rng.pick(["null", "[]", "1", '"s"', "{", '{"op":', "{}"]));
+    case 3:
+      return new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]);
+    case 4:
+      return enc.encode(`{"op":"copy","r":1,${Array.from({ length: 3000 }, (_, i) => `"k${i}":${i}`).join(",")}}`);
+    default:
+      return enc.encode('{"op":"paste","r":1,"r":2,"__proto__":{"admin":true}}');
+  }
+}
+
+function rawFrame(type: number, flags: number, id: number, meta: Uint8Array, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + meta.length + payload.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 8 + meta.length + payload.length);
+  v.setUint8(4, type);
+  v.setUint8(5, flags);
+  v.setUint32(6, id >>> 0);
+  v.setUint16(10, Math.min(meta.length, 0xffff));
+  out.set(meta, 12);
+  out.set(payload, 12 + meta.length);
+  return out;
+}
+
+/** One valid frame (sometimes a whole upload: REQ then DATA frames). */
+function validFrames(rng: Rng, ops: string[], ids: number[]): Uint8Array[] {
+  const id = rng.chance(0.2) && ids.length ? rng.pick(ids) : rng.pick([1, 2, 3, rng.int(1000) + 1, 0, 0xffffffff, 0x7fffffff]);
+  ids.push(id);
+  const kind = rng.int(10);
+  if (kind === 0) return [encodeFrame(FrameType.CANCEL, id, null)];
+  if (kind === 1) return [encodeFrame(FrameType.DATA, id, null, rng.bytes(rng.int(64)), rng.chance(0.5))];
+  if (kind === 2) return [encodeFrame(rng.pick([FrameType.RES, FrameType.ERR, FrameType.EVT]), id, rng.chance(0.5) ? { code: "X", message: "m" } : null)];
+  const op = rng.chance(0.9) ? rng.pick(ops) : rng.pick(["", "nope", "x".repeat(1000)]);
+  const meta = metaFor(rng, op);
+  if (op !== "copy") return [encodeFrame(FrameType.REQ, id, meta)];
+  // An upload: the value in one frame, or split into DATA frames, or left open.
+  const total = rng.pick([0, 1, 100, 70_000]);
+  const body = rng.bytes(Math.min(total, 4096));
+  const out = [encodeFrame(FrameType.REQ, id, meta, body.subarray(0, rng.int(body.length + 1)), rng.chance(0.4))];
+  const parts = rng.int(4);
+  for (let i = 0; i < parts; i++) out.push(encodeFrame(FrameType.DATA, id, null, body.subarray(0, rng.int(body.length + 1)), i === parts - 1 && rng.chance(0.7)));
+  return out;
+}
+
+function mutate(rng: Rng, f: Uint8Array): Uint8Array {
+  const b = f.slice();
+  const v = new DataView(b.buffer);
+  switch (rng.int(9)) {
+    case 0: // claimed length: huge, tiny, off by one, just over the limit
+      v.setUint32(0, rng.pick([0, 1, 7, 8, 0xffffffff, 0x7fffffff, MAX_FRAME - 4, MAX_FRAME - 3, MAX_FRAME, v.getUint32(0) + 1, v.getUint32(0) - 1, rng.int(2 ** 32)]) >>> 0);
+      return b;
+    case 1:
+      v.setUint8(4, rng.pick([0, 7, 255, rng.int(256)]));
+      return b;
+    case 2:
+      v.setUint8(5, rng.int(256));
+      return b;
+    case 3:
+      v.setUint32(6, rng.pick([0, 0xffffffff, rng.int(2 ** 32)]) >>> 0);
+      return b;
+    case 4:
+      if (b.length >= 12) v.setUint16(10, rng.pick([0, 0xffff, v.getUint16(10) + 1, rng.int(0x10000)]));
+      return b;
+    case 5: // truncation: the peer stops mid-frame (and may go on with the next)
+      return b.subarray(0, rng.int(b.length));
+    case 6: {
+      const n = 1 + rng.int(4);
+      for (let i = 0; i < n; i++) b[rng.int(b.length)] = rng.int(256);
+      return b;
+    }
+    case 7:
+      return rawFrame(FrameType.REQ, 1, rng.int(100), hostileMeta(rng), new Uint8Array(0));
+    default: {
+      // A frame that claims far more payload than it will ever send.
+      const out = b.slice(0, 12);
+      new DataView(out.buffer).setUint32(0, rng.pick([MAX_FRAME - 4, 1 << 20, 65536]));
+      return out;
+    }
+  }
+}
+
+export interface Case {
+  target: "unix" | "tcp";
+  phase: "raw" | "hello" | "ready";
+  bytes: Uint8Array[];
+  frames: number;
+  /** Bytes per write, so frames also arrive split across reads. */
+  chunk: number;
+}
+
+/** Case n of a seed: the same bytes on every run. */
+export function makeCase(seed: number, n: number, ops: string[], hasTcp: boolean): Case {
+  const rng = new Rng((seed * 1_000_003 + n) >>> 0);
+  const target = hasTcp && rng.chance(0.5) ? "tcp" : "unix";
+  const phase = rng.pick(["raw", "hello", "ready", "ready"] as const);
+  const ids: number[] = [];
+  const bytes: Uint8Array[] = [];
+  const count = 1 + rng.int(12);
+  for (let i = 0; i < count; i++) {
+    const r = rng.next();
+    if (r < 0.12) bytes.push(rng.bytes(1 + rng.int(64)));
+    else if (r < 0.55) bytes.push(...validFrames(rng, ops, ids));
+    else {
+      const fs = validFrames(rng, ops, ids);
+      const k = rng.int(fs.length);
+      fs[k] = mutate(rng, fs[k]);
+      bytes.push(...fs);
+    }
+  }
+  return { target, phase, bytes, frames: count, chunk: rng.pick([1, 7, 100, 4096, 1 << 20]) };
+}
+
+const PROBE = 0x7ffffff0;
+
+/** Runs one case; resolves once the server answered the probe, cut us off, or went quiet. */
+async function runCase(c: Case, o: FuzzOptions): Promise<{ cutOff: boolean }> {
+  const t: Target = c.target === "tcp" && o.tcp ? o.tcp : { unix: o.unix };
+  let conn: RawConn;
+  try {
+    conn = await RawConn.open(t);
+  } catch {
+    return { cutOff: true };
+  }
+  try {
+    if (c.phase !== "raw") {
+      const ok = await conn.handshake(c.phase === "ready" ? o.token : undefined);
+      if (!ok && c.phase === "ready") throw new Error(`handshake failed on ${c.target}`);
+    }
+    const all = Buffer.concat(c.bytes);
+    for (let pos = 0; pos < all.length; pos += c.chunk) conn.write(all.subarray(pos, pos + c.chunk));
+    conn.write(encodeFrame(FrameType.REQ, PROBE, { op: "list" }));
+    await conn.until(() => !!conn.reply(PROBE), 150);
+    return { cutOff: conn.closed };
+  } finally {
+    conn.end();
+  }
+}
+
+/** A real client round trip on every transport: the server still does its job. */
+async function check(o: FuzzOptions, n: number): Promise<string | null> {
+  const targets: { server: string; token?: string }[] = [{ server: `unix:${o.unix}` }];
+  if (o.tcp) targets.push({ server: `tcp:${o.tcp.host}:${o.tcp.port}`, token: o.token });
+  for (const t of targets) {
+    let c: Client | null = null;
+    try {
+      c = await Client.connect({ server: t.server, token: t.token, timeoutMs: 5000 });
+      const value = new TextEncoder().encode(`fuzz check ${n} ${t.server}`);
+      await c.copy(9, value);
+      const got = await c.paste(9);
+      if (Buffer.compare(Buffer.from(got), Buffer.from(value)) !== 0) return `paste on ${t.server} returned other bytes`;
+    } catch (e) {
+      return `check ${n} on ${t.server}: ${(e as Error).message}`;
+    } finally {
+      c?.close();
+    }
+  }
+  return null;
+}
+
+export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
+  const ops = [...BASE_OPS, ...(o.ops ?? [])];
+  const start = Date.now();
+  const r: FuzzReport = { seed: o.seed, frames: 0, cases: 0, crashes: 0, checks: 0, checkFailures: [], startRssKb: rssKb(o.pid), peakRssKb: 0, endRssKb: 0, cutOff: 0, seconds: 0 };
+  r.peakRssKb = r.startRssKb;
+  let next = o.only ?? 0;
+  const last = o.only ?? Number.POSITIVE_INFINITY;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      if (r.frames >= o.frames || Date.now() - start > o.timeMs || next > last) break;
+      const n = next++;
+      const c = makeCase(o.seed, n, ops, !!o.tcp);
+      r.frames += c.frames;
+      let res: { cutOff: boolean };
+      try {
+        res = await runCase(c, o);
+      } catch (e) {
+        if (!alive(o.pid)) {
+          stop = true;
+          r.crashes++;
+          r.crashCase = n;
+          break;
+        }
+        r.checkFailures.push(`case ${n}: ${(e as Error).message}`);
+        continue;
+      }
+      r.cases++;
+      if (res.cutOff) r.cutOff++;
+      if (!alive(o.pid)) {
+        stop = true;
+        r.crashes++;
+        r.crashCase = n;
+        break;
+      }
+      if (n % 50 === 49) {
+        r.peakRssKb = Math.max(r.peakRssKb, rssKb(o.pid));
+        r.checks++;
+        const bad = await check(o, n);
+        if (bad) r.checkFailures.push(bad);
+        o.log?.(`case ${n + 1}: ${r.frames} frames, rss ${Math.round(rssKb(o.pid) / 1024)} MiB`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? 8 }, worker));
+  if (alive(o.pid)) {
+    r.checks++;
+    const bad = await check(o, -1);
+    if (bad) r.checkFailures.push(bad);
+  } else if (r.crashes === 0) r.crashes++;
+  r.endRssKb = rssKb(o.pid);
+  r.peakRssKb = Math.max(r.peakRssKb, r.endRssKb);
+  r.seconds = (Date.now() - start) / 1000;
+  return r;
+}
+
+// --- npm run fuzz ---
+
+function flag(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+
+if (import.meta.main) {
+  const { startServer } = await import("../tests/helpers/clip.ts");
+  const seed = flag("seed", Date.now() % 100000);
+  const frames = flag("frames", 100_000);
+  const timeMs = flag("time", 120) * 1000;
+  const only = process.argv.includes("--case") ? flag("case", 0) : undefined;
+  const dir = mkdtempSync("/tmp/fz-");
+  const token = "fuzz-token-" + seed;
+  writeFileSync(`${dir}/token`, token, { mode: 0o600 });
+  await using srv = await startServer({ dir, args: ["--listen", "tcp:127.0.0.1:0", "--token-file", `${dir}/token`] });
+  const port = loggedTcpPort(srv.stderr());
+  console.log(`fuzzing server pid ${srv.pid}, seed ${seed}, up to ${frames} frames / ${timeMs / 1000} s`);
+  const r = await fuzz({ seed, frames, timeMs, only, pid: srv.pid, unix: srv.socket, tcp: { host: "127.0.0.1", port }, token, log: (l) => console.log(l) });
+  console.log(JSON.stringify(r, null, 2));
+  console.log(
+    `frames tried ${r.frames} in ${r.cases} connections (${r.seconds.toFixed(1)} s); crashes ${r.crashes}; checks ${r.checks - r.checkFailures.length}/${r.checks} ok; ` +
+      `rss start ${(r.startRssKb / 1024).toFixed(1)} MiB, peak ${(r.peakRssKb / 1024).toFixed(1)} MiB, end ${(r.endRssKb / 1024).toFixed(1)} MiB`,
+  );
+  if (r.crashes) console.log(`replay: npm run fuzz -- --seed ${seed} --case ${r.crashCase}\nserver log:\n${srv.stderr().slice(-4000)}`);
+  rmSync(dir, { recursive: true, force: true });
+  process.exitCode = r.crashes || r.checkFailures.length ? 1 : 0;
+}
