@@ -78,7 +78,11 @@ function fail(e: unknown): never {
     message = e.message;
   } else if (e instanceof Error && e.name === "CACError") {
     code = 2;
-    message = `${e.message.replace(/`/g, "")} (see clip --help)`;
+    // `clip copy -1` reaches cac as an unknown flag; say what the user meant.
+    const neg = /Unknown option `(-[0-9][0-9.]*)`/.exec(e.message);
+    message = neg && ["copy", "paste", "wait"].includes(cli.matchedCommand?.name ?? "")
+      ? `bad region "${neg[1]}": a region is an integer from 0 to 9`
+      : `${e.message.replace(/`/g, "")} (see clip --help)`;
   } else if (e instanceof Error && ((e as NodeJS.ErrnoException).code === "EPIPE" || /broken pipe/i.test(e.message))) {
     process.exit(141); // stdout closed under us: quietly, as cat does
   } else {

@@ -153,3 +153,47 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
 }
+
+/** The TCP address a server bound (port 0 resolved), read from its "listening" log line. */
+export function tcpAddressOf(s: ServerHandle): string {
+  const m = /listening .*?(tcp:(?:\[[^\]]+\]|[^ :]+):[0-9]+)/.exec(s.stderr());
+  if (!m) throw new Error(`no TCP listener in the server's log: ${s.stderr()}`);
+  return m[1];
+}
+
+/** A running command whose stdout is gathered as it arrives (wait --follow, a copy fed by hand). */
+export function spawnClip(args: string[], opts: { stdin?: "pipe" | "ignore"; env?: Record<string, string | undefined> } = {}) {
+  const proc = Bun.spawn([BIN, ...args], {
+    stdin: opts.stdin ?? "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+  });
+  const chunks: Uint8Array[] = [];
+  let err = "";
+  const reading = (async () => {
+    for await (const c of proc.stdout as ReadableStream<Uint8Array>) chunks.push(c);
+  })();
+  (async () => {
+    const dec = new TextDecoder();
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += dec.decode(c, { stream: true });
+  })();
+  return {
+    proc,
+    stdout: () => Buffer.concat(chunks),
+    text: () => Buffer.concat(chunks).toString("utf8"),
+    stderr: () => err,
+    /** Waits for exit and for stdout to be read to its end. */
+    async exited(): Promise<number> {
+      const code = await proc.exited;
+      await reading;
+      return code;
+    },
+    async [Symbol.asyncDispose]() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill(9);
+        await proc.exited;
+      }
+    },
+  };
+}
