@@ -67,6 +67,15 @@ clientOptions(cli.command("status", "This server: name, id, role, parent, childr
   .example("clip status --json")
   .action(async (o) => (await import("./cli/admin.ts")).status(flat(o)));
 
+// kv and group parse their own actions (src/cli/kv.ts, group.ts): main() hands them argv first.
+cli.command("kv <action> [...args]", "Keys in a group: put, get, del, list, watch (clip kv ACTION --help)").allowUnknownOptions();
+cli.command("group <action> [...args]", "Admin: create, delete, info, rotate, list groups (clip group ACTION --help)").allowUnknownOptions();
+
+clientOptions(cli.command("apps", "Applications connected to this server (pid, group, since, watches) and those that left lately"))
+  .option("--json", "print JSON")
+  .example("clip apps --json")
+  .action(async (o) => (await import("./cli/apps.ts")).apps(flat(o)));
+
 cli.help();
 cli.version(`${VERSION} (protocol ${PROTOCOL_VERSION})`);
 
@@ -95,6 +104,9 @@ function fail(e: unknown): never {
 async function main(): Promise<void> {
   process.on("unhandledRejection", fail);
   try {
+    const family = process.argv[2];
+    if (family === "kv") return await (await import("./cli/kv.ts")).run(process.argv.slice(3), flat);
+    if (family === "group") return await (await import("./cli/group.ts")).run(process.argv.slice(3), flat);
     const parsed = cli.parse(process.argv, { run: false });
     if (!cli.matchedCommand) {
       if (parsed.options.help || parsed.options.version) return;

@@ -10,6 +10,7 @@ import { ClipError, asClipError } from "../protocol/errors.ts";
 import { FrameDecoder, FrameType, MAX_CHUNK, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
 import { type PeerKind, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
 import { Inbox, type Item } from "./inbox.ts";
+import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
 
 export interface ConnectOptions {
   /** Address: unix:/path, /path, tcp:host:port, host:port. Default: $CLIP_SERVER or the default socket. */
@@ -362,6 +363,23 @@ export class Client {
 
   status(): Promise<Record<string, unknown>> {
     return this.call("status");
+  }
+
+  // --- groups and keys (src/client/kv.ts) ---
+
+  /** Proves a group's secret on this connection and returns its key-value store. */
+  kv(opts: KvOptions): Promise<Kv> {
+    return openKv(this, opts);
+  }
+
+  /** Admin: create, rotate, delete, inspect and list groups. */
+  get groups(): Groups {
+    return new Groups(this);
+  }
+
+  /** Admin: the applications connected to the server, and those that left lately. */
+  apps(): Promise<AppsReport> {
+    return listApps(this);
   }
 
   get closed(): boolean {

@@ -10,7 +10,8 @@ import { type Conn, type ConnHandler, SocketConn } from "./conn.ts";
 
 export interface Listener {
   readonly address: Address;
-  stop(): void;
+  /** Stops accepting and removes a unix socket file; closeActive (default) also drops live connections. */
+  stop(closeActive?: boolean): void;
 }
 
 type BunSocket = Parameters<NonNullable<Parameters<typeof Bun.listen<{ conn: SocketConn }>>[0]["socket"]["data"]>>[0];
@@ -59,8 +60,8 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
   const bound: Address = addr.kind === "tcp" ? { ...addr, port: server.port ?? addr.port } : addr;
   return {
     address: bound,
-    stop() {
-      server.stop(true);
+    stop(closeActive = true) {
+      server.stop(closeActive);
       if (addr.kind === "unix") {
         try {
           unlinkSync(addr.path);

@@ -62,6 +62,7 @@ export class ClipNode {
   sequencer: Sequencer;
   private readonly watchers = new Map<string, Set<Watcher>>();
   private readonly prefixWatchers = new Set<{ prefix: string; fn: Watcher }>();
+  private readonly closedListeners = new Set<(s: Session, reason: CloseReason) => void>();
   private readonly appliedListeners = new Set<(op: WriteOp, seq: number, changes: Change[]) => void>();
   readonly statusSources: StatusSource[] = [];
   bus: Bus = { route: (topic, msg) => this.deliver(topic, msg) };
@@ -100,8 +101,15 @@ export class ClipNode {
     return s;
   }
 
-  sessionClosed(s: Session, _reason: CloseReason): void {
+  sessionClosed(s: Session, reason: CloseReason): void {
     this.sessions.delete(s);
+    for (const fn of this.closedListeners) fn(s, reason);
+  }
+
+  /** Calls `fn` as each session ends (the apps listing records departures). */
+  onSessionClosed(fn: (s: Session, reason: CloseReason) => void): () => void {
+    this.closedListeners.add(fn);
+    return () => this.closedListeners.delete(fn);
   }
 
   /** Orders (through the sequencer) and applies a write made on this server. */

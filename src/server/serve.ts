@@ -6,6 +6,9 @@ import { type Listener, listen } from "../net/listen.ts";
 import { serverTls, type TlsFiles } from "../net/tls.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { adminHandlers, clipboardHandlers } from "./handlers/clipboard.ts";
+import { appsHandlers } from "./handlers/apps.ts";
+import { groupHandlers } from "./handlers/groups.ts";
+import { kvHandlers } from "./handlers/kv.ts";
 import { handshakeHandlers } from "./handlers/handshake.ts";
 import type { Logger } from "./log.ts";
 import { ClipNode } from "./node.ts";
@@ -52,6 +55,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   const node = new ClipNode({ name: opts.name, dataDir: opts.dataDir, maxSize: opts.maxSize, token: opts.token, insecure: opts.insecure, log: opts.log });
   node.use(handshakeHandlers).use(clipboardHandlers).use(adminHandlers);
+  node.use(groupHandlers(node)).use(kvHandlers).use(appsHandlers(node));
   const listeners: Listener[] = [];
   const stopHooks: (() => void | Promise<void>)[] = [];
   let stopped = false;
@@ -62,9 +66,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      for (const l of listeners) l.stop();
+      // Stop accepting but keep live connections: each session is told
+      // SHUTDOWN by node.shutdown() before its socket closes.
+      for (const l of listeners) l.stop(false);
       for (const fn of stopHooks) await fn();
       node.shutdown();
+      for (const l of listeners) l.stop(true);
     },
     onStop(fn) {
       stopHooks.push(fn);

@@ -36,7 +36,7 @@ export const handshakeHandlers: Record<string, Handler> = {
   },
   auth: {
     preAuth: true,
-    async run({ meta, session, node }) {
+    async run({ id, meta, session, node }) {
       if (session.state !== "auth") throw new ClipError("PROTOCOL", "no token proof is due");
       const token = node.opts.token!;
       const cnonce = typeof meta.cnonce === "string" ? meta.cnonce : "";
@@ -46,8 +46,11 @@ export const handshakeHandlers: Record<string, Handler> = {
         const wait = node.authDelay.fail(source);
         node.log("warn", "bad token", `from ${session.describe()}; answering in ${wait} ms`);
         await Bun.sleep(wait);
-        queueMicrotask(() => session.close("local"));
-        throw new ClipError("AUTH", "bad token: the cluster token does not match (check --token-file or CLIP_TOKEN)");
+        // The answer must leave before the close: a rejected run() would only
+        // send it after a queued close had already ended the session.
+        session.sendError(id, new ClipError("AUTH", "bad token: the cluster token does not match (check --token-file or CLIP_TOKEN)"));
+        session.close("local");
+        return undefined;
       }
       node.authDelay.succeed(source);
       session.admin = true;

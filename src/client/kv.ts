@@ -1,0 +1,277 @@
+// The library's key-value store: `await client.kv({ group, secret })` proves
+// the secret once on the connection and returns a handle for that group;
+// `watch(key)` is an async iterator (breaking out unsubscribes). Also the
+// admin calls for groups and apps. Built on the Client's generic requests.
+
+import { ClipError } from "../protocol/errors.ts";
+import { checkGroupName, checkKey } from "../protocol/messages.ts";
+import type { Client, CopyOptions, CopySource, Message } from "./client.ts";
+
+export interface KvOptions {
+  group: string;
+  secret: string;
+}
+
+export interface KeyInfo {
+  key: string;
+  size: number;
+  /** ms since the epoch */
+  at: number;
+  /** the server the write was made on */
+  by: string;
+  seq: number;
+}
+
+export type KvEvent =
+  | ({ event: "put"; value: Uint8Array } & KeyInfo)
+  | { event: "del"; key: string; seq: number; at: number; by: string };
+
+export interface WatchOptions {
+  signal?: AbortSignal;
+  /**
+   * Changes held for a consumer that has not taken them yet. Past this the
+   * watch ends with ClipError("SLOW"): a consumer that cannot keep up is
+   * told, not buffered without end. Default 1024.
+   */
+  maxQueued?: number;
+}
+
+export interface GroupInfo {
+  group: string;
+  keys: number;
+  /** applications on the answering server that proved the secret */
+  apps: number;
+  created: number;
+  rotated: number;
+  by: string;
+}
+
+export interface AppInfo {
+  pid: number;
+  kind: string;
+  name: string;
+  remote: string;
+  groups: string[];
+  watches: string[];
+  since: number;
+  duration: number;
+  left?: number;
+  self?: boolean;
+}
+
+export interface AppsReport {
+  apps: AppInfo[];
+  left: AppInfo[];
+}
+
+const dec = new TextDecoder();
+
+async function bodyBytes(m: Message): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of m.body) {
+    parts.push(c.slice());
+    n += c.length;
+  }
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+async function jsonBody<T>(c: Client, op: string, meta: Record<string, unknown>): Promise<T> {
+  const r = await c.callValue(op, meta);
+  return JSON.parse(dec.decode(r.bytes)) as T;
+}
+
+/** Proves the group's secret on this connection. */
+export async function openKv(c: Client, opts: KvOptions): Promise<Kv> {
+  const group = checkGroupName(opts.group);
+  if (typeof opts.secret !== "string" || opts.secret === "") throw new ClipError("AUTH", "a group secret is needed: --secret S or CLIP_SECRET");
+  await c.call("kv.auth", { group, secret: opts.secret });
+  return new Kv(c, group);
+}
+
+export class Kv {
+  constructor(
+    private readonly c: Client,
+    readonly group: string,
+  ) {}
+
+  /** Sets `key` to `value` (bytes, string, Blob or stream); resolves once applied on this server. */
+  put(key: string, value: CopySource, opts?: CopyOptions): Promise<{ seq: number; size: number }> {
+    return this.c.upload("kv.put", { group: this.group, key: checkKey(key) }, value, opts) as Promise<{ seq: number; size: number }>;
+  }
+
+  /** The value of `key`; a missing key rejects with ClipError("NOTFOUND"). */
+  async get(key: string): Promise<Uint8Array> {
+    return (await this.c.callValue("kv.get", { group: this.group, key: checkKey(key) })).bytes;
+  }
+
+  /** The value decoded as UTF-8. */
+  async getText(key: string): Promise<string> {
+    return dec.decode(await this.get(key));
+  }
+
+  /** The value as a stream, for values too large to hold; call done() when finished. */
+  getStream(key: string): Promise<Message & { done(): void }> {
+    return this.c.request("kv.get", { group: this.group, key: checkKey(key) });
+  }
+
+  /** Deletes `key`; a missing key rejects with ClipError("NOTFOUND"). */
+  async del(key: string): Promise<{ seq: number }> {
+    return (await this.c.call("kv.del", { group: this.group, key: checkKey(key) })) as { seq: number };
+  }
+
+  /** The keys (optionally under a prefix), in key order. */
+  list(prefix = ""): Promise<KeyInfo[]> {
+    if (prefix !== "") checkKey(prefix);
+    return jsonBody<KeyInfo[]>(this.c, "kv.list", { group: this.group, prefix });
+  }
+
+  /**
+   * Every later change of `key`, in order. The watch starts at once (await
+   * `.ready` to know the server has it in place); iterate it with for await,
+   * and break out (or call close()) to unsubscribe.
+   */
+  watch(key: string, opts: WatchOptions = {}): KvWatch {
+    return new KvWatch(this.c, this.group, checkKey(key), opts);
+  }
+}
+
+const STOPPED = new ClipError("LOST", "watch closed");
+
+export class KvWatch implements AsyncIterableIterator<KvEvent> {
+  /** Resolves once the server has the watch in place; rejects if it refused it. */
+  readonly ready: Promise<void>;
+  private readonly queue: KvEvent[] = [];
+  private waiter: { resolve: (r: IteratorResult<KvEvent>) => void; reject: (e: unknown) => void } | null = null;
+  private error: ClipError | null = null;
+  private finished = false;
+  private readonly ctl = new AbortController();
+  private readonly max: number;
+
+  constructor(c: Client, group: string, key: string, opts: WatchOptions) {
+    this.max = opts.maxQueued ?? 1024;
+    let ready!: () => void;
+    let refused!: (e: unknown) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      ready = res;
+      refused = rej;
+    });
+    this.ready.catch(() => {}); // surfaced through next() as well
+    if (opts.signal) {
+      const sig = opts.signal;
+      if (sig.aborted) this.close();
+      else sig.addEventListener("abort", () => this.close(), { once: true });
+    }
+    this.pump(c.subscribe("kv.watch", { group, key }, this.ctl.signal), ready, refused);
+  }
+
+  private async pump(sub: AsyncGenerator<Message>, ready: () => void, refused: (e: unknown) => void): Promise<void> {
+    try {
+      for await (const m of sub) {
+        const ev = m.meta.event;
+        if (ev === "watching") {
+          ready();
+          continue;
+        }
+        if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value: await bodyBytes(m) });
+        else if (ev === "del") this.push(m.meta as unknown as KvEvent);
+        if (this.queue.length > this.max) {
+          this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
+          return;
+        }
+      }
+      this.fail(null);
+    } catch (e) {
+      this.fail(e === STOPPED ? null : e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
+    } finally {
+      refused(this.error ?? STOPPED);
+    }
+  }
+
+  private push(e: KvEvent): void {
+    if (this.finished) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve({ value: e, done: false });
+    } else this.queue.push(e);
+  }
+
+  /** Ends the stream after what is queued: with an error, or normally (null). */
+  private fail(e: ClipError | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.error = e;
+    this.ctl.abort(STOPPED);
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      if (e) w.reject(e);
+      else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<KvEvent>> {
+    const e = this.queue.shift();
+    if (e) return Promise.resolve({ value: e, done: false });
+    if (this.finished) return this.error ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** Unsubscribes (the server stops sending at once). */
+  close(): void {
+    this.queue.length = 0;
+    this.fail(null);
+  }
+
+  return(): Promise<IteratorResult<KvEvent>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/** Admin calls on groups (unix socket, or a client that proved the cluster token). */
+export class Groups {
+  constructor(private readonly c: Client) {}
+
+  /** Creates a group; resolves with its secret, which is shown only now. */
+  async create(group: string): Promise<string> {
+    return String((await this.c.call("group.create", { group: checkGroupName(group) })).secret);
+  }
+
+  /** Issues a new secret; sessions that proved the old one are disconnected. */
+  async rotate(group: string): Promise<string> {
+    return String((await this.c.call("group.rotate", { group: checkGroupName(group) })).secret);
+  }
+
+  /** Deletes a group and its keys; its connected applications are disconnected. */
+  async delete(group: string): Promise<{ keys: number }> {
+    return (await this.c.call("group.delete", { group: checkGroupName(group) })) as { keys: number };
+  }
+
+  async info(group: string): Promise<GroupInfo> {
+    return (await this.c.call("group.info", { group: checkGroupName(group) })) as unknown as GroupInfo;
+  }
+
+  list(): Promise<GroupInfo[]> {
+    return jsonBody<GroupInfo[]>(this.c, "group.list", {});
+  }
+}
+
+/** The applications connected to the server, and those that left in the last hour. */
+export function listApps(c: Client): Promise<AppsReport> {
+  return jsonBody<AppsReport>(c, "apps", {});
+}

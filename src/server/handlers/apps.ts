@@ -1,0 +1,73 @@
+// `apps`: the applications (cli and library sessions, not peer servers)
+// connected to this server, and those that left in the last hour. Departures
+// are kept in a bounded ring: a flood of short connections cannot grow it.
+
+import type { ClipNode } from "../node.ts";
+import type { Handler, Session } from "../session.ts";
+import { jsonValue, memberships } from "./groups.ts";
+import { watches } from "./kv.ts";
+
+export interface AppInfo {
+  pid: number;
+  kind: string;
+  name: string;
+  remote: string;
+  /** Groups whose secret the app proved. */
+  groups: string[];
+  /** "group/key" of each open watch. */
+  watches: string[];
+  /** ms since the epoch */
+  since: number;
+  /** seconds connected (until now, or until it left) */
+  duration: number;
+  /** ms since the epoch; only for apps that left */
+  left?: number;
+  /** the app asking (only in the live list) */
+  self?: boolean;
+}
+
+const KEEP_MS = 60 * 60_000;
+const KEEP_MAX = 256;
+
+function describe(s: Session, now: number): AppInfo {
+  return {
+    pid: s.pid,
+    kind: s.kind,
+    name: s.name,
+    remote: s.conn.remote,
+    groups: [...memberships(s).keys()],
+    watches: [...new Set(watches(s).values())],
+    since: s.since,
+    duration: Math.round((now - s.since) / 1000),
+  };
+}
+
+/** Sessions that finished the handshake are apps; a connection that never said hello is not. */
+const isApp = (s: Session) => s.kind !== "peer" && s.pid !== 0;
+
+export function appsHandlers(node: ClipNode): Record<string, Handler> {
+  const left: AppInfo[] = [];
+  const prune = (now: number) => {
+    while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
+  };
+  node.onSessionClosed((s) => {
+    if (!isApp(s)) return;
+    const now = Date.now();
+    // Groups and watches as they were while connected (the close hooks have emptied watches).
+    left.push({ ...describe(s, now), watches: (s.tags.get("watched") as string[] | undefined) ?? [], left: now });
+    prune(now);
+  });
+
+  return {
+    apps: {
+      admin: true,
+      async run(ctx) {
+        const now = Date.now();
+        prune(now);
+        const apps = [...node.sessions].filter((s) => isApp(s) && s.state === "ready").map((s) => ({ ...describe(s, now), ...(s === ctx.session ? { self: true } : {}) }));
+        await ctx.reply({ count: apps.length }, jsonValue({ apps, left: [...left].reverse() }));
+        return undefined;
+      },
+    },
+  };
+}

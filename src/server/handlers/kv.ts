@@ -1,0 +1,141 @@
+// Keys: entries "k/GROUP/KEY", written through node.submit, so they travel
+// the tree with the same ordering, versions and merge rules as regions.
+// Every kv request names its group, and the connection must have proved
+// that group's secret first (kv.auth): one hash per connection, not per request.
+
+import { ClipError } from "../../protocol/errors.ts";
+import { checkGroupName, checkKey } from "../../protocol/messages.ts";
+import type { Entry } from "../store.ts";
+import type { Handler, Session } from "../session.ts";
+import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
+
+export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
+
+/** Checks names and membership before any value byte is stored. */
+function checkKv(meta: Record<string, unknown>, s: Session): void {
+  const group = checkGroupName(meta.group);
+  checkKey(meta.key);
+  requireMember(s, group);
+}
+
+export interface KeyInfo {
+  key: string;
+  size: number;
+  /** ms since the epoch */
+  at: number;
+  /** the server the write was made on */
+  by: string;
+  seq: number;
+}
+
+function keyInfo(group: string, e: Entry): KeyInfo {
+  return { key: e.key.slice(keyPrefix(group).length), size: e.value?.size ?? 0, at: Number(e.meta.at ?? 0), by: String(e.meta.by ?? ""), seq: e.seq };
+}
+
+/** What `clip apps` shows a session watching: "group/key" per open watch. */
+export function watches(s: Session): Map<number, string> {
+  let w = s.tags.get("watches") as Map<number, string> | undefined;
+  if (!w) s.tags.set("watches", (w = new Map()));
+  return w;
+}
+
+export const kvHandlers: Record<string, Handler> = {
+  "kv.auth": {
+    check(meta) {
+      checkGroupName(meta.group);
+      if (typeof meta.secret !== "string" || meta.secret.length === 0 || meta.secret.length > 1024) {
+        throw new ClipError("AUTH", "a group secret is needed: --secret S or CLIP_SECRET");
+      }
+    },
+    async run({ meta, session, node }) {
+      const group = checkGroupName(meta.group);
+      await authenticate(node, session, group, meta.secret as string);
+      return { group };
+    },
+  },
+
+  "kv.put": {
+    value: "required",
+    check: checkKv,
+    async run({ meta, value, node }) {
+      const group = checkGroupName(meta.group);
+      const key = checkKey(meta.key);
+      // The group may have gone while the value streamed in (the session is then closing).
+      if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
+      const v = value!;
+      const seq = await node.submit({ key: kvKey(group, key), ver: node.clock.now(), meta: { at: Date.now(), by: node.name }, value: v });
+      return { seq, size: v.size };
+    },
+  },
+
+  "kv.get": {
+    check: checkKv,
+    async run(ctx) {
+      const group = checkGroupName(ctx.meta.group);
+      const key = checkKey(ctx.meta.key);
+      const e = ctx.node.store.get(kvKey(group, key));
+      if (!e) throw new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
+      await ctx.reply(keyInfo(group, e), e.value);
+      return undefined;
+    },
+  },
+
+  "kv.del": {
+    check: checkKv,
+    async run({ meta, node }) {
+      const group = checkGroupName(meta.group);
+      const key = checkKey(meta.key);
+      if (!node.store.get(kvKey(group, key))) throw new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
+      const seq = await node.submit({ key: kvKey(group, key), ver: node.clock.now(), del: true, meta: { at: Date.now(), by: node.name }, value: null });
+      return { seq };
+    },
+  },
+
+  /** The keys as a JSON array in the value: a listing can outgrow a frame's 64 KiB meta. */
+  "kv.list": {
+    check(meta, s) {
+      const group = checkGroupName(meta.group);
+      if (meta.prefix !== undefined && meta.prefix !== "") checkKey(meta.prefix);
+      requireMember(s, group);
+    },
+    async run(ctx) {
+      const group = checkGroupName(ctx.meta.group);
+      const prefix = typeof ctx.meta.prefix === "string" ? ctx.meta.prefix : "";
+      const keys = ctx.node.store.list(kvKey(group, prefix)).map((e) => keyInfo(group, e));
+      await ctx.reply({ count: keys.length }, jsonValue(keys));
+      return undefined;
+    },
+  },
+
+  /**
+   * kv.watch {group, key}: first an EVT {event: "watching"} once the watch is
+   * in place (a client can then write and know it will be seen), then one EVT
+   * per change, in the order this server applies them. The session bounds the
+   * events pending per subscription: a reader that falls behind gets SLOW.
+   */
+  "kv.watch": {
+    check: checkKv,
+    subscription: true,
+    run(ctx) {
+      const group = checkGroupName(ctx.meta.group);
+      const key = checkKey(ctx.meta.key);
+      const w = watches(ctx.session);
+      w.set(ctx.id, `${group}/${key}`);
+      // What it watched, for the departures in `clip apps` (a few are enough).
+      const ever = (ctx.session.tags.get("watched") as string[] | undefined) ?? [];
+      if (!ever.includes(`${group}/${key}`) && ever.length < 32) ever.push(`${group}/${key}`);
+      ctx.session.tags.set("watched", ever);
+      const unwatch = ctx.node.watch(kvKey(group, key), (c) => {
+        const e = c.entry;
+        if (e.deleted) ctx.event({ event: "del", key, seq: e.seq, at: Number(e.meta.at ?? Date.now()), by: String(e.meta.by ?? "") });
+        else ctx.event({ event: "put", ...keyInfo(group, e) }, e.value);
+      });
+      ctx.onCancel(() => {
+        unwatch();
+        w.delete(ctx.id);
+      });
+      ctx.event({ event: "watching", key });
+      return undefined;
+    },
+  },
+};

@@ -1,0 +1,288 @@
+// SPEC "The server" and "Addresses" through the compiled binary: sockets,
+// persistence across kill -9, signals, TCP and its token, garbage on the wire.
+
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "../../src/index.ts";
+import { ClipError } from "../../src/protocol/errors.ts";
+import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
+import { BIN, clip, randomBytes, sameBytes, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+/** An environment with no clip variables, so the default socket rule applies. */
+function cleanEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("CLIP_") && k !== "XDG_RUNTIME_DIR") env[k] = v;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(ClipError);
+    return (e as ClipError).code;
+  }
+  return "none";
+}
+
+describe("server", () => {
+  test("server - default socket under $XDG_RUNTIME_DIR/clip, folder 0700, socket 0600; clients find it", async () => {
+    using d = tempDir();
+    const env = cleanEnv({ XDG_RUNTIME_DIR: String(d) });
+    const proc = Bun.spawn([BIN, "serve", "--memory", "--name", "xdg"], { env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    try {
+      const sock = join(String(d), "clip", "clip.sock");
+      await waitFor(() => existsSync(sock), 10_000, "the default socket");
+      expect(mode(join(String(d), "clip"))).toBe(0o700);
+      expect(mode(sock)).toBe(0o600);
+      await waitFor(async () => (await clip(["copy", "1"], { stdin: "via default", env })).code === 0, 10_000, "a copy on the default socket");
+      const p = await clip(["paste", "1"], { env });
+      expect(p.text).toBe("via default");
+      // $CLIP_SOCKET wins over XDG_RUNTIME_DIR for clients.
+      const other = await clip(["paste", "1"], { env: { ...env, CLIP_SOCKET: join(String(d), "elsewhere.sock") } });
+      expect(other.code).toBe(3);
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  });
+
+  test("server - --socket in a new folder creates it 0700 with the socket 0600", async () => {
+    using d = tempDir();
+    const dir = join(String(d), "sub", "deeper");
+    await using s = await startServer({ memory: true, dir });
+    expect(mode(dir)).toBe(0o700);
+    expect(mode(s.socket)).toBe(0o600);
+  });
+
+  test("server - SIGTERM and SIGINT remove the socket file and exit 0", async () => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      await using s = await startServer({ memory: true });
+      expect(existsSync(s.socket)).toBe(true);
+      expect(await s.stop(sig)).toBe(0);
+      expect(existsSync(s.socket)).toBe(false);
+      expect(s.stderr()).toMatch(/stopping/);
+    }
+  });
+
+  test("server - SIGTERM tells a waiting client, which exits 3", async () => {
+    await using s = await startServer({ memory: true });
+    const c = await connect({ server: s.socket });
+    const waiting = codeOf(c.wait(1));
+    await c.list(); // the wait is registered once a later request on the connection is answered
+    await s.stop("SIGTERM");
+    expect(await waiting).toBe("SHUTDOWN");
+    c.close();
+  });
+
+  test("server - kill -9 then restart with the same --data keeps small and large values", async () => {
+    using d = tempDir();
+    const dir = String(d);
+    const data = join(dir, "data");
+    const big = randomBytes(300_000, 11);
+    {
+      await using s = await startServer({ dir, data });
+      expect((await s.run(["copy", "1"], { stdin: "small value" })).code).toBe(0);
+      expect((await s.run(["copy", "2"], { stdin: big })).code).toBe(0);
+      expect((await s.run(["copy", "3"], { stdin: "" })).code).toBe(0);
+      // Overwrite a large value: the replaced file must not come back.
+      expect((await s.run(["copy", "4"], { stdin: randomBytes(100_000, 1) })).code).toBe(0);
+      expect((await s.run(["copy", "4"], { stdin: "four" })).code).toBe(0);
+      await s.stop("SIGKILL");
+      // The stale socket stays behind...
+      expect(existsSync(s.socket)).toBe(true);
+    }
+    // ...and the restart replaces it.
+    await using s2 = await startServer({ dir, data });
+    expect((await s2.run(["paste", "1"])).text).toBe("small value");
+    expect(sameBytes((await s2.run(["paste", "2"])).stdout, big)).toBe(true);
+    expect((await s2.run(["paste", "3"])).stdout.length).toBe(0);
+    expect((await s2.run(["paste", "4"])).text).toBe("four");
+    const rows = JSON.parse((await s2.run(["list", "--json"])).text);
+    expect(rows[2].size).toBe(big.length);
+  });
+
+  test("server - --memory keeps nothing across a restart", async () => {
+    using d = tempDir();
+    const dir = String(d);
+    {
+      await using s = await startServer({ dir, memory: true });
+      await s.run(["copy", "1"], { stdin: "gone" });
+    }
+    await using s2 = await startServer({ dir, memory: true });
+    expect((await s2.run(["paste", "1"])).stdout.length).toBe(0);
+  });
+
+  test("server - a second server on a live socket is refused with a clear message", async () => {
+    await using s = await startServer({ memory: true });
+    const second = await clip(["serve", "--memory", "--socket", s.socket], { timeoutMs: 15_000 });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/clip: .*already running on/);
+    // The first is untouched.
+    expect(existsSync(s.socket)).toBe(true);
+    expect((await s.run(["copy", "1"], { stdin: "still here" })).code).toBe(0);
+  });
+
+  test("server - a stale socket file (not listened on) is replaced", async () => {
+    using d = tempDir();
+    const dir = String(d);
+    // A socket file nobody listens on: what kill -9 leaves.
+    const l = Bun.listen({ unix: join(dir, "s.sock"), socket: { data() {} } });
+    l.stop(true);
+    if (!existsSync(join(dir, "s.sock"))) writeFileSync(join(dir, "s.sock"), "");
+    await using s = await startServer({ dir, memory: true });
+    expect((await s.run(["copy", "1"], { stdin: "x" })).code).toBe(0);
+  });
+
+  test("server - garbage on the socket does not hurt the server or its other clients", async () => {
+    await using s = await startServer({ memory: true });
+    const good = await connect({ server: s.socket });
+    await good.copy(1, "before");
+    const pending = good.wait(2);
+    await good.list();
+    const garbage = [
+      new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0, 1, 0, 0), // claims 4 GiB
+      Uint8Array.of(0, 0, 0, 20, 1, 1, 0, 0, 0, 1, 0, 5, 1, 2, 3), // truncated, then the peer leaves
+      encodeFrame(FrameType.REQ, 1, { op: "copy", r: 1 }), // no hello first
+      encodeFrame(FrameType.REQ, 1, { op: "nonsense" }),
+      randomBytes(100_000, 3),
+    ];
+    for (const g of garbage) {
+      let closed = false;
+      const sock = await Bun.connect({ unix: s.socket, socket: { data() {}, close() { closed = true; } } });
+      sock.write(g);
+      if (g.length === 15) sock.end();
+      await waitFor(() => closed || g.length === 15, 5_000, "the server to drop a garbage connection").catch(() => sock.end());
+    }
+    // Everyone else goes on.
+    expect(new TextDecoder().decode(await good.paste(1))).toBe("before");
+    await good.copy(2, "after");
+    expect(new TextDecoder().decode(await pending)).toBe("after");
+    expect((await s.run(["paste", "2"])).text).toBe("after");
+    good.close();
+  });
+
+  test("server - hello with another protocol version is refused with VERSION", async () => {
+    await using s = await startServer({ memory: true });
+    const frames: Record<string, unknown>[] = [];
+    const { FrameDecoder } = await import("../../src/protocol/frame.ts");
+    const dec = new FrameDecoder();
+    let closed = false;
+    const sock = await Bun.connect({
+      unix: s.socket,
+      socket: {
+        data(_s, chunk) {
+          for (const f of dec.push(chunk)) frames.push({ type: f.type, ...f.meta });
+        },
+        close() {
+          closed = true;
+        },
+      },
+    });
+    sock.write(encodeFrame(FrameType.REQ, 1, { op: "hello", v: 99, kind: "cli" }));
+    await waitFor(() => closed, 5_000, "the server to close");
+    expect(frames[0]).toMatchObject({ type: FrameType.ERR, code: "VERSION" });
+  });
+});
+
+describe("server over TCP", () => {
+  test("server - a TCP listener without a token refuses to start and says why", async () => {
+    using d = tempDir();
+    const res = await clip(["serve", "--memory", "--socket", join(String(d), "s.sock"), "--listen", "tcp:127.0.0.1:0"], {
+      env: { CLIP_TOKEN: undefined },
+      timeoutMs: 15_000,
+    });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/^clip: .*token/m);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test("server - --insecure starts a TCP listener that clients use without a token", async () => {
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--insecure"], env: { CLIP_TOKEN: "" } });
+    const addr = tcpAddressOf(s);
+    const env = { CLIP_TOKEN: undefined };
+    expect((await clip(["copy", "1", "--server", addr], { stdin: "over tcp", env })).code).toBe(0);
+    expect((await clip(["paste", "1", "--server", addr], { env })).text).toBe("over tcp");
+  });
+
+  test("server - a TCP client proves the token; a wrong or missing token is exit 4", async () => {
+    using d = tempDir();
+    const tokenFile = join(String(d), "token");
+    writeFileSync(tokenFile, "s3cret-token\n");
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--token-file", tokenFile] });
+    const addr = tcpAddressOf(s);
+    const none = { CLIP_TOKEN: undefined };
+    // The right token, three ways.
+    expect((await clip(["copy", "1", "--server", addr, "--token-file", tokenFile], { stdin: "tok", env: none })).code).toBe(0);
+    expect((await clip(["paste", "1", "--server", addr], { env: { CLIP_TOKEN: "s3cret-token" } })).text).toBe("tok");
+    const viaArgv = await clip(["paste", "1", "--server", addr, "--token", "s3cret-token"], { env: none });
+    expect(viaArgv.text).toBe("tok");
+    expect(viaArgv.stderr).toMatch(/warning: --token is visible/);
+    const status = await clip(["status", "--json", "--server", addr, "--token-file", tokenFile], { env: none });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.text).name).toBe("t");
+    // Wrong token.
+    const wrong = await clip(["paste", "1", "--server", addr, "--token", "nope"], { env: none });
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/^clip: .*token/m);
+    expect(wrong.stdout.length).toBe(0);
+    // No token: status (an admin command) and the clipboard are both refused.
+    const noTok = await clip(["status", "--server", addr], { env: none });
+    expect(noTok.code).toBe(4);
+    expect(noTok.stderr).toMatch(/token/);
+    expect((await clip(["paste", "1", "--server", addr], { env: none })).code).toBe(4);
+    // The unix socket needs no token, and may run admin commands.
+    expect((await s.run(["status"], { env: none })).code).toBe(0);
+    // The token never appears in the server's log.
+    expect(s.stderr()).not.toContain("s3cret-token");
+    expect(s.stderr()).not.toContain("nope");
+  });
+
+  test("server - the library proves the token over TCP and both sides check each other", async () => {
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0"], env: { CLIP_TOKEN: "lib-token" } });
+    const addr = tcpAddressOf(s);
+    const c = await connect({ server: addr, token: "lib-token" });
+    expect(c.welcome.admin).toBe(true);
+    await c.copy(3, "lib over tcp");
+    expect(new TextDecoder().decode(await c.paste(3))).toBe("lib over tcp");
+    expect((await c.status()).name).toBe("t");
+    c.close();
+    expect(await codeOf(connect({ server: addr, token: "wrong" }))).toBe("AUTH");
+    expect(await codeOf(connect({ server: addr }))).toBe("AUTH");
+  });
+
+  test("server - listens on IPv6 loopback too", async () => {
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:[::1]:0", "--insecure"] });
+    const addr = tcpAddressOf(s);
+    expect(addr).toMatch(/^tcp:\[::1\]:[0-9]+$/);
+    expect((await clip(["copy", "1", "--server", addr], { stdin: "v6" })).code).toBe(0);
+    expect((await clip(["paste", "1", "--server", addr])).text).toBe("v6");
+  });
+
+  test("server - a TCP address nobody listens on is exit 3", async () => {
+    // Bind then release a port so that nothing listens there.
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    const res = await clip(["paste", "1", "--server", `tcp:127.0.0.1:${port}`, "--token", "x"]);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(/^clip: no server at tcp:127\.0\.0\.1:/m);
+  });
+});
+
+describe("server data folder", () => {
+  test("server - an unusable --data folder is a one-line error, not a stack trace", async () => {
+    using d = tempDir();
+    const data = join(String(d), "data");
+    mkdirSync(data);
+    writeFileSync(join(data, "state.db"), "this is not sqlite".repeat(100));
+    const res = await clip(["serve", "--socket", join(String(d), "s.sock"), "--data", data], { timeoutMs: 15_000 });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/^clip: cannot read the data/m);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+});
