@@ -1,6 +1,5 @@
 // What every client command shares: which server, which token, one client.
 
-import { readFileSync } from "node:fs";
 import { Client } from "../client/client.ts";
 import { clientAddress } from "../net/address.ts";
 import { ClipError } from "../protocol/errors.ts";
@@ -19,6 +18,8 @@ export interface ClientFlags {
 export function readToken(flags: { token?: unknown; tokenFile?: unknown }, who: "client" | "server"): string | undefined {
   if (typeof flags.tokenFile === "string") {
     try {
+      // Loaded here, not at the top: node:fs costs startup time every command would pay.
+      const { readFileSync } = require("node:fs") as typeof import("node:fs");
       const t = readFileSync(flags.tokenFile, "utf8").trim();
       if (!t) throw new Error("the file is empty");
       return t;

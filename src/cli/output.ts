@@ -2,7 +2,9 @@
 // colour only on a terminal and never with NO_COLOR; sizes human-readable
 // at a terminal and exact in --json.
 
-import { isatty } from "node:tty";
+// node:tty costs ~7 ms of startup (it pulls in node's streams), more than a
+// whole `clip paste` should take: load it only when a question needs it.
+const isatty = (fd: number): boolean => (require("node:tty") as typeof import("node:tty")).isatty(fd);
 
 export const stdoutIsTTY = (): boolean => isatty(1);
 export const stderrIsTTY = (): boolean => isatty(2);
@@ -73,11 +75,11 @@ export function json(v: unknown): Promise<void> {
 
 /** A progress line on stderr for large transfers, only at a terminal. */
 export function progress(label: string, threshold = 4 << 20): ((done: number, total?: number) => void) & { end(): void } {
-  const on = stderrIsTTY();
+  let on: boolean | undefined; // asked at the threshold: small transfers never load node:tty
   let last = 0;
   let shown = false;
   const f = ((done: number, total?: number) => {
-    if (!on || done < threshold) return;
+    if (done < threshold || !(on ??= stderrIsTTY())) return;
     const now = Date.now();
     if (now - last < 100 && (total === undefined || done < total)) return;
     last = now;
