@@ -188,3 +188,39 @@ export class RawConn {
     } catch {}
   }
 }
+
+/**
+ * An attacker guessing the cluster token: `conns` connections at once, each
+ * saying hello and proving a wrong token, again and again for `ms`. Returns
+ * how many guesses the server answered (each answer tells the attacker one
+ * token was wrong) and how many were verified in all.
+ */
+export async function guessTokens(t: Target, conns: number, ms: number): Promise<{ answered: number; perSecond: number }> {
+  const end = Date.now() + ms;
+  let answered = 0;
+  const one = async () => {
+    while (Date.now() < end) {
+      let c: RawConn;
+      try {
+        c = await RawConn.open(t);
+      } catch {
+        await Bun.sleep(10);
+        continue;
+      }
+      try {
+        const w = await c.call(1, { op: "hello", v: PROTOCOL_VERSION, kind: "lib" }, end - Date.now());
+        if (!w || w.type !== FrameType.RES) continue;
+        const cnonce = nonce();
+        const r = await c.call(2, { op: "auth", cnonce, proof: clientProof(`guess-${Math.random()}`, String(w.meta.nonce), cnonce) }, Math.max(1, end - Date.now()));
+        // Only an AUTH answer tells the attacker a guess was checked and wrong
+        // (BUSY and timeouts are refusals without a check).
+        if (r?.meta.code === "AUTH" && Date.now() <= end) answered++;
+        else if (!r) await c.until(() => false, Math.max(0, end - Date.now()));
+      } finally {
+        c.end();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: conns }, one));
+  return { answered, perSecond: answered / (ms / 1000) };
+}

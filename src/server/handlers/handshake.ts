@@ -38,6 +38,17 @@ export const handshakeHandlers: Record<string, Handler> = {
     preAuth: true,
     async run({ id, meta, session, node }) {
       if (session.state !== "auth") throw new ClipError("PROTOCOL", "no token proof is due");
+      // One guess per connection: proofs pipelined behind a pending one would
+      // each be checked, and a success answers at once while failures wait.
+      if (session.tags.has("auth")) throw new ClipError("PROTOCOL", "a token proof is already being checked");
+      session.tags.set("auth", "pending");
+      const turn = node.authDelay.turn();
+      if (turn < 0) {
+        session.close("local", new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
+        return undefined;
+      }
+      if (turn > 0) await Bun.sleep(turn);
+      if (session.state !== "auth") return undefined;
       const token = node.opts.token!;
       const cnonce = typeof meta.cnonce === "string" ? meta.cnonce : "";
       const proof = typeof meta.proof === "string" ? meta.proof : "";

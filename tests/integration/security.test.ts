@@ -1,0 +1,141 @@
+// Security checks as tests: who may connect, what a wrong token costs an
+// attacker, and where the token must never show up (logs, ps, errors).
+
+import { describe, expect, test } from "bun:test";
+import { statSync, writeFileSync } from "node:fs";
+import { RawConn, guessTokens, loggedTcpPort } from "../../bench/harness.ts";
+import { clientProof, nonce } from "../../src/server/auth.ts";
+import { FrameType, PROTOCOL_VERSION } from "../../src/protocol/frame.ts";
+import { BIN, clip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
+
+const TOKEN = "s3cret-cluster-token-0123456789";
+
+async function tokenServer(dir: string, extra: string[] = []) {
+  writeFileSync(`${dir}/token`, TOKEN, { mode: 0o600 });
+  writeFileSync(`${dir}/bad`, "not-the-token-9876543210", { mode: 0o600 });
+  const srv = await startServer({ dir, memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--token-file", `${dir}/token`, ...extra] });
+  const port = loggedTcpPort(srv.stderr());
+  return { srv, port, addr: `tcp:127.0.0.1:${port}` };
+}
+
+describe("security", () => {
+  test("security - the default socket folder is 0700 and the socket 0600", async () => {
+    using dir = tempDir("sec");
+    const proc = Bun.spawn([BIN, "serve", "--memory"], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, CLIP_SOCKET: "", XDG_RUNTIME_DIR: String(dir) } });
+    try {
+      await waitFor(() => {
+        try {
+          return statSync(`${dir}/clip/clip.sock`).isSocket();
+        } catch {
+          return false;
+        }
+      });
+      expect(statSync(`${dir}/clip`).mode & 0o777).toBe(0o700);
+      expect(statSync(`${dir}/clip/clip.sock`).mode & 0o777).toBe(0o600);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+  });
+
+  test("security - a TCP listener without a token refuses to start and says why", async () => {
+    using dir = tempDir("sec");
+    const r = await clip(["serve", "--socket", `${dir}/s.sock`, "--memory", "--listen", "tcp:127.0.0.1:0"], { env: { CLIP_TOKEN: "" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^clip: .*token/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("security - over TCP, no token and a wrong token are refused with exit 4 and 'bad token'", async () => {
+    using dir = tempDir("sec");
+    const { srv, addr } = await tokenServer(String(dir));
+    await using _ = srv;
+    const none = await clip(["list", "-s", addr], { env: { CLIP_TOKEN: "" } });
+    expect(none.code).toBe(4);
+    const wrong = await clip(["list", "-s", addr, "--token-file", `${dir}/bad`], { env: { CLIP_TOKEN: "" } });
+    expect(wrong.stderr).toMatch(/bad token/);
+    expect(wrong.code).toBe(4);
+    const right = await clip(["list", "-s", addr, "--token-file", `${dir}/token`], { env: { CLIP_TOKEN: "" } });
+    expect(right.code).toBe(0);
+  });
+
+  test("security - admin commands over TCP need the proved token; before it nothing runs", async () => {
+    using dir = tempDir("sec");
+    const { srv, port, addr } = await tokenServer(String(dir));
+    await using _ = srv;
+    const st = await clip(["status", "-s", addr], { env: { CLIP_TOKEN: "" } });
+    expect(st.code).toBe(4);
+    // A raw peer that skips the proof gets AUTH for every op, admin or not.
+    const c = await RawConn.open({ host: "127.0.0.1", port });
+    try {
+      const w = await c.call(1, { op: "hello", v: PROTOCOL_VERSION, kind: "lib" });
+      expect(w?.meta.auth).toBe("token");
+      for (const [i, op] of ["status", "list", "paste", "copy"].entries()) {
+        const r = await c.call(10 + i, { op, r: 1 });
+        expect(r?.type).toBe(FrameType.ERR);
+        expect(r?.meta.code).toBe("AUTH");
+      }
+    } finally {
+      c.end();
+    }
+    const ok = await clip(["status", "-s", addr, "--token-file", `${dir}/token`], { env: { CLIP_TOKEN: "" } });
+    expect(ok.code).toBe(0);
+  });
+
+  test("security - one connection gets one token guess: pipelined proofs are not all checked", async () => {
+    using dir = tempDir("sec");
+    const { srv, port } = await tokenServer(String(dir));
+    await using _ = srv;
+    const c = await RawConn.open({ host: "127.0.0.1", port });
+    try {
+      const w = await c.call(1, { op: "hello", v: PROTOCOL_VERSION, kind: "lib" });
+      const snonce = String(w?.meta.nonce);
+      // 50 wrong guesses then the right one, all at once: an attacker who can
+      // pipeline learns 51 answers for the price of one delay.
+      const { encodeFrame } = await import("../../src/protocol/frame.ts");
+      for (let i = 0; i < 50; i++) {
+        const cn = nonce();
+        c.write(encodeFrame(FrameType.REQ, 100 + i, { op: "auth", cnonce: cn, proof: clientProof(`guess${i}`, snonce, cn) }));
+      }
+      const cn = nonce();
+      c.write(encodeFrame(FrameType.REQ, 200, { op: "auth", cnonce: cn, proof: clientProof(TOKEN, snonce, cn) }));
+      await c.until(() => c.closed || !!c.reply(200), 10_000);
+      expect(c.reply(200)?.type).not.toBe(FrameType.RES);
+    } finally {
+      c.end();
+    }
+  });
+
+  test("security - wrong tokens are slowed for all sources together, however many connections guess", async () => {
+    using dir = tempDir("sec");
+    const { srv, port } = await tokenServer(String(dir));
+    await using _ = srv;
+    // 200 connections guessing for 6 s. Only an upper bound is checked: a
+    // slower machine can only lower the rate.
+    const r = await guessTokens({ host: "127.0.0.1", port }, 200, 6000);
+    expect(r.answered).toBeLessThanOrEqual(6 * 10 + 20);
+    // A client with the right token still gets in during the attack... after it.
+    const ok = await clip(["list", "-s", `tcp:127.0.0.1:${port}`, "--token-file", `${dir}/token`], { env: { CLIP_TOKEN: "" } });
+    expect(ok.code).toBe(0);
+  }, 40_000);
+
+  test("security - the token never appears in logs, ps or error messages; --token warns", async () => {
+    using dir = tempDir("sec");
+    const { srv, addr } = await tokenServer(String(dir));
+    await using _ = srv;
+    const bad = await clip(["status", "-s", addr, "--token-file", `${dir}/bad`], { env: { CLIP_TOKEN: "" } });
+    const good = await clip(["status", "-s", addr], { env: { CLIP_TOKEN: TOKEN } });
+    expect(good.code).toBe(0);
+    const ps = Bun.spawnSync(["ps", "-o", "args=", "-p", String(srv.pid)]).stdout.toString();
+    expect(ps).toContain("serve");
+    for (const text of [srv.stderr(), bad.stderr, bad.text, good.stderr, good.text, ps]) {
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain("not-the-token-9876543210");
+    }
+    // argv is readable by every user: --token works but warns, on both sides.
+    const argv = await clip(["list", "-s", addr, "--token", TOKEN], { env: { CLIP_TOKEN: "" } });
+    expect(argv.code).toBe(0);
+    expect(argv.stderr).toMatch(/warning: --token is visible/);
+    expect(argv.stderr).not.toContain(TOKEN);
+  });
+});
