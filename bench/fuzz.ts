@@ -52,9 +52,9 @@ export interface FuzzReport {
 
 const BASE_OPS = ["hello", "auth", "copy", "paste", "wait", "list", "status"];
 
-/** Values that break naive validators. */
+/** Values that break naive validators. Region 9 is kept for the liveness checks. */
 const NASTY: unknown[] = [
-  -1, 0, 1, 9, 10, 3.5, 1e308, -0, 2 ** 31, 2 ** 32, 2 ** 53, Number.MAX_SAFE_INTEGER + 2, "3", "", "x".repeat(300), null, true, [], {}, [1, 2], { r: 1 },
+  -1, 0, 1, 10, 3.5, 1e308, -0, 2 ** 31, 2 ** 32, 2 ** 53, Number.MAX_SAFE_INTEGER + 2, "3", "", "x".repeat(300), null, true, [], {}, [1, 2], { r: 1 },
   "../../etc/passwd", "r/1", "k/a/b", "\u0000", "\ud800", "__proto__", "constructor",
 ];
 
@@ -68,7 +68,7 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
       Object.assign(m, { cnonce: rng.pick(["00".repeat(16), "", "zz", "a".repeat(5000)]), proof: rng.pick(["00".repeat(32), "", "nothex", "ab".repeat(5000)]) });
       break;
     case "copy":
-      Object.assign(m, { r: rng.chance(0.7) ? rng.int(10) : rng.pick(NASTY), size: rng.pick([0, 5, 100, 65537, 1 << 20, 2 ** 30, 2 ** 30 + 1, 2 ** 40, 2 ** 53, -1, 0.5, "9", null]) });
+      Object.assign(m, { r: rng.chance(0.7) ? rng.int(9) : rng.pick(NASTY), size: rng.pick([0, 5, 100, 65537, 1 << 20, 2 ** 30, 2 ** 30 + 1, 2 ** 40, 2 ** 53, -1, 0.5, "9", null]) });
       break;
     case "paste":
     case "wait":
