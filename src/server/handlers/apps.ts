@@ -4,8 +4,7 @@
 
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
-import { jsonValue, memberships } from "./groups.ts";
-import { watches } from "./kv.ts";
+import { jsonValue, memberships, watches } from "./groups.ts";
 
 export interface AppInfo {
   pid: number;
@@ -36,7 +35,7 @@ function describe(s: Session, now: number): AppInfo {
     name: s.name,
     remote: s.conn.remote,
     groups: [...memberships(s).keys()],
-    watches: [...new Set(watches(s).values())],
+    watches: [...new Set([...watches(s).values()].map((w) => w.name))],
     since: s.since,
     duration: Math.round((now - s.since) / 1000),
   };

@@ -19,7 +19,7 @@ export const groupKey = (g: string) => `g/${g}`;
 export const keyPrefix = (g: string) => `k/${g}/`;
 
 /** One message for an unknown group and a wrong secret: a guesser learns nothing. */
-const AUTH_FAILED = (g: string) => `group "${g}" does not exist or the secret is wrong (check -g/--group and --secret, or CLIP_GROUP and CLIP_SECRET)`;
+const AUTH_FAILED = "unknown group or wrong secret (check -g/--group and --secret, or CLIP_GROUP and CLIP_SECRET)";
 
 /** What a session proved: the hash it matched (a rotation changes it). */
 export interface Membership {
@@ -82,24 +82,57 @@ export function authenticate(node: ClipNode, s: Session, group: string, secret: 
     const wait = Math.max(node.authDelay.fail(conn), node.authDelay.fail(grp));
     node.log("warn", "bad group secret", `for group "${group}" from ${s.describe()}${e ? "" : " (no such group)"}; answering in ${wait} ms`);
     await Bun.sleep(wait);
-    throw new ClipError("AUTH", AUTH_FAILED(group));
+    throw new ClipError("AUTH", AUTH_FAILED);
   });
   s.tags.set("authChain", attempt.catch(() => {}));
   return attempt;
 }
 
-/** Closes the sessions that proved an older secret of a group, or of a deleted one. */
+/** An open watch, as `clip apps` shows it and as a group change ends it. */
+export interface OpenWatch {
+  group: string;
+  /** "group/key" */
+  name: string;
+  fail(err: ClipError): void;
+}
+
+/** The session's open watches, by stream id. */
+export function watches(s: Session): Map<number, OpenWatch> {
+  let w = s.tags.get("watches") as Map<number, OpenWatch> | undefined;
+  if (!w) s.tags.set("watches", (w = new Map()));
+  return w;
+}
+
+/**
+ * Closes the sessions that proved an older secret of a group, or a deleted
+ * group. The admin connection that made the change is spared (it must get
+ * its answer: the new secret); it loses the group and its watches in it.
+ */
 function enforce(node: ClipNode, group: string, hash: string | null): void {
   for (const s of [...node.sessions]) {
     const m = memberships(s).get(group);
     if (!m || m.hash === hash) continue;
-    if (hash === null) {
-      node.log("info", "group deleted", `closing ${s.describe()}`);
-      s.close("local", new ClipError("GROUP_DELETED", `group "${group}" was deleted`));
-    } else {
-      node.log("info", "group secret rotated", `closing ${s.describe()}, which used the old secret of "${group}"`);
-      s.close("local", new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`));
+    const err =
+      hash === null
+        ? new ClipError("GROUP_DELETED", `group "${group}" was deleted`)
+        : new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`);
+    if (s.tags.get("changing") === group) {
+      memberships(s).delete(group);
+      for (const w of [...watches(s).values()]) if (w.group === group) w.fail(err);
+      continue;
     }
+    node.log("info", hash === null ? "group deleted" : "group secret rotated", `closing ${s.describe()}, which used ${hash === null ? "" : "the old secret of "}"${group}"`);
+    s.close("local", err);
+  }
+}
+
+/** Runs an admin write on a group, marking the requesting session for enforce(). */
+async function changing<T>(s: Session, group: string, fn: () => Promise<T>): Promise<T> {
+  s.tags.set("changing", group);
+  try {
+    return await fn();
+  } finally {
+    s.tags.delete("changing");
   }
 }
 
@@ -163,12 +196,12 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
     "group.rotate": {
       admin: true,
       check: checkName,
-      async run({ meta }) {
+      async run({ meta, session }) {
         const group = checkGroupName(meta.group);
         const e = node.store.get(groupKey(group));
         if (!e) throw new ClipError("NOTFOUND", `no group "${group}"`);
         const { secret, meta: m } = secretEntry(group, Number(e.meta.created ?? Date.now()));
-        const seq = await node.submit({ key: groupKey(group), ver: node.clock.now(), meta: m, value: null });
+        const seq = await changing(session, group, () => node.submit({ key: groupKey(group), ver: node.clock.now(), meta: m, value: null }));
         node.log("info", "group secret rotated", `"${group}"`);
         return { group, secret, seq };
       },
@@ -177,12 +210,13 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
     "group.delete": {
       admin: true,
       check: checkName,
-      async run({ meta }) {
+      async run({ meta, session }) {
         const group = checkGroupName(meta.group);
         if (!node.store.get(groupKey(group))) throw new ClipError("NOTFOUND", `no group "${group}"`);
         const keys = node.store.count(keyPrefix(group));
         // One write removes the group and its keys together, everywhere, in one place of the order.
-        const seq = await node.submit({ key: groupKey(group), ver: node.clock.now(), del: true, clear: keyPrefix(group), meta: { at: Date.now(), by: node.name }, value: null });
+        const op = { key: groupKey(group), ver: node.clock.now(), del: true, clear: keyPrefix(group), meta: { at: Date.now(), by: node.name }, value: null };
+        const seq = await changing(session, group, () => node.submit(op));
         node.log("info", "group deleted", `"${group}" and its ${keys} keys`);
         return { group, keys, seq };
       },

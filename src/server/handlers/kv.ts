@@ -7,7 +7,7 @@ import { ClipError } from "../../protocol/errors.ts";
 import { checkGroupName, checkKey } from "../../protocol/messages.ts";
 import type { Entry } from "../store.ts";
 import type { Handler, Session } from "../session.ts";
-import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
+import { authenticate, jsonValue, keyPrefix, requireMember, watches } from "./groups.ts";
 
 export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
 
@@ -30,13 +30,6 @@ export interface KeyInfo {
 
 function keyInfo(group: string, e: Entry): KeyInfo {
   return { key: e.key.slice(keyPrefix(group).length), size: e.value?.size ?? 0, at: Number(e.meta.at ?? 0), by: String(e.meta.by ?? ""), seq: e.seq };
-}
-
-/** What `clip apps` shows a session watching: "group/key" per open watch. */
-export function watches(s: Session): Map<number, string> {
-  let w = s.tags.get("watches") as Map<number, string> | undefined;
-  if (!w) s.tags.set("watches", (w = new Map()));
-  return w;
 }
 
 export const kvHandlers: Record<string, Handler> = {
@@ -120,7 +113,7 @@ export const kvHandlers: Record<string, Handler> = {
       const group = checkGroupName(ctx.meta.group);
       const key = checkKey(ctx.meta.key);
       const w = watches(ctx.session);
-      w.set(ctx.id, `${group}/${key}`);
+      w.set(ctx.id, { group, name: `${group}/${key}`, fail: (err) => ctx.fail(err) });
       // What it watched, for the departures in `clip apps` (a few are enough).
       const ever = (ctx.session.tags.get("watched") as string[] | undefined) ?? [];
       if (!ever.includes(`${group}/${key}`) && ever.length < 32) ever.push(`${group}/${key}`);
