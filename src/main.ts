@@ -67,6 +67,11 @@ clientOptions(cli.command("status", "This server: name, id, role, parent, childr
   .example("clip status --json")
   .action(async (o) => (await import("./cli/admin.ts")).status(flat(o)));
 
+clientOptions(cli.command("tree", "The whole tree of servers, seen from this one: names, addresses, roles, clients"))
+  .option("--json", "print JSON")
+  .example("clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token")
+  .action(async (o) => (await import("./cli/tree.ts")).tree(flat(o)));
+
 // kv and group parse their own actions (src/cli/kv.ts, group.ts): main() hands them argv first.
 cli.command("kv <action> [...args]", "Keys in a group: put, get, del, list, watch (clip kv ACTION --help)").allowUnknownOptions();
 cli.command("group <action> [...args]", "Admin: create, delete, info, rotate, list groups (clip group ACTION --help)").allowUnknownOptions();

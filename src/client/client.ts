@@ -365,6 +365,11 @@ export class Client {
     return this.call("status");
   }
 
+  /** The whole tree as this server sees it: `{root, self}`, each server with its children (admin). */
+  tree(): Promise<Record<string, unknown>> {
+    return this.call("tree.show");
+  }
+
   // --- groups and keys (src/client/kv.ts) ---
 
   /** Proves a group's secret on this connection and returns its key-value store. */
@@ -387,7 +392,8 @@ export class Client {
   }
 
   close(): void {
-    if (!this.closedError) this.closedError = new ClipError("LOST", "the client was closed");
+    // Wakes every stream still waiting (a watch, a subscription) with the error.
+    this.lost(new ClipError("LOST", "the client was closed"));
     this.conn?.close("local");
   }
 

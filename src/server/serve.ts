@@ -12,6 +12,7 @@ import { kvHandlers } from "./handlers/kv.ts";
 import { handshakeHandlers } from "./handlers/handshake.ts";
 import type { Logger } from "./log.ts";
 import { ClipNode } from "./node.ts";
+import { attachTree } from "../tree/tree.ts";
 
 export interface ServeOptions {
   /** The unix socket every server listens on. */
@@ -85,6 +86,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       listeners.push(l);
       server.addresses.push(l.address);
     }
+    attachTree(server, opts);
     for (const ext of extensions) await ext(server, opts);
   } catch (e) {
     for (const l of listeners) l.stop();

@@ -56,6 +56,8 @@ export interface Handler {
   run(ctx: RequestContext): Promise<object | undefined> | object | undefined;
   /** The request stays open after run() (a subscription): it ends on cancel or fail. */
   subscription?: boolean;
+  /** Events a subscription may have queued before its reader counts as too slow (default SESSION_LIMITS.maxPendingEvents). */
+  maxPending?: number;
 }
 
 /** Per-connection bounds: what one client can make the server hold. */
@@ -266,9 +268,10 @@ export class Session {
     };
     const send = (type: FrameType, m: object, v: Value | null | undefined): Promise<void> => {
       if (o.cancelled || this.state === "closed") return Promise.resolve();
-      if (o.pending >= SESSION_LIMITS.maxPendingEvents) {
+      const maxPending = handler.maxPending ?? SESSION_LIMITS.maxPendingEvents;
+      if (o.pending >= maxPending) {
         // A subscriber that does not read is cut off, not buffered without end.
-        ctx.fail(new ClipError("SLOW", `the reader fell more than ${SESSION_LIMITS.maxPendingEvents} events behind and was cut off`));
+        ctx.fail(new ClipError("SLOW", `the reader fell more than ${maxPending} events behind and was cut off`));
         return Promise.resolve();
       }
       // Open the value now: a file replaced meanwhile stays readable through the fd.

@@ -1,0 +1,105 @@
+// What the tree says on the wire between servers (docs/TREE.md): a write as
+// request/event meta (its value travels as the frame's payload), the shape
+// of the events on a join stream, and one server's description in `tree`.
+// Everything a peer sends is checked here before it touches the store.
+
+import { ClipError } from "../protocol/errors.ts";
+import type { WriteOp } from "../server/store.ts";
+import type { Version } from "../server/version.ts";
+
+/** A write without its value: what travels in meta. */
+export interface OpMeta {
+  key: string;
+  ver: Version;
+  del?: boolean;
+  clear?: string;
+  meta: Record<string, unknown>;
+  /** Whether a value follows (a delete has none; nor does an op relayed after it lost). */
+  has: boolean;
+}
+
+export function opToMeta(op: WriteOp, withValue = true): OpMeta {
+  const m: OpMeta = { key: op.key, ver: op.ver, meta: op.meta, has: withValue && op.value !== null };
+  if (op.del) m.del = true;
+  if (op.clear !== undefined) m.clear = op.clear;
+  return m;
+}
+
+/** Checks a write a peer sent; throws PROTOCOL naming what is wrong. */
+export function parseOpMeta(raw: unknown): OpMeta {
+  const bad = (why: string) => new ClipError("PROTOCOL", `bad write from a peer: ${why}`);
+  if (!raw || typeof raw !== "object") throw bad("not an object");
+  const m = raw as Record<string, unknown>;
+  if (typeof m.key !== "string" || m.key.length === 0 || m.key.length > 4096) throw bad("key");
+  const ver = m.ver as Record<string, unknown> | undefined;
+  if (!ver || typeof ver.t !== "number" || !Number.isSafeInteger(ver.t) || ver.t < 0 || typeof ver.n !== "string" || ver.n.length > 64) throw bad("version");
+  if (m.del !== undefined && typeof m.del !== "boolean") throw bad("del");
+  if (m.clear !== undefined && typeof m.clear !== "string") throw bad("clear");
+  if (!m.meta || typeof m.meta !== "object" || Array.isArray(m.meta)) throw bad("meta");
+  return {
+    key: m.key,
+    ver: { t: ver.t, n: ver.n },
+    del: m.del === true ? true : undefined,
+    clear: typeof m.clear === "string" ? m.clear : undefined,
+    meta: m.meta as Record<string, unknown>,
+    has: m.has === true,
+  };
+}
+
+export function metaToOp(m: OpMeta, value: WriteOp["value"]): WriteOp {
+  const op: WriteOp = { key: m.key, ver: m.ver, meta: m.meta, value: m.del ? null : value };
+  if (m.del) op.del = true;
+  if (m.clear !== undefined) op.clear = m.clear;
+  return op;
+}
+
+/**
+ * Events on a join stream, parent → child, in this order: `path`, the
+ * snapshot's `entry` events, `synced`, then `op`s and the rest as they come.
+ */
+export type JoinEvent =
+  | { t: "path"; path: string[]; parent: NodeInfo } // the parent's ancestors (root first) and itself; re-sent when they change
+  | ({ t: "entry" } & OpMeta) // one entry of the snapshot (tombstones too); its value follows
+  | { t: "synced"; seq: number; entries: number } // the snapshot is whole; it stood at `seq`
+  | { t: "op"; seq: number; op: OpMeta } // the root's `seq`-th write; its value follows
+  | { t: "reseq"; seq: number } // the numbering above changed (a merge): continue from `seq`
+  | { t: "msg"; topic: string; msg: Record<string, unknown> } // a bus message (chat), in the root's order
+  | { t: "beat"; seq: number }; // the parent is alive and at `seq` (lag)
+
+/** One server as `clip tree` and `clip status` show it. */
+export interface NodeInfo {
+  id: string;
+  name: string;
+  /** TCP addresses it listens on. */
+  addrs: string[];
+  role: "root" | "child";
+  clients: number;
+  seq: number;
+  children?: NodeInfo[];
+}
+
+/** Every id in a described subtree. */
+export function subtreeIds(n: NodeInfo | undefined, out: string[] = []): string[] {
+  if (!n) return out;
+  out.push(n.id);
+  for (const c of n.children ?? []) subtreeIds(c, out);
+  return out;
+}
+
+/** Checks a subtree a peer described; bounded in depth and size. */
+export function parseNodeInfo(raw: unknown, depth = 0): NodeInfo {
+  const bad = () => new ClipError("PROTOCOL", "bad tree description from a peer");
+  if (!raw || typeof raw !== "object" || depth > 64) throw bad();
+  const n = raw as Record<string, unknown>;
+  if (typeof n.id !== "string" || typeof n.name !== "string") throw bad();
+  const children = Array.isArray(n.children) ? n.children.slice(0, 256).map((c) => parseNodeInfo(c, depth + 1)) : [];
+  return {
+    id: n.id.slice(0, 64),
+    name: n.name.slice(0, 128),
+    addrs: Array.isArray(n.addrs) ? n.addrs.filter((a): a is string => typeof a === "string").slice(0, 8) : [],
+    role: n.role === "root" ? "root" : "child",
+    clients: typeof n.clients === "number" ? n.clients : 0,
+    seq: typeof n.seq === "number" ? n.seq : 0,
+    children,
+  };
+}
