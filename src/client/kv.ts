@@ -96,6 +96,32 @@ export async function openKv(c: Client, opts: KvOptions): Promise<Kv> {
   return new Kv(c, group);
 }
 
+/** Bounds the uploads one client has in flight (the server refuses more than 16 per connection). */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  acquire(): Promise<void> {
+    if (this.active < this.max) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+const gates = new WeakMap<Client, Gate>();
+function uploadGate(c: Client): Gate {
+  let g = gates.get(c);
+  if (!g) gates.set(c, (g = new Gate(8)));
+  return g;
+}
+
 export class Kv {
   constructor(
     private readonly c: Client,
@@ -103,8 +129,16 @@ export class Kv {
   ) {}
 
   /** Sets `key` to `value` (bytes, string, Blob or stream); resolves once applied on this server. */
-  put(key: string, value: CopySource, opts?: CopyOptions): Promise<{ seq: number; size: number }> {
-    return this.c.upload("kv.put", { group: this.group, key: checkKey(key) }, value, opts) as Promise<{ seq: number; size: number }>;
+  async put(key: string, value: CopySource, opts?: CopyOptions): Promise<{ seq: number; size: number }> {
+    checkKey(key);
+    // The server takes 16 uploads at once per connection; more wait here instead of failing BUSY.
+    const gate = uploadGate(this.c);
+    await gate.acquire();
+    try {
+      return (await this.c.upload("kv.put", { group: this.group, key }, value, opts)) as { seq: number; size: number };
+    } finally {
+      gate.release();
+    }
   }
 
   /** The value of `key`; a missing key rejects with ClipError("NOTFOUND"). */
@@ -118,8 +152,8 @@ export class Kv {
   }
 
   /** The value as a stream, for values too large to hold; call done() when finished. */
-  getStream(key: string): Promise<Message & { done(): void }> {
-    return this.c.request("kv.get", { group: this.group, key: checkKey(key) });
+  async getStream(key: string): Promise<Message & { done(): void }> {
+    return await this.c.request("kv.get", { group: this.group, key: checkKey(key) });
   }
 
   /** Deletes `key`; a missing key rejects with ClipError("NOTFOUND"). */
@@ -128,9 +162,9 @@ export class Kv {
   }
 
   /** The keys (optionally under a prefix), in key order. */
-  list(prefix = ""): Promise<KeyInfo[]> {
+  async list(prefix = ""): Promise<KeyInfo[]> {
     if (prefix !== "") checkKey(prefix);
-    return jsonBody<KeyInfo[]>(this.c, "kv.list", { group: this.group, prefix });
+    return await jsonBody<KeyInfo[]>(this.c, "kv.list", { group: this.group, prefix });
   }
 
   /**

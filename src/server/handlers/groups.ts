@@ -173,7 +173,9 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
   });
 
   const secretEntry = (group: string, created: number) => {
-    const secret = newSecret();
+    // A secret that starts with "-" would read as a flag: `--secret -x...` fails in every CLI parser.
+    let secret = newSecret();
+    while (secret.startsWith("-")) secret = newSecret();
     const salt = newSalt();
     return { secret, meta: { salt, hash: hashSecret(secret, salt), created, rotated: Date.now(), by: node.name } };
   };
