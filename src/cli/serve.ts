@@ -33,6 +33,14 @@ const list = (v: string | string[] | undefined): string[] =>
 export async function serve(flags: ServeFlags): Promise<void> {
   const name = flags.name !== undefined ? String(flags.name) : undefined;
   const log = stderrLogger(name ?? "clip", !!flags.quiet);
+  // Catch the signals before the socket exists: a SIGTERM that arrives as
+  // soon as clients can connect must still mean a clean stop, exit 0.
+  let signalled: string | null = null;
+  let onSignal = (sig: string) => {
+    signalled = sig;
+  };
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
   const server = await startServer({
     socket: flags.socket ? String(flags.socket) : defaultSocketPath(),
     listen: list(flags.listen),
@@ -48,12 +56,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const { node } = server;
   log("info", "started", `id ${node.id}, ${node.store.persistent ? `data in ${flags.data ?? defaultDataDir()}` : "in memory (--memory: nothing is kept)"}`);
   await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
+    onSignal = (sig: string) => {
       log("info", "stopping", `on ${sig}`);
       server.stop().then(resolve, resolve);
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
+    if (signalled) onSignal(signalled);
   });
   log("info", "stopped");
 }

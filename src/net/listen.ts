@@ -2,7 +2,7 @@
 // gets a Conn and never learns which transport it came from (it may ask
 // conn.transport for the one rule that depends on it: admin rights).
 
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { ClipError } from "../protocol/errors.ts";
 import { type Address, formatAddress } from "./address.ts";
@@ -79,6 +79,8 @@ async function prepareUnixPath(path: string): Promise<void> {
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(path)) return;
+  // Only a socket may be replaced: a typo in --socket must not delete a file.
+  if (!lstatSync(path).isSocket()) throw new ClipError("USAGE", `${path} exists and is not a socket; refusing to replace it (pick another --socket)`);
   const live = await Bun.connect({ unix: path, socket: { data() {} } }).then(
     (s) => {
       s.end();

@@ -84,7 +84,7 @@ describe("clipboard", () => {
   test("clipboard - bad regions exit 2 before reading stdin or contacting a server", async () => {
     using d = tempDir();
     const env = { CLIP_SERVER: join(String(d), "nothing-here.sock") };
-    for (const r of ["10", "-1", "abc", "3.5"]) {
+    for (const r of ["10", "-1", "abc", "3.5", "03", "3.0", ""]) {
       for (const cmd of [["copy", r], ["paste", r], ["wait", r], ["wait", r, "--follow"]]) {
         const res = await clip(cmd, { env });
         expect(res.code).toBe(2);

@@ -2,12 +2,12 @@
 // persistence across kill -9, signals, TCP and its token, garbage on the wire.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/index.ts";
 import { ClipError } from "../../src/protocol/errors.ts";
 import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
-import { BIN, clip, randomBytes, sameBytes, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
+import { BIN, clip, randomBytes, sameBytes, spawnClip, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
@@ -29,10 +29,10 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe("server", () => {
-  test("server - default socket under $XDG_RUNTIME_DIR/clip, folder 0700, socket 0600; clients find it", async () => {
+  test("server - default socket under $XDG_RUNTIME_DIR/clip (0700, socket 0600), default data under $XDG_STATE_HOME/clip", async () => {
     using d = tempDir();
-    const env = cleanEnv({ XDG_RUNTIME_DIR: String(d) });
-    const proc = Bun.spawn([BIN, "serve", "--memory", "--name", "xdg"], { env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    const env = cleanEnv({ XDG_RUNTIME_DIR: String(d), XDG_STATE_HOME: join(String(d), "state") });
+    const proc = Bun.spawn([BIN, "serve", "--name", "xdg"], { env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     try {
       const sock = join(String(d), "clip", "clip.sock");
       await waitFor(() => existsSync(sock), 10_000, "the default socket");
@@ -41,6 +41,7 @@ describe("server", () => {
       await waitFor(async () => (await clip(["copy", "1"], { stdin: "via default", env })).code === 0, 10_000, "a copy on the default socket");
       const p = await clip(["paste", "1"], { env });
       expect(p.text).toBe("via default");
+      expect(existsSync(join(String(d), "state", "clip", "state.db"))).toBe(true);
       // $CLIP_SOCKET wins over XDG_RUNTIME_DIR for clients.
       const other = await clip(["paste", "1"], { env: { ...env, CLIP_SOCKET: join(String(d), "elsewhere.sock") } });
       expect(other.code).toBe(3);
@@ -126,15 +127,50 @@ describe("server", () => {
     expect((await s.run(["copy", "1"], { stdin: "still here" })).code).toBe(0);
   });
 
-  test("server - a stale socket file (not listened on) is replaced", async () => {
+  test("server - a stale socket file (left by kill -9) is replaced", async () => {
     using d = tempDir();
     const dir = String(d);
-    // A socket file nobody listens on: what kill -9 leaves.
-    const l = Bun.listen({ unix: join(dir, "s.sock"), socket: { data() {} } });
-    l.stop(true);
-    if (!existsSync(join(dir, "s.sock"))) writeFileSync(join(dir, "s.sock"), "");
+    {
+      await using s = await startServer({ dir, memory: true });
+      await s.stop("SIGKILL");
+      expect(existsSync(s.socket)).toBe(true);
+      expect((await s.run(["paste", "1"])).code).toBe(3);
+    }
     await using s = await startServer({ dir, memory: true });
     expect((await s.run(["copy", "1"], { stdin: "x" })).code).toBe(0);
+    expect((await s.run(["paste", "1"])).text).toBe("x");
+  });
+
+  test("server - a --socket path holding a regular file is refused, and the file kept", async () => {
+    using d = tempDir();
+    const file = join(String(d), "notes.txt");
+    writeFileSync(file, "precious");
+    const res = await clip(["serve", "--memory", "--socket", file], { timeoutMs: 15_000 });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/^clip: .*not a socket/m);
+    expect(readFileSync(file, "utf8")).toBe("precious");
+  });
+
+  test("server - --listen adds a second unix socket that works like the first", async () => {
+    using d = tempDir();
+    const extra = join(String(d), "extra.sock");
+    await using s = await startServer({ memory: true, args: ["--listen", `unix:${extra}`] });
+    await waitFor(() => existsSync(extra), 5_000, "the extra socket");
+    expect(mode(extra)).toBe(0o600);
+    expect((await clip(["copy", "1", "--server", extra], { stdin: "two doors" })).code).toBe(0);
+    expect((await s.run(["paste", "1"])).text).toBe("two doors");
+    expect((await clip(["status", "--server", `unix:${extra}`])).code).toBe(0);
+    await s.stop("SIGTERM");
+    expect(existsSync(extra)).toBe(false);
+  });
+
+  test("server - a client waiting when the server is killed exits 3", async () => {
+    await using s = await startServer({ memory: true });
+    await using w = spawnClip(["wait", "1", "--server", `unix:${s.socket}`]);
+    await waitFor(async () => (await s.run(["status", "--json"])).text.includes('"clients":2'), 10_000, "the waiting client to connect");
+    await s.stop("SIGKILL");
+    expect(await w.exited()).toBe(3);
+    expect(w.stderr()).toMatch(/^clip: .*(lost|shutting down)/);
   });
 
   test("server - garbage on the socket does not hurt the server or its other clients", async () => {
@@ -245,6 +281,7 @@ describe("server over TCP", () => {
   test("server - the library proves the token over TCP and both sides check each other", async () => {
     await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0"], env: { CLIP_TOKEN: "lib-token" } });
     const addr = tcpAddressOf(s);
+    expect(s.stderr()).not.toMatch(/warning/);
     const c = await connect({ server: addr, token: "lib-token" });
     expect(c.welcome.admin).toBe(true);
     await c.copy(3, "lib over tcp");
@@ -253,6 +290,13 @@ describe("server over TCP", () => {
     c.close();
     expect(await codeOf(connect({ server: addr, token: "wrong" }))).toBe("AUTH");
     expect(await codeOf(connect({ server: addr }))).toBe("AUTH");
+  });
+
+  test("server - --token on the server's command line works but warns", async () => {
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--token", "argv-token"], env: { CLIP_TOKEN: "" } });
+    expect(s.stderr()).toMatch(/warning: --token is visible/);
+    const r = await clip(["paste", "1", "--server", tcpAddressOf(s)], { env: { CLIP_TOKEN: "argv-token" } });
+    expect(r.code).toBe(0);
   });
 
   test("server - listens on IPv6 loopback too", async () => {
