@@ -231,7 +231,7 @@ export class Downstream {
             const h = have.get(key);
             if (h && compareVersions(e.ver, h) <= 0) {
               // The child holds this version or a newer one: say which, skip the bytes.
-              await child.emit({ t: "entry", ...opToMeta(entryOp(e), false) }, null);
+              await child.emit({ t: "entry", ...opToMeta(entryOp(e), false), skip: true }, null);
               continue;
             }
             await child.emit({ t: "entry", ...opToMeta(entryOp(e)) }, e.deleted ? null : e.value);

@@ -153,6 +153,12 @@ export class Upstream {
       client.close();
       return false;
     }
+    if (this.opts.token && client.address.kind === "tcp" && client.welcome.auth !== "token") {
+      // A parent that does not ask for the token has not proved it holds it either: it could be anyone.
+      client.close();
+      this.note(addr, "it did not ask for the cluster token, so it cannot be trusted with our writes (is it started with --token?)");
+      return false;
+    }
     if (client.welcome.id === this.node.id) {
       client.close();
       this.note(addr, "that address is this server itself");
@@ -165,7 +171,7 @@ export class Upstream {
     let synced = false;
     const merge = { snap: new Map<string, Version>(), took: 0 };
     try {
-      const sub = client.subscribe("tree.join", { id: this.node.id, name: this.node.name, tree: this.hooks.describe(), have: this.have() });
+      const sub = client.subscribe("tree.join", { id: this.node.id, name: this.node.name, tree: { ...this.hooks.describe(), role: "child" }, have: this.have() });
       for await (const m of sub) {
         this.lastActivity = Date.now();
         await this.handle(client, addr, m, merge);
@@ -240,7 +246,7 @@ export class Upstream {
         const w = parseOpMeta(ev);
         merge.snap.set(w.key, w.ver);
         const local = node.store.getAny(w.key);
-        if ((local && compareVersions(local.ver, w.ver) >= 0) || (!w.has && !w.del)) {
+        if ((local && compareVersions(local.ver, w.ver) >= 0) || ev.skip === true) {
           await drain(m);
           return;
         }

@@ -59,7 +59,7 @@ export function metaToOp(m: OpMeta, value: WriteOp["value"]): WriteOp {
  */
 export type JoinEvent =
   | { t: "path"; path: string[]; parent: NodeInfo } // the parent's ancestors (root first) and itself; re-sent when they change
-  | ({ t: "entry" } & OpMeta) // one entry of the snapshot (tombstones too); its value follows
+  | ({ t: "entry"; skip?: boolean } & OpMeta) // one entry of the snapshot (tombstones too); its value follows, unless skip (the child said it holds this version or newer)
   | { t: "synced"; seq: number; entries: number } // the snapshot is whole; it stood at `seq`
   | { t: "op"; seq: number; op: OpMeta } // the root's `seq`-th write; its value follows
   | { t: "reseq"; seq: number } // the numbering above changed (a merge): continue from `seq`
