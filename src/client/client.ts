@@ -7,7 +7,7 @@ import { type Address, clientAddress, formatAddress, parseAddress } from "../net
 import type { Conn } from "../net/conn.ts";
 import { dial } from "../net/dial.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, MAX_CHUNK, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
 import { type PeerKind, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
 import { Inbox, type Item } from "./inbox.ts";
 import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
@@ -54,7 +54,7 @@ const encoder = new TextEncoder();
 
 export class Client {
   private conn!: Conn;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
   private nextId = 1;
   private readonly streams = new Map<number, Inbox>();
   private buffered = 0;

@@ -81,6 +81,17 @@ export function writeHeader(out: Uint8Array, type: FrameType, id: number, metaLe
   view.setUint16(10, metaLen);
 }
 
+export interface DecoderOptions {
+  /**
+   * Hand out a DATA frame (without meta) as it arrives, in pieces that are
+   * views of the pushed chunks: one DATA frame per piece, FIN on the last.
+   * The bytes of a value are the same; what is saved is allocating and
+   * filling a 1 MiB buffer per frame, the main cost of receiving a large
+   * value. For consumers that treat DATA as a byte stream (session, client).
+   */
+  streamData?: boolean;
+}
+
 /**
  * A push parser: feed it chunks as they arrive, get whole frames back.
  * Keeps at most one partial frame; its buffer is allocated once, at the size
@@ -91,12 +102,33 @@ export class FrameDecoder {
   private headLen = 0;
   private body: Uint8Array | null = null; // the frame being assembled (header included)
   private bodyLen = 0;
+  private readonly streamData: boolean;
+  /** The DATA frame being handed out in pieces (streamData). */
+  private streamId = 0;
+  private streamLeft = 0;
+  private streamFin = false;
 
-  constructor(private readonly maxFrame = MAX_FRAME) {}
+  constructor(
+    private readonly maxFrame = MAX_FRAME,
+    opts: DecoderOptions = {},
+  ) {
+    this.streamData = opts.streamData === true;
+  }
 
   /** Bytes held for an incomplete frame; useful to bound memory in tests. */
   get buffered(): number {
     return this.body ? this.bodyLen : this.headLen;
+  }
+
+  /** streamData: starts handing out the DATA frame whose header is at buf[pos..]; false if it is not one. */
+  private startStream(buf: Uint8Array, pos: number, total: number, frames: Frame[]): boolean {
+    if (!this.streamData || buf[pos + 4] !== FrameType.DATA || buf[pos + 10] !== 0 || buf[pos + 11] !== 0) return false;
+    const view = new DataView(buf.buffer, buf.byteOffset + pos, HEADER_SIZE);
+    this.streamId = view.getUint32(6);
+    this.streamFin = (buf[pos + 5] & FLAG_FIN) !== 0;
+    this.streamLeft = total - HEADER_SIZE;
+    if (this.streamLeft === 0) frames.push({ type: FrameType.DATA, fin: this.streamFin, id: this.streamId, meta: {}, payload: EMPTY });
+    return true;
   }
 
   /** Returns every frame completed by `chunk`. Throws ClipError("PROTOCOL") on bad input. */
@@ -104,6 +136,13 @@ export class FrameDecoder {
     const frames: Frame[] = [];
     let pos = 0;
     while (pos < chunk.length) {
+      if (this.streamLeft > 0) {
+        const take = Math.min(this.streamLeft, chunk.length - pos);
+        this.streamLeft -= take;
+        frames.push({ type: FrameType.DATA, fin: this.streamLeft === 0 && this.streamFin, id: this.streamId, meta: {}, payload: chunk.subarray(pos, pos + take) });
+        pos += take;
+        continue;
+      }
       if (this.body) {
         const take = Math.min(this.body.length - this.bodyLen, chunk.length - pos);
         this.body.set(chunk.subarray(pos, pos + take), this.bodyLen);
@@ -124,6 +163,10 @@ export class FrameDecoder {
           pos += total;
           continue;
         }
+        if (this.startStream(chunk, pos, total, frames)) {
+          pos += HEADER_SIZE;
+          continue;
+        }
         this.body = new Uint8Array(total);
         continue;
       }
@@ -133,6 +176,8 @@ export class FrameDecoder {
       pos += take;
       if (this.headLen === HEADER_SIZE) {
         const total = this.checkedLength(this.head, 0);
+        this.headLen = 0;
+        if (this.startStream(this.head, 0, total, frames)) continue;
         this.body = new Uint8Array(total);
         this.body.set(this.head, 0);
         this.bodyLen = HEADER_SIZE;

@@ -8,7 +8,7 @@
 
 import type { Conn, CloseReason } from "../net/conn.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
 import type { PeerKind } from "../protocol/messages.ts";
 import type { ClipNode } from "./node.ts";
 import { type Value, type ValueSink, ValueReader } from "./values.ts";
@@ -93,7 +93,7 @@ export class Session {
   snonce = "";
   /** Free-form facts other modules attach (group, watches, peer link). */
   readonly tags = new Map<string, unknown>();
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
   private readonly uploads = new Map<number, { sink: ValueSink; meta: Record<string, unknown>; handler: Handler }>();
   /** Streams whose remaining DATA frames we drop (refused upload). */
   private readonly discarding = new Set<number>();
