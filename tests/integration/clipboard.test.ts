@@ -16,6 +16,23 @@ function peakRss(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
+/**
+ * A child's peak RSS, read from /proc until it exits (getrusage's maxrss
+ * would count the test process's memory from before exec).
+ */
+async function watchPeakRss(proc: { pid: number; exitCode: number | null; signalCode: unknown }): Promise<number> {
+  let peak = 0;
+  while (proc.exitCode === null && proc.signalCode === null) {
+    try {
+      peak = Math.max(peak, peakRss(proc.pid));
+    } catch {
+      break; // gone between the check and the read
+    }
+    await Bun.sleep(10);
+  }
+  return peak;
+}
+
 async function sha256OfFile(path: string): Promise<string> {
   const h = createHash("sha256");
   for await (const c of Bun.file(path).stream()) h.update(c);
@@ -59,14 +76,22 @@ describe("clipboard", () => {
     writeFileSync(src, randomBytes(size, 3));
     const before = peakRss(s.pid);
     const copy = Bun.spawn([BIN, "copy", "4", "--server", `unix:${s.socket}`], { stdin: Bun.file(src), stdout: "ignore", stderr: "pipe" });
+    const copyPeak = watchPeakRss(copy);
     expect(await copy.exited).toBe(0);
     const paste = Bun.spawn([BIN, "paste", "4", "--server", `unix:${s.socket}`], { stdin: "ignore", stdout: Bun.file(dst), stderr: "pipe" });
+    const pastePeak = watchPeakRss(paste);
     expect(await paste.exited).toBe(0);
     expect(statSync(dst).size).toBe(size);
     expect(await sha256OfFile(dst)).toBe(await sha256OfFile(src));
     const peak = peakRss(s.pid);
-    console.log(`server peak RSS ${(before / MiB).toFixed(0)} MiB at start, ${(peak / MiB).toFixed(0)} MiB after a 200 MiB copy and paste`);
+    const clients = [await copyPeak, await pastePeak];
+    console.log(
+      `server peak RSS ${(before / MiB).toFixed(0)} MiB at start, ${(peak / MiB).toFixed(0)} MiB after a 200 MiB copy and paste; ` +
+        `copy client ${(clients[0] / MiB).toFixed(0)} MiB, paste client ${(clients[1] / MiB).toFixed(0)} MiB`,
+    );
     expect(peak).toBeLessThan(2 * size);
+    // Neither client holds the value either.
+    for (const c of clients) expect(c).toBeLessThan(2 * size);
   }, 120_000);
 
   test("clipboard - an empty copy pastes as empty; a never-written region pastes nothing", async () => {

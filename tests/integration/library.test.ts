@@ -168,6 +168,19 @@ describe("library", () => {
     expect(await codeOf(() => c.paste(1))).toBe("LOST");
   });
 
+  test("library - close() ends pending waits and follows with LOST instead of leaving them hanging", async () => {
+    await using s = await startServer({ memory: true });
+    const c = await connect({ server: s.socket });
+    const waiting = codeOf(() => c.wait(1));
+    const following = codeOf(async () => {
+      for await (const _ of c.follow(2));
+    });
+    await c.list();
+    c.close();
+    expect(await waiting).toBe("LOST");
+    expect(await following).toBe("LOST");
+  });
+
   test("library - a server started in-process serves the library", async () => {
     using d = tempDir();
     const socket = join(String(d), "s.sock");
