@@ -83,13 +83,15 @@ export class RawConn {
   serverError: string | null = null;
   private readonly decoder = new FrameDecoder();
   private waiters: (() => void)[] = [];
-  private sock!: { write(b: Uint8Array): number; end(): void; terminate?(): void };
+  private sock!: { write(b: Uint8Array): number; end(): void; terminate?(): void; pause?(): void };
+  private reading = true;
   private pending: Uint8Array[] = [];
 
   static async open(t: Target): Promise<RawConn> {
     const c = new RawConn();
     const socket = {
       data: (_s: unknown, chunk: Uint8Array) => {
+        if (!c.reading) return;
         try {
           c.frames.push(...c.decoder.push(chunk));
         } catch (e) {
@@ -115,6 +117,12 @@ export class RawConn {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** Stops reading: the server's writes fill the kernel buffers, then its own queue. */
+  stopReading(): void {
+    this.reading = false;
+    this.sock.pause?.();
   }
 
   /** Writes bytes; what the kernel does not take now leaves on drain. */

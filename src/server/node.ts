@@ -6,6 +6,8 @@
 import type { Conn, ConnHandler, CloseReason } from "../net/conn.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
+import { FrameType, encodeFrame } from "../protocol/frame.ts";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "./log.ts";
 import { Session, type Handler } from "./session.ts";
@@ -15,6 +17,18 @@ import { FailureDelay } from "./auth.ts";
 
 import { VERSION } from "../version.ts";
 export { VERSION };
+
+/** Leaves descriptors for the store, value files and listeners. */
+function connectionLimit(): number {
+  const env = Number(process.env.CLIP_MAX_CONNECTIONS);
+  if (Number.isInteger(env) && env > 0) return env;
+  let fds = 1024;
+  try {
+    const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (m) fds = m[1] === "unlimited" ? 1 << 20 : Number(m[1]);
+  } catch {}
+  return Math.max(16, Math.min(100_000, fds - 256));
+}
 
 export interface NodeOptions {
   name?: string;
@@ -96,9 +110,42 @@ export class ClipNode {
       conn.close("local");
       return { data() {}, closed() {} };
     }
+    // Every connection costs a descriptor and up to a queue's worth of memory:
+    // past the limit a newcomer is told why and closed, and a connection that
+    // has not finished its handshake gives way before one that has.
+    if (this.sessions.size >= this.maxConnections) {
+      const idle = this.oldestHandshaking();
+      if (!idle) {
+        this.refuseNote();
+        conn.send(encodeFrame(FrameType.ERR, 0, new ClipError("BUSY", `the server holds its limit of ${this.maxConnections} connections; try again later`).toWire()));
+        // Closing at once can beat the client's connect to the finish (it then
+        // sees "no server"); close once it speaks, or shortly.
+        const t = setTimeout(() => conn.close("local"), 1000);
+        return {
+          data: () => conn.close("local"),
+          closed: () => clearTimeout(t),
+        };
+      }
+      idle.close("local", new ClipError("BUSY", "too many connections: handshake not finished, closed for a newer one"));
+    }
     const s = new Session(conn, this);
     this.sessions.add(s);
     return s;
+  }
+
+  /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor limit allows). */
+  readonly maxConnections = connectionLimit();
+  private lastRefuseLog = 0;
+
+  private refuseNote(): void {
+    if (Date.now() - this.lastRefuseLog < 10_000) return;
+    this.lastRefuseLog = Date.now();
+    this.log("warn", "connection refused", `the limit of ${this.maxConnections} connections is reached (raise ulimit -n or CLIP_MAX_CONNECTIONS)`);
+  }
+
+  private oldestHandshaking(): Session | undefined {
+    for (const s of this.sessions) if (s.state === "hello" || s.state === "auth") return s;
+    return undefined;
   }
 
   sessionClosed(s: Session, reason: CloseReason): void {

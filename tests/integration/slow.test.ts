@@ -1,0 +1,115 @@
+// Slow and idle clients: many idle connections, a reader that stops reading,
+// a waiter that never reads, a handshake that never finishes, and the limit
+// on connections. Each is bounded (queue limit, timeout, connection limit)
+// and never grows the server's memory without end.
+
+import { describe, expect, test } from "bun:test";
+import { RawConn, rssKb } from "../../bench/harness.ts";
+import { connect } from "../../src/index.ts";
+import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
+import { startServer, waitFor } from "../helpers/clip.ts";
+
+async function openMany(socket: string, n: number, handshake: boolean): Promise<RawConn[]> {
+  const out: RawConn[] = [];
+  while (out.length < n) {
+    try {
+      const c = await RawConn.open({ unix: socket });
+      if (handshake && !(await c.handshake())) throw new Error("handshake failed");
+      out.push(c);
+    } catch (e) {
+      // The listen backlog is short: let the accept loop catch up.
+      if (String(e).includes("handshake")) throw e;
+      await Bun.sleep(5);
+    }
+  }
+  return out;
+}
+
+describe("slow clients", () => {
+  test("slow - 1,000 idle connections are held while copy and paste still answer", async () => {
+    await using srv = await startServer({ memory: true });
+    const conns = await openMany(srv.socket, 1000, true);
+    try {
+      expect((await srv.run(["copy", "2"], { stdin: "still here" })).code).toBe(0);
+      expect((await srv.run(["paste", "2"])).text).toBe("still here");
+      expect(conns.filter((c) => c.closed)).toHaveLength(0);
+    } finally {
+      for (const c of conns) c.end();
+    }
+  });
+
+  test("slow - past the connection limit a newcomer is refused with a reason, and the server goes on", async () => {
+    await using srv = await startServer({ memory: true, env: { CLIP_MAX_CONNECTIONS: "100" } });
+    const conns = await openMany(srv.socket, 100, true);
+    try {
+      const r = await srv.run(["list"]);
+      expect(r.stderr).toMatch(/^clip: .*limit of 100 connections/);
+      conns.pop()!.end();
+      await waitFor(async () => (await srv.run(["list"])).code === 0, 10_000, "a slot to free up");
+    } finally {
+      for (const c of conns) c.end();
+    }
+  });
+
+  test("slow - handshakes that never finish give way to a real client, and are cut after the timeout", async () => {
+    await using srv = await startServer({ memory: true, env: { CLIP_MAX_CONNECTIONS: "100" } });
+    // Slowloris: connections that send half a header and nothing more.
+    const loris = await openMany(srv.socket, 100, false);
+    for (const c of loris) c.write(new Uint8Array([0, 0, 0]));
+    try {
+      const r = await srv.run(["list"]);
+      expect(r.code).toBe(0);
+      expect(loris.filter((c) => c.closed).length).toBeGreaterThanOrEqual(1);
+      // Those left are closed by the 10 s handshake deadline.
+      await waitFor(() => loris.every((c) => c.closed), 20_000, "the handshake deadline");
+    } finally {
+      for (const c of loris) c.end();
+    }
+  }, 30_000);
+
+  test("slow - a reader that stops reading is cut off or held back, not buffered without end", async () => {
+    await using srv = await startServer({});
+    expect((await srv.run(["copy", "1"], { stdin: new Uint8Array(1 << 20).fill(7) })).code).toBe(0);
+    const before = rssKb(srv.pid);
+    const conns: RawConn[] = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        const c = await RawConn.open({ unix: srv.socket });
+        expect(await c.handshake()).toBe(true);
+        c.stopReading();
+        // 500 MiB asked for on each connection, none of it read.
+        for (let id = 1; id <= 500; id++) c.write(encodeFrame(FrameType.REQ, id, { op: "paste", r: 1 }));
+        conns.push(c);
+      }
+      await Bun.sleep(500);
+      // Per connection the queue is bounded (64 MiB); 4 GiB was asked for.
+      expect(rssKb(srv.pid) - before).toBeLessThan(8 * 80 * 1024);
+      const c = await connect({ server: `unix:${srv.socket}` });
+      expect((await c.paste(1)).length).toBe(1 << 20);
+      c.close();
+    } finally {
+      for (const c of conns) c.end();
+    }
+  });
+
+  test("slow - a waiter that never reads is cut off after a bounded backlog of events", async () => {
+    await using srv = await startServer({});
+    const c = await RawConn.open({ unix: srv.socket });
+    try {
+      expect(await c.handshake()).toBe(true);
+      c.write(encodeFrame(FrameType.REQ, 5, { op: "wait", r: 4, follow: true }));
+      await Bun.sleep(100);
+      c.stopReading();
+      const lib = await connect({ server: `unix:${srv.socket}` });
+      const before = rssKb(srv.pid);
+      const value = new Uint8Array(256 << 10).fill(1);
+      for (let i = 0; i < 300; i++) await lib.copy(4, value);
+      // 75 MiB of events were due; the waiter's backlog is bounded, so is memory.
+      expect(rssKb(srv.pid) - before).toBeLessThan(200 * 1024);
+      expect((await lib.paste(4)).length).toBe(256 << 10);
+      lib.close();
+    } finally {
+      c.end();
+    }
+  });
+});
