@@ -123,14 +123,21 @@ async function runExec(cmd: string, group: string, e: KvEvent, n: number, limitS
     stdout: "inherit",
     stderr: "inherit",
     env: { ...process.env, CLIP_KEY: e.key, CLIP_EVENT: e.event, CLIP_GROUP: group, CLIP_SEQ: String(e.seq) },
+    // Its own process group, so a hung command is killed with everything it started.
+    detached: true,
   });
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-proc.pid, sig);
+    } catch {}
+  };
   let timedOut = false;
   const timer =
     limitS > 0
       ? setTimeout(() => {
           timedOut = true;
-          proc.kill("SIGTERM");
-          setTimeout(() => proc.kill("SIGKILL"), 2000).unref();
+          kill("SIGTERM");
+          setTimeout(() => kill("SIGKILL"), 2000).unref();
         }, limitS * 1000)
       : undefined;
   const code = await proc.exited;
