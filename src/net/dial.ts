@@ -30,7 +30,9 @@ export async function dial(addr: Address, attach: (conn: Conn) => ConnHandler, o
     error(s: { data: S }) {
       s.data?.conn.onClose();
     },
-    open(s: { data: S; write(d: Uint8Array): number; end(): void; pause?(): void; resume?(): void }) {
+    open(s: { data: S; write(d: Uint8Array): number; end(): void; pause?(): void; resume?(): void; setKeepAlive?(on: boolean, ms: number): boolean }) {
+      // A parent or server that vanished without a FIN is found, not waited on forever.
+      if (addr.kind === "tcp") s.setKeepAlive?.(true, 30_000);
       conn = new SocketConn(s, addr.kind, formatAddress(addr));
       s.data = { conn };
       conn.handler = attach(conn);

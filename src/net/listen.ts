@@ -25,6 +25,10 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
   const socket = {
     open(s: BunSocket) {
       const remote = addr.kind === "unix" ? "unix" : `${s.remoteAddress}`;
+      // Idle waits are legitimate (clip wait, watches, child links), so idle
+      // connections are never cut; keepalive finds the peers that vanished
+      // without a FIN (half-open) and frees their slot.
+      if (addr.kind === "tcp") s.setKeepAlive?.(true, 30_000);
       const conn = new SocketConn(s, addr.kind, remote);
       s.data = { conn };
       try {
