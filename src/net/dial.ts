@@ -17,6 +17,14 @@ export interface DialOptions {
 export async function dial(addr: Address, attach: (conn: Conn) => ConnHandler, opts: DialOptions = {}): Promise<Conn> {
   let conn: SocketConn | null = null;
   type S = { conn: SocketConn };
+  // With TLS, Bun may resolve connect() before open() runs (open waits for the
+  // handshake): the Conn exists only once open has run, so wait for it.
+  let opened: () => void = () => {};
+  let refused: (e: unknown) => void = () => {};
+  const open = new Promise<void>((resolve, reject) => {
+    opened = resolve;
+    refused = reject;
+  });
   const socket = {
     data(s: { data: S }, chunk: Uint8Array) {
       s.data?.conn.onData(chunk);
@@ -26,9 +34,11 @@ export async function dial(addr: Address, attach: (conn: Conn) => ConnHandler, o
     },
     close(s: { data: S }) {
       s.data?.conn.onClose();
+      refused(new Error("closed before the connection opened (a TLS handshake refused?)"));
     },
-    error(s: { data: S }) {
+    error(s: { data: S }, e?: unknown) {
       s.data?.conn.onClose();
+      refused(e);
     },
     open(s: { data: S; write(d: Uint8Array): number; end(): void; pause?(): void; resume?(): void; setKeepAlive?(on: boolean, ms: number): boolean }) {
       // A parent or server that vanished without a FIN is found, not waited on forever.
@@ -36,8 +46,11 @@ export async function dial(addr: Address, attach: (conn: Conn) => ConnHandler, o
       conn = new SocketConn(s, addr.kind, formatAddress(addr));
       s.data = { conn };
       conn.handler = attach(conn);
+      opened();
     },
-    connectError() {},
+    connectError(_s: unknown, e?: unknown) {
+      refused(e);
+    },
   };
   const connecting =
     addr.kind === "unix"
@@ -48,9 +61,11 @@ export async function dial(addr: Address, attach: (conn: Conn) => ConnHandler, o
     if (opts.timeoutMs) timer = setTimeout(() => reject(new ClipError("NOSERVER", `no answer from ${formatAddress(addr)} within ${opts.timeoutMs} ms`)), opts.timeoutMs);
   });
   try {
-    await Promise.race([connecting, timeout]);
+    open.catch(() => {}); // a close after a timeout must not surface as an unhandled rejection
+    await Promise.race([connecting.then(() => open), timeout]);
   } catch (e) {
     if (e instanceof ClipError) throw e;
+    if (opts.tls) throw new ClipError("NOSERVER", `no TLS server at ${formatAddress(addr)}, or its certificate is not trusted (check --tls-ca)`, { cause: e });
     throw noServer(addr, e);
   } finally {
     clearTimeout(timer);

@@ -15,6 +15,7 @@ export const handshakeHandlers: Record<string, Handler> = {
       if (session.state !== "hello") throw new ClipError("PROTOCOL", "hello was already said");
       if (meta.v !== PROTOCOL_VERSION) {
         const err = new ClipError("VERSION", `protocol version ${JSON.stringify(meta.v)} is not spoken here (this server speaks ${PROTOCOL_VERSION}); upgrade the older side`);
+        node.log("warn", "refused", `${session.describe()}: protocol version ${JSON.stringify(meta.v)}, this server speaks ${PROTOCOL_VERSION}`);
         queueMicrotask(() => session.close("protocol"));
         throw err;
       }
