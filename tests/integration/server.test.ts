@@ -299,6 +299,54 @@ describe("server over TCP", () => {
     expect(r.code).toBe(0);
   });
 
+  test.skipIf(!Bun.which("openssl"))("server - --tls-cert/--tls-key encrypt TCP; clients trust it with --tls-ca", async () => {
+    using d = tempDir();
+    const dir = String(d);
+    const cert = (name: string, cn: string) => {
+      const r = Bun.spawnSync(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+          "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.pem`), "-subj", `/CN=${cn}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        { stdout: "ignore", stderr: "pipe" },
+      );
+      if (r.exitCode !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+      return join(dir, `${name}.pem`);
+    };
+    const ca = cert("srv", "localhost");
+    const other = cert("other", "other");
+    await using s = await startServer({
+      memory: true,
+      args: ["--listen", "tcp:127.0.0.1:0", "--tls-cert", ca, "--tls-key", join(dir, "srv.key")],
+      env: { CLIP_TOKEN: "tls-token" },
+    });
+    const addr = tcpAddressOf(s);
+    const env = { CLIP_TOKEN: "tls-token" };
+    expect((await clip(["copy", "1", "--server", addr, "--tls-ca", ca], { stdin: "secret bytes", env })).code).toBe(0);
+    expect((await clip(["paste", "1", "--server", addr, "--tls-ca", ca], { env })).text).toBe("secret bytes");
+    // A certificate the client does not trust, or no TLS at all: no connection (exit 3).
+    const untrusted = await clip(["paste", "1", "--server", addr, "--tls-ca", other], { env });
+    expect(untrusted.code).toBe(3);
+    expect(untrusted.stdout.length).toBe(0);
+    expect((await clip(["paste", "1", "--server", addr], { env })).code).toBe(3);
+  });
+
+  test("server - token sources: --token-file, then CLIP_TOKEN, then --token", async () => {
+    using d = tempDir();
+    const good = join(String(d), "good");
+    const bad = join(String(d), "bad");
+    writeFileSync(good, "right\n");
+    writeFileSync(bad, "wrong\n");
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0"], env: { CLIP_TOKEN: "right" } });
+    const addr = tcpAddressOf(s);
+    const paste = (args: string[], env: Record<string, string | undefined>) => clip(["paste", "1", "--server", addr, ...args], { env });
+    expect((await paste(["--token-file", good], { CLIP_TOKEN: "wrong" })).code).toBe(0);
+    expect((await paste(["--token-file", bad], { CLIP_TOKEN: "right" })).code).toBe(4);
+    expect((await paste(["--token", "wrong"], { CLIP_TOKEN: "right" })).code).toBe(0);
+    expect((await paste(["--token", "right"], { CLIP_TOKEN: "wrong" })).code).toBe(4);
+    const missing = await paste(["--token-file", join(String(d), "none")], { CLIP_TOKEN: undefined });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^clip: cannot read the token file/);
+  });
+
   test("server - listens on IPv6 loopback too", async () => {
     await using s = await startServer({ memory: true, args: ["--listen", "tcp:[::1]:0", "--insecure"] });
     const addr = tcpAddressOf(s);
