@@ -279,6 +279,29 @@ describe("groups", () => {
     expect((await s2.run(["kv", "get", "-g", "app", "--secret", "wrong", "k"])).code).toBe(4);
   });
 
+  test("groups - the registry reaches every server of the tree; a child cut off from the root still authenticates", async () => {
+    using d = tempDir();
+    const tokenFile = join(String(d), "token");
+    writeFileSync(tokenFile, "tree-token-0123456789\n");
+    await using root = await startServer({ memory: true, name: "root", args: ["--listen", "tcp:127.0.0.1:0", "--token-file", tokenFile] });
+    await using child = await startServer({ memory: true, name: "child", args: ["--connect", tcpAddressOf(root), "--token-file", tokenFile] });
+    const S = await createGroup(root, "app");
+    const env = { CLIP_GROUP: "app", CLIP_SECRET: S };
+    await waitFor(async () => (await child.run(["kv", "put", "k", "from child"], { env })).code === 0, 10_000, "the group on the child");
+    await waitFor(async () => (await root.run(["kv", "get", "k"], { env })).text === "from child", 10_000, "the key on the root");
+    // Rotation made at the root closes the child's sessions on the old secret.
+    await using w = spawnClip(["kv", "watch", "k", "--server", `unix:${child.socket}`], { env });
+    await watchersOf(child, "app/k");
+    const fresh = (await root.run(["group", "rotate", "app"])).text.trim();
+    expect(await w.exited()).toBe(4);
+    await root.stop("SIGKILL");
+    const env2 = { CLIP_GROUP: "app", CLIP_SECRET: fresh };
+    await waitFor(async () => (await child.run(["kv", "get", "k"], { env: env2 })).text === "from child", 10_000, "the child serving alone");
+    expect((await child.run(["kv", "get", "k"], { env })).code).toBe(4);
+    expect((await child.run(["kv", "put", "k", "alone"], { env: env2 })).code).toBe(0);
+    expect((await child.run(["kv", "get", "k"], { env: env2 })).text).toBe("alone");
+  });
+
   test("groups - a server shutting down tells its watching applications (exit 3)", async () => {
     await using s = await startServer({ memory: true });
     const S = await createGroup(s, "app");
