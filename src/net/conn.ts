@@ -26,8 +26,11 @@ export interface Conn {
   send(frame: Uint8Array): boolean;
   /** Bytes accepted by send() but not yet taken by the kernel. */
   readonly queued: number;
-  /** Resolves once the queue is below the low-water mark (at once if it is). */
-  drained(): Promise<void>;
+  /**
+   * Resolves once at most `below` bytes are queued (default: the low-water
+   * mark), at once if that is so already, or when the connection closes.
+   */
+  drained(below?: number): Promise<void>;
   /** Stop reading: the peer sees TCP backpressure. */
   pause(): void;
   resume(): void;
@@ -62,7 +65,7 @@ export class SocketConn implements Conn {
   private queuedBytes = 0;
   private corked = false;
   private closedFlag = false;
-  private waiters: (() => void)[] = [];
+  private waiters: { below: number; wake: () => void }[] = [];
 
   constructor(
     private readonly socket: RawSocket,
@@ -91,9 +94,9 @@ export class SocketConn implements Conn {
     return true;
   }
 
-  drained(): Promise<void> {
-    if (this.closedFlag || this.queuedBytes <= this.limits.lowWater) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  drained(below = this.limits.lowWater): Promise<void> {
+    if (this.closedFlag || this.queuedBytes <= below) return Promise.resolve();
+    return new Promise((wake) => this.waiters.push({ below, wake }));
   }
 
   pause(): void {
@@ -150,7 +153,7 @@ export class SocketConn implements Conn {
   private flush(): void {
     if (this.queue.length > 1) this.coalesce();
     this.writeOut();
-    if (this.queuedBytes <= this.limits.lowWater) this.wakeWaiters();
+    this.wakeWaiters();
   }
 
   /** Joins small queued frames so one read's replies leave in one write. */
@@ -207,10 +210,13 @@ export class SocketConn implements Conn {
     }
   }
 
+  /** Wakes the waiters whose mark the queue is now under (all of them once closed). */
   private wakeWaiters(): void {
     if (this.waiters.length === 0) return;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    const all = this.closedFlag;
+    const ready = this.waiters.filter((w) => all || this.queuedBytes <= w.below);
+    if (ready.length === 0) return;
+    this.waiters = all ? [] : this.waiters.filter((w) => this.queuedBytes > w.below);
+    for (const w of ready) w.wake();
   }
 }

@@ -7,6 +7,7 @@
 //     └─────────┘
 
 import type { Conn, CloseReason } from "../net/conn.ts";
+import { FramePool } from "../net/pool.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
 import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
 import type { PeerKind } from "../protocol/messages.ts";
@@ -362,6 +363,7 @@ export class Session {
       this.conn.send(encodeFrame(type, id, meta));
       return;
     }
+    let pool: FramePool | undefined; // DATA frame buffers, reused once the kernel has them
     try {
       let first = true;
       while (reader.remaining > 0 || first) {
@@ -374,11 +376,13 @@ export class Session {
           first = false;
           continue;
         }
+        pool ??= new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK);
+        const buf = await pool.take();
+        if (o.cancelled || this.conn.isClosed) return;
         const n = Math.min(MAX_CHUNK, reader.remaining);
-        const buf = new Uint8Array(HEADER_SIZE + n);
-        reader.readInto(buf.subarray(HEADER_SIZE));
+        reader.readInto(buf.subarray(HEADER_SIZE, HEADER_SIZE + n));
         writeHeader(buf, FrameType.DATA, id, 0, n, reader.remaining === 0);
-        this.conn.send(buf);
+        pool.send(buf, HEADER_SIZE + n);
       }
     } finally {
       reader.close();
