@@ -59,7 +59,14 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
       server = Bun.listen<{ conn: SocketConn }>({ hostname: addr.host, port: addr.port, socket, tls: opts.tls as never });
     }
   } catch (e) {
-    throw new ClipError("INTERNAL", `cannot listen on ${formatAddress(addr)}: ${(e as Error).message}`, { cause: e });
+    // Bun's message names no cause; these are the usual ones.
+    const hint =
+      addr.kind === "tcp"
+        ? " (is the port in use, or the address not on this machine?)"
+        : Buffer.byteLength(addr.path) > 103
+          ? ` (the path is ${Buffer.byteLength(addr.path)} bytes; unix socket paths are limited to about 104)`
+          : "";
+    throw new ClipError("INTERNAL", `cannot listen on ${formatAddress(addr)}: ${(e as Error).message}${hint}`, { cause: e });
   }
   const bound: Address = addr.kind === "tcp" ? { ...addr, port: server.port ?? addr.port } : addr;
   return {
@@ -81,7 +88,13 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
  */
 async function prepareUnixPath(path: string): Promise<void> {
   const dir = dirname(path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!existsSync(dir)) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new ClipError("INTERNAL", `cannot create the socket folder ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   if (!existsSync(path)) return;
   // Only a socket may be replaced: a typo in --socket must not delete a file.
   if (!lstatSync(path).isSocket()) throw new ClipError("USAGE", `${path} exists and is not a socket; refusing to replace it (pick another --socket)`);

@@ -355,6 +355,17 @@ describe("server over TCP", () => {
     expect((await clip(["paste", "1", "--server", addr])).text).toBe("v6");
   });
 
+  test("server - a TCP port already taken is a one-line error, and the half-started server cleans up", async () => {
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--insecure"] });
+    using d = tempDir();
+    const sock = join(String(d), "second.sock");
+    const res = await clip(["serve", "--memory", "--socket", sock, "--listen", tcpAddressOf(s), "--insecure"], { timeoutMs: 15_000 });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^clip: cannot listen on tcp:127\.0\.0\.1:[0-9]+: .*in use/m);
+    expect(existsSync(sock)).toBe(false);
+    expect((await s.run(["copy", "1"], { stdin: "first" })).code).toBe(0);
+  });
+
   test("server - a TCP address nobody listens on is exit 3", async () => {
     // Bind then release a port so that nothing listens there.
     const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
