@@ -213,11 +213,20 @@ export class Downstream {
           this.children.add(child);
           const have = parseHave(meta.have);
           node.log("info", "child joined", `${info.name} (${info.id}) from ${session.conn.remote}`);
+          let closeReason = "";
+          session.onClose((reason) => {
+            closeReason = reason;
+          });
           ctx.onCancel(() => {
             this.children.delete(child);
             child.releasePins();
-            if (!child.dropped) node.log("info", "child left", `${info.name} (${info.id})${session.state === "closed" ? "" : ": its join stream ended"}`);
             tree.changed();
+            // The connection's close reason is known only after its streams are cancelled.
+            queueMicrotask(() => {
+              if (child.dropped) return;
+              const why = closeReason === "slow" ? ": it fell too far behind (its queue passed the bound); it will re-sync by snapshot" : closeReason === "peer" ? "" : closeReason ? ` (${closeReason})` : ": its join stream ended";
+              node.log(closeReason === "slow" ? "warn" : "info", "child left", `${info.name} (${info.id})${why}`);
+            });
           });
           tree.changed();
           child.emit({ t: "path", path: tree.ancestors(), parent: tree.self() }, null);

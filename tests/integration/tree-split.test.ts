@@ -108,6 +108,26 @@ describe("tree failures", () => {
     await waitFor(() => /merge took 2 entries from the parent and sends 2 up/.test(t.get("C").stderr()), 5000, "C's merge line");
   });
 
+  test("tree - when the root dies, its orphaned subtree re-roots at the orphaned child as one tree; --connect addresses are tried in order", async () => {
+    await using t = new TreeFixture();
+    const { freePort } = await import("../helpers/tree.ts");
+    await t.add({ name: "R", memory: true });
+    // A's first address has nobody behind it: it goes on to the second.
+    await t.add({ name: "A", connect: [`127.0.0.1:${freePort()}`, "R"], memory: true });
+    await Promise.all([t.add({ name: "B", connect: ["A"], memory: true }), t.add({ name: "B2", connect: ["A"], memory: true })]);
+    await t.get("R").stop("SIGKILL");
+    await waitFor(async () => (await t.get("A").status()).role === "root", 5000, "A to become the root");
+    for (const n of ["B", "B2"]) {
+      const st = await t.get(n).status();
+      expect(st.upstream).toBe("synced");
+      expect((st.parent as { name: string }).name).toBe("A");
+    }
+    await (await t.get("B").client()).copy(1, "one tree still");
+    await t.converged(1, (b) => str(b) === "one tree still", 10_000, ["A", "B", "B2"]);
+    const tree = await (await t.get("B2").client()).tree();
+    expect((tree.root as { name: string }).name).toBe("A");
+  });
+
   test("tree - a join that would close a cycle is refused", async () => {
     await using t = new TreeFixture();
     const { freePort } = await import("../helpers/tree.ts");
