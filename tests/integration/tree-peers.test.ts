@@ -48,7 +48,7 @@ async function rawPeer(port: number): Promise<{ sock: Socket; frames: Frame[]; s
   await new Promise<void>((r, j) => sock.once("connect", r).once("error", j));
   const dec = new FrameDecoder();
   const frames: Frame[] = [];
-  sock.on("data", (c) => frames.push(...dec.push(new Uint8Array(c))));
+  sock.on("data", (c: Buffer) => frames.push(...dec.push(new Uint8Array(c))));
   sock.on("error", () => {});
   const send = (f: Uint8Array) => sock.write(f);
   return {
