@@ -1,7 +1,10 @@
 // clip serve: run a server until SIGINT/SIGTERM.
 
+import { chmodSync, existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
+import { dirname } from "node:path";
 import { defaultSocketPath } from "../net/address.ts";
+import { ClipError } from "../protocol/errors.ts";
 import { stderrLogger } from "../server/log.ts";
 import { startServer } from "../server/serve.ts";
 import { parseSize, readToken } from "./common.ts";
@@ -30,6 +33,23 @@ export function defaultDataDir(env = process.env): string {
 const list = (v: string | string[] | undefined): string[] =>
   (Array.isArray(v) ? v : v === undefined ? [] : [v]).flatMap((s) => String(s).split(",")).map((s) => s.trim()).filter(Boolean);
 
+/**
+ * The default socket's folder ($XDG_RUNTIME_DIR/clip, /tmp/clip-UID) is ours
+ * alone: another user's folder there could swap the socket under our
+ * clients, and one left open to others is closed to 0700. A folder named
+ * with --socket or CLIP_SOCKET is the user's choice and left as it is.
+ */
+function secureDefaultFolder(socket: string): void {
+  const dir = dirname(socket);
+  if (!existsSync(dir)) return; // listen() creates it 0700
+  const st = statSync(dir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new ClipError("USAGE", `the socket folder ${dir} belongs to another user (uid ${st.uid}); remove it, or pass --socket`);
+  }
+  if (st.mode & 0o077) chmodSync(dir, 0o700);
+}
+
 export async function serve(flags: ServeFlags): Promise<void> {
   const name = flags.name !== undefined ? String(flags.name) : undefined;
   const log = stderrLogger(name ?? "clip", !!flags.quiet);
@@ -41,8 +61,10 @@ export async function serve(flags: ServeFlags): Promise<void> {
   };
   process.once("SIGINT", () => onSignal("SIGINT"));
   process.once("SIGTERM", () => onSignal("SIGTERM"));
+  const socket = flags.socket ? String(flags.socket) : defaultSocketPath();
+  if (!flags.socket && !process.env.CLIP_SOCKET) secureDefaultFolder(socket);
   const server = await startServer({
-    socket: flags.socket ? String(flags.socket) : defaultSocketPath(),
+    socket,
     listen: list(flags.listen),
     connect: list(flags.connect),
     token: readToken(flags, "server"),

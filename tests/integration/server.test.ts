@@ -2,7 +2,7 @@
 // persistence across kill -9, signals, TCP and its token, garbage on the wire.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/index.ts";
 import { ClipError } from "../../src/protocol/errors.ts";
@@ -48,6 +48,31 @@ describe("server", () => {
     } finally {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
+    }
+  });
+
+  test("server - an existing default socket folder open to others is closed to 0700; another user's is refused", async () => {
+    using d = tempDir();
+    const folder = join(String(d), "clip");
+    mkdirSync(folder, { mode: 0o755 });
+    chmodSync(folder, 0o755);
+    const env = cleanEnv({ XDG_RUNTIME_DIR: String(d) });
+    {
+      const proc = Bun.spawn([BIN, "serve", "--memory"], { env, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+      try {
+        await waitFor(() => existsSync(join(folder, "clip.sock")), 10_000, "the default socket");
+        expect(mode(folder)).toBe(0o700);
+      } finally {
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+      }
+    }
+    // Only root can hand a folder to another user to try the refusal.
+    if (process.getuid?.() === 0) {
+      chownSync(folder, 65534, 65534);
+      const res = await clip(["serve", "--memory"], { env, timeoutMs: 15_000 });
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/^clip: the socket folder .* belongs to another user/m);
     }
   });
 
