@@ -89,6 +89,28 @@ describe("cli", () => {
     expect(s.stderr()).not.toContain("\x1b[");
   });
 
+  test.skipIf(!Bun.which("script"))("cli - on a terminal: progress for large transfers, colour unless NO_COLOR", async () => {
+    await using s = await startServer({ memory: true });
+    await s.run(["copy", "1"], { stdin: new Uint8Array(12 << 20) });
+    // script(1) gives the command a terminal; its output is what the terminal saw.
+    const onTty = async (cmd: string, env: Record<string, string | undefined> = {}) => {
+      const p = Bun.spawn(["script", "-qec", cmd, "/dev/null"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, TERM: "xterm", ...env } });
+      const out = await new Response(p.stdout).text();
+      expect(await p.exited).toBe(0);
+      return out;
+    };
+    const bin = (await import("../helpers/clip.ts")).BIN;
+    const paste = await onTty(`'${bin}' paste 1 --server 'unix:${s.socket}' > /dev/null`, { NO_COLOR: undefined });
+    expect(paste).toMatch(/paste 1: .*100%/);
+    const list = await onTty(`'${bin}' list --server 'unix:${s.socket}'`, { NO_COLOR: undefined });
+    expect(list).toContain("\x1b[1m");
+    const plain = await onTty(`'${bin}' list --server 'unix:${s.socket}'`, { NO_COLOR: "1" });
+    expect(plain).toMatch(/REGION/);
+    expect(plain).not.toContain("\x1b[1m");
+    // Not a terminal: no progress at all.
+    expect((await s.run(["paste", "1"])).stderr).toBe("");
+  });
+
   test("cli - status over the unix socket reports this server", async () => {
     await using s = await startServer({ name: "box-1" });
     await s.run(["copy", "2"], { stdin: "a" });
