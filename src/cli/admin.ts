@@ -19,7 +19,7 @@ export async function status(flags: ClientFlags & { json?: boolean }): Promise<v
     ["version", String(s.version)],
     ["uptime", duration(Number(s.uptime))],
     ["role", String(s.role)],
-    ["parent", s.parent ? JSON.stringify(s.parent) : "-"],
+    ["parent", s.parent ? describeParent(s.parent as { name?: string; addr?: string }, s.upstream) : s.upstream === "dialing" ? "- (retrying --connect)" : "-"],
     ["children", children.length ? children.map((c) => c.name ?? c.addr ?? "?").join(", ") : "-"],
     ["clients", String(s.clients)],
     ["regions", String(s.regions)],
@@ -28,6 +28,10 @@ export async function status(flags: ClientFlags & { json?: boolean }): Promise<v
     ["last write", `seq ${s.seq}`],
     ["storage", s.persistent ? "on disk" : "memory only"],
   ];
-  if (s.lag !== undefined) lines.push(["lag", String(s.lag)]);
+  if (s.lag !== undefined) lines.push(["lag", `${s.lag} write${s.lag === 1 ? "" : "s"} behind the parent`]);
   await out(lines.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n") + "\n");
+}
+
+function describeParent(p: { name?: string; addr?: string }, upstream: unknown): string {
+  return `${p.name ?? "?"} (${p.addr ?? "?"})${upstream === "syncing" ? ", taking its snapshot" : ""}`;
 }

@@ -4,6 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes, sameBytes, waitFor } from "../helpers/clip.ts";
 import { TreeFixture } from "../helpers/tree.ts";
+import { startServer as startInProcess, type RunningServer } from "../../src/index.ts";
+import { silentLogger } from "../../src/server/log.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -112,5 +114,36 @@ describe("tree", () => {
       return new Set(s).size === 1;
     }, 10_000, "the same sequence number everywhere");
     expect(seqs.length).toBe(5);
+  });
+
+  test("tree - bus messages (chat) go through the root and reach every server once, in one order", async () => {
+    // In-process servers: the bus is an API (node.publish/subscribe), not a command.
+    await using dir = (await import("../helpers/clip.ts")).tempDir("cb");
+    const servers: RunningServer[] = [];
+    try {
+      const start = async (name: string, connect: string[]) => {
+        const s = await startInProcess({ socket: `${dir}/${name}.sock`, listen: ["tcp:127.0.0.1:0"], connect, token: "bus-token", dataDir: null, maxSize: 1 << 20, name, log: silentLogger });
+        servers.push(s);
+        return s;
+      };
+      const addr = (s: RunningServer) => `127.0.0.1:${(s.addresses[1] as { port: number }).port}`;
+      const r = await start("R", []);
+      const a = await start("A", [addr(r)]);
+      await waitFor(() => a.node.status().upstream === "synced", 10_000, "A to join");
+      const b = await start("B", [addr(a)]);
+      await waitFor(() => b.node.status().upstream === "synced", 10_000, "B to join");
+      const got = new Map<string, string[]>();
+      for (const s of servers) {
+        got.set(s.node.name, []);
+        s.node.subscribe("room", (m) => got.get(s.node.name)!.push(String(m.text)));
+      }
+      // Published from every server at once: each server sees each message once, all in the same order.
+      for (let i = 0; i < 10; i++) for (const s of servers) s.node.publish("room", { text: `${s.node.name}${i}` });
+      await waitFor(() => [...got.values()].every((l) => l.length === 30), 10_000, "30 messages everywhere");
+      const orders = [...got.values()].map((l) => l.join());
+      expect(new Set(orders).size).toBe(1);
+    } finally {
+      for (const s of servers.reverse()) await s.stop();
+    }
   });
 });
