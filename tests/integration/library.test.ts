@@ -84,6 +84,30 @@ describe("library", () => {
     for (const c of [...conns, writer]) c.close();
   });
 
+  test("library - a paste in progress keeps its value while newer copies replace it (on disk and in memory)", async () => {
+    for (const memory of [false, true]) {
+      await using s = await startServer({ memory });
+      const c = await connect({ server: s.socket });
+      const w = await connect({ server: s.socket });
+      const first = randomBytes(64 << 20, 31); // far more than the client buffers (16 MiB) and the server queues (4 MiB)
+      await c.copy(5, first);
+      const m = await c.pasteStream(5);
+      const it = m.body[Symbol.asyncIterator]();
+      const got: Uint8Array[] = [];
+      const firstChunk = await it.next();
+      got.push((firstChunk.value as Uint8Array).slice());
+      // Two newer values land (the first one's file is unlinked) while we read.
+      await w.copy(5, randomBytes(1 << 20, 32));
+      await w.copy(5, "small");
+      for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value.slice());
+      m.done();
+      expect(sameBytes(Buffer.concat(got), first)).toBe(true);
+      expect(text(await c.paste(5))).toBe("small");
+      c.close();
+      w.close();
+    }
+  }, 60_000);
+
   test("library - a wait in flight does not block a paste, copy or list on the same connection", async () => {
     await using s = await startServer({ memory: true });
     const c = await connect({ server: s.socket });
