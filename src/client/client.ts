@@ -6,8 +6,9 @@
 import { type Address, clientAddress, formatAddress, parseAddress } from "../net/address.ts";
 import type { Conn } from "../net/conn.ts";
 import { dial } from "../net/dial.ts";
+import { FramePool } from "../net/pool.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
 import { type PeerKind, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
 import { Inbox, type Item } from "./inbox.ts";
 import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
@@ -277,6 +278,24 @@ export class Client {
     }
   }
 
+  /**
+   * A request whose small value rides whole in the REQ frame (one frame, no
+   * upload bookkeeping): what kv puts of short values use. Larger values go
+   * through upload().
+   */
+  async callWith(op: string, meta: Record<string, unknown>, value: Uint8Array): Promise<Record<string, unknown>> {
+    if (value.length > MAX_CHUNK) return this.upload(op, meta, value);
+    const { id, inbox } = this.openStream();
+    try {
+      this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, size: value.length }, value, true));
+      const m = await this.message(id, inbox);
+      for await (const _ of m.body);
+      return m.meta;
+    } finally {
+      this.endStream(id, false);
+    }
+  }
+
   /** Sends a request with a value, streamed in frames as the connection drains. */
   async upload(op: string, meta: Record<string, unknown>, source: CopySource, opts: CopyOptions = {}): Promise<Record<string, unknown>> {
     const { id, inbox } = this.openStream();
@@ -289,22 +308,17 @@ export class Client {
     try {
       const size = sizeOf(source);
       this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, ...(size !== undefined ? { size } : {}) }, new Uint8Array(0), false));
-      let sent = 0;
-      const frame = new Chunker((bytes, fin) => {
-        this.conn.send(encodeFrame(FrameType.DATA, id, null, bytes, fin));
-        sent += bytes.length;
-        opts.onProgress?.(sent, size);
-      });
+      const frame = new DataWriter(new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK), id, (sent) => opts.onProgress?.(sent, size));
       for await (const chunk of chunks(source)) {
         if (failed) throw failed;
         if (this.closedError) throw this.closedError;
         if (opts.signal?.aborted) throw abortError(opts.signal);
-        frame.push(chunk);
+        await frame.push(chunk);
         if (this.conn.queued > LOW_WATER) await this.conn.drained();
       }
       if (failed) throw failed;
       if (opts.signal?.aborted) throw abortError(opts.signal);
-      frame.end();
+      await frame.end();
       const item = await early;
       if (item.t === "err") throw item.err;
       if (item.t !== "head") throw new ClipError("PROTOCOL", "unexpected reply to an upload");
@@ -430,32 +444,42 @@ export async function collect(body: AsyncIterable<Uint8Array>, size?: number): P
   return out;
 }
 
-/** Groups arbitrary chunks into frames of MAX_CHUNK bytes. */
-class Chunker {
-  private buf = new Uint8Array(MAX_CHUNK);
+/**
+ * Packs arbitrary chunks into DATA frames of MAX_CHUNK bytes, copying each
+ * byte once, straight into a pooled frame buffer behind its header (the
+ * pool also holds us back while the socket is behind).
+ */
+class DataWriter {
+  private buf: Uint8Array | null = null;
   private n = 0;
-  constructor(private readonly emit: (bytes: Uint8Array, fin: boolean) => void) {}
-  push(chunk: Uint8Array): void {
+  private sent = 0;
+  constructor(
+    private readonly pool: FramePool,
+    private readonly id: number,
+    private readonly onFrame: (sent: number) => void,
+  ) {}
+  async push(chunk: Uint8Array): Promise<void> {
     let pos = 0;
-    // Large chunks go out in place, without a copy, when nothing is buffered.
-    while (this.n === 0 && chunk.length - pos > MAX_CHUNK) {
-      this.emit(chunk.subarray(pos, pos + MAX_CHUNK), false);
-      pos += MAX_CHUNK;
-    }
     while (pos < chunk.length) {
+      this.buf ??= await this.pool.take();
       const take = Math.min(MAX_CHUNK - this.n, chunk.length - pos);
-      this.buf.set(chunk.subarray(pos, pos + take), this.n);
+      this.buf.set(chunk.subarray(pos, pos + take), HEADER_SIZE + this.n);
       this.n += take;
       pos += take;
-      if (this.n === MAX_CHUNK) {
-        this.emit(this.buf, false);
-        this.buf = new Uint8Array(MAX_CHUNK);
-        this.n = 0;
-      }
+      if (this.n === MAX_CHUNK) this.send(false);
     }
   }
-  end(): void {
-    this.emit(this.buf.subarray(0, this.n), true);
+  async end(): Promise<void> {
+    this.buf ??= await this.pool.take();
+    this.send(true);
+  }
+  private send(fin: boolean): void {
+    writeHeader(this.buf!, FrameType.DATA, this.id, 0, this.n, fin);
+    this.pool.send(this.buf!, HEADER_SIZE + this.n);
+    this.sent += this.n;
+    this.buf = null;
+    this.n = 0;
+    this.onFrame(this.sent);
   }
 }
 
