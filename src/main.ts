@@ -72,6 +72,23 @@ clientOptions(cli.command("tree", "The whole tree of servers, seen from this one
   .example("clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token")
   .action(async (o) => (await import("./cli/tree.ts")).tree(flat(o)));
 
+clientOptions(cli.command("shell", "Interactive session: copy, paste, wait, list, kv, group, status (also reads commands from a pipe)"))
+  .option("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { type: [String] })
+  .option("--secret <secret>", "the group's secret (env CLIP_SECRET)", { type: [String] })
+  .example("printf 'copy 3 hello\\npaste 3\\n' | clip shell")
+  .action(async (o) => (await import("./cli/shell.ts")).shell(flat(o)));
+
+clientOptions(cli.command("chat <room>", "Chat with everyone in ROOM, on every server of the tree (nothing is stored)"))
+  .option("--name <name>", "how others see you (default: $USER)", { type: [String] })
+  .option("--json", "print each event as a JSON line")
+  .example("clip chat ops --name alice")
+  .action(async (room, o) => (await import("./cli/chat.ts")).chat(room, flat(o)));
+
+cli
+  .command("completion <shell>", "Print a completion script for bash, zsh or fish")
+  .example("source <(clip completion bash)")
+  .action(async (sh) => (await import("./cli/completion.ts")).completion(sh, cli));
+
 // kv and group parse their own actions (src/cli/kv.ts, group.ts): main() hands them argv first.
 cli.command("kv <action> [...args]", "Keys in a group: put, get, del, list, watch (clip kv ACTION --help)").allowUnknownOptions();
 cli.command("group <action> [...args]", "Admin: create, delete, info, rotate, list groups (clip group ACTION --help)").allowUnknownOptions();

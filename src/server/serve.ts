@@ -6,6 +6,7 @@ import { type Listener, listen } from "../net/listen.ts";
 import { serverTls, type TlsFiles } from "../net/tls.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { adminHandlers, clipboardHandlers } from "./handlers/clipboard.ts";
+import { chatHandlers } from "./handlers/chat.ts";
 import { appsHandlers } from "./handlers/apps.ts";
 import { groupHandlers } from "./handlers/groups.ts";
 import { kvHandlers } from "./handlers/kv.ts";
@@ -55,7 +56,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw new ClipError("USAGE", "a TCP listener or --connect needs a cluster token: pass --token-file F or set CLIP_TOKEN (or --insecure to go without, on a trusted network only)");
   }
   const node = new ClipNode({ name: opts.name, dataDir: opts.dataDir, maxSize: opts.maxSize, token: opts.token, insecure: opts.insecure, log: opts.log });
-  node.use(handshakeHandlers).use(clipboardHandlers).use(adminHandlers);
+  node.use(handshakeHandlers).use(clipboardHandlers).use(adminHandlers).use(chatHandlers);
   node.use(groupHandlers(node)).use(kvHandlers).use(appsHandlers(node));
   const listeners: Listener[] = [];
   const stopHooks: (() => void | Promise<void>)[] = [];
