@@ -35,7 +35,15 @@ async function withKv<T>(flags: KvFlags, fn: (kv: Kv, c: Client) => Promise<T>):
   }
 }
 
-const key = (k: unknown): string => checkKey(k === undefined ? "" : String(k));
+/**
+ * Keys from argv. Bytes that are not UTF-8 reach us as U+FFFD (the runtime
+ * decodes argv), so a key holding one is refused rather than silently renamed.
+ */
+const key = (k: unknown): string => {
+  const s = checkKey(k === undefined ? "" : String(k));
+  if (s.includes("\uFFFD")) throw new ClipError("USAGE", "bad key: not valid UTF-8 (or it holds U+FFFD, which the command line cannot tell apart)");
+  return s;
+};
 
 export async function put(k: unknown, value: unknown, flags: KvFlags): Promise<void> {
   const name = key(k);

@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { connect } from "../../src/index.ts";
-import { randomBytes, sameBytes, type ServerHandle, startServer } from "../helpers/clip.ts";
+import { BIN, randomBytes, sameBytes, type ServerHandle, startServer } from "../helpers/clip.ts";
 
 async function setup(s: ServerHandle, g = "app"): Promise<{ env: Record<string, string>; S: string }> {
   const r = await s.run(["group", "create", g]);
@@ -95,6 +95,10 @@ describe("kv", () => {
     expect((await s.run(["kv", "put", "k".repeat(1024), "v"], { env })).code).toBe(0);
     expect((await s.run(["kv", "put", "é".repeat(513), "v"], { env })).code).toBe(2);
     expect((await s.run(["kv", "put", "", "v"], { env })).code).toBe(2);
+    // Bytes that are not UTF-8 on the command line.
+    const raw = Bun.spawn(["sh", "-c", `"${BIN}" kv put "$(printf 'a\\377b')" v --server unix:${s.socket}`], { env: { ...process.env, ...env }, stderr: "pipe", stdout: "ignore" });
+    expect(await raw.exited).toBe(2);
+    expect(await new Response(raw.stderr).text()).toMatch(/^clip: bad key: not valid UTF-8.*\n$/);
     expect((await s.run(["kv", "get", "k", "-g", "bad/group", "--secret", S])).code).toBe(2);
     // Through the library, and straight at the server (which checks again): lone surrogates are not UTF-8.
     const c = await connect(`unix:${s.socket}`);
