@@ -71,6 +71,13 @@ export const SESSION_LIMITS = {
   handshakeMs: 10_000,
   /** Events queued on one subscription before its reader counts as too slow. */
   maxPendingEvents: 64,
+  /**
+   * A value chunk is sent only while the connection's queue is at most this.
+   * Checked right before each send, so many replies woken together (100
+   * waits on one connection) take turns instead of each adding 1 MiB past
+   * the queue's hard limit, which would cut the connection off as slow.
+   */
+  sendRoom: 4 << 20,
 };
 
 interface Open {
@@ -368,7 +375,7 @@ export class Session {
       let first = true;
       while (reader.remaining > 0 || first) {
         if (o.cancelled || this.conn.isClosed) return;
-        if (!first) await this.conn.drained();
+        while (!this.conn.isClosed && this.conn.queued > SESSION_LIMITS.sendRoom) await this.conn.drained(SESSION_LIMITS.sendRoom);
         if (o.cancelled || this.conn.isClosed) return;
         if (first) {
           const chunk = reader.next(MAX_CHUNK);
@@ -378,6 +385,7 @@ export class Session {
         }
         pool ??= new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK);
         const buf = await pool.take();
+        while (!this.conn.isClosed && this.conn.queued > SESSION_LIMITS.sendRoom) await this.conn.drained(SESSION_LIMITS.sendRoom);
         if (o.cancelled || this.conn.isClosed) return;
         const n = Math.min(MAX_CHUNK, reader.remaining);
         reader.readInto(buf.subarray(HEADER_SIZE, HEADER_SIZE + n));

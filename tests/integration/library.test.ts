@@ -108,6 +108,21 @@ describe("library", () => {
     }
   }, 60_000);
 
+  test("library - 100 waiters and 100 pastes on ONE connection get a 2 MiB value each (replies take turns)", async () => {
+    await using s = await startServer({ memory: true });
+    const c = await connect({ server: s.socket });
+    const waits = Array.from({ length: 100 }, () => c.wait(7));
+    await c.list();
+    const value = randomBytes(2 << 20, 41);
+    const w = await connect({ server: s.socket });
+    await w.copy(7, value);
+    for (const g of await Promise.all(waits)) expect(sameBytes(g, value)).toBe(true);
+    const pastes = await Promise.all(Array.from({ length: 100 }, () => c.paste(7)));
+    for (const g of pastes) expect(sameBytes(g, value)).toBe(true);
+    c.close();
+    w.close();
+  }, 60_000);
+
   test("library - a wait in flight does not block a paste, copy or list on the same connection", async () => {
     await using s = await startServer({ memory: true });
     const c = await connect({ server: s.socket });
