@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import type { Client } from "../../src/index.ts";
 import { clip, waitFor } from "../helpers/clip.ts";
 import { TreeFixture } from "../helpers/tree.ts";
@@ -12,14 +12,15 @@ import { TreeFixture } from "../helpers/tree.ts";
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** Writes name-0, name-1, ... to one region until stopped; remembers the last write acknowledged. */
-function writer(c: Client, region: number, name: string) {
+function writer(c: Client, region: number, name: string, pad = 0) {
+  const value = (i: number) => `${name}-${i}${"-".repeat(pad)}`;
   let stop = false;
   let acked = -1;
   let errors = 0;
   const done = (async () => {
     for (let i = 0; !stop; i++) {
       try {
-        await c.copy(region, `${name}-${i}`);
+        await c.copy(region, value(i));
         acked = i;
       } catch {
         errors++;
@@ -35,7 +36,7 @@ function writer(c: Client, region: number, name: string) {
       return errors;
     },
     get last() {
-      return `${name}-${acked}`;
+      return value(acked);
     },
     async stop() {
       stop = true;
@@ -58,7 +59,7 @@ describe("tree failures", () => {
       writer(await t.get("R").client(), 1, "R"),
       writer(await t.get("S").client(), 2, "S"),
       writer(await t.get("L").client(), 3, "L"),
-      writer(await t.get("L2").client(), 4, "L2"),
+      writer(await t.get("L2").client(), 4, "L2", 70_000), // over the inline size: values travel as files
     ];
     await waitFor(() => ws.every((w) => w.acked >= 20), 20_000, "writes before the kill");
     await t.get("M").stop("SIGKILL");
@@ -75,6 +76,14 @@ describe("tree failures", () => {
     // Each region has one writer: its last acknowledged write is what every server holds.
     for (const [i, w] of ws.entries()) await t.converged(i + 1, (b) => str(b) === w.last, 15_000);
     expect(ws.reduce((n, w) => n + w.errors, 0)).toBe(0);
+    // No staged copy or snapshot pin is left behind: every file in blobs/ is a value some entry holds.
+    const { Database } = await import("bun:sqlite");
+    for (const n of t.nodes.values()) {
+      const db = new Database(join(n.data, "state.db"), { readonly: true });
+      const held = (db.query("SELECT file FROM entries WHERE file IS NOT NULL").all() as { file: string }[]).map((r) => r.file).sort();
+      db.close();
+      expect([n.name, readdirSync(join(n.data, "blobs")).sort()]).toEqual([n.name, held]);
+    }
   });
 
   test("tree - split and heal with writes on both sides keeps the newer write per region", async () => {
