@@ -32,7 +32,8 @@ const fast = plainPaste(process.argv.slice(2));
 if (fast) {
   process.on("unhandledRejection", fail);
   try {
-    await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
+    const quick = await import("./cli/quickpaste.ts");
+    if (!(await quick.quickPaste(Number(fast.region), fast.server))) await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
   } catch (e) {
     fail(e);
   }
