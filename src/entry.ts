@@ -4,6 +4,7 @@
 // cost ~1.5 ms of a ~5 ms run. Any other command line, or a paste with any
 // other flag, is main.ts's, unchanged: this only skips work, never decides.
 
+import { quickPaste } from "./cli/quickpaste.ts";
 import { ClipError } from "./protocol/errors.ts";
 
 /** `paste <0-9>` with at most one --server/-s; null for anything else. */
@@ -32,8 +33,7 @@ const fast = plainPaste(process.argv.slice(2));
 if (fast) {
   process.on("unhandledRejection", fail);
   try {
-    const quick = await import("./cli/quickpaste.ts");
-    if (!(await quick.quickPaste(Number(fast.region), fast.server))) await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
+    if (!(await quickPaste(Number(fast.region), fast.server))) await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
   } catch (e) {
     fail(e);
   }
