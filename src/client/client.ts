@@ -308,7 +308,7 @@ export class Client {
     try {
       const size = sizeOf(source);
       this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, ...(size !== undefined ? { size } : {}) }, new Uint8Array(0), false));
-      const frame = new DataWriter(new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK), id, (sent) => opts.onProgress?.(sent, size));
+      const frame = new DataWriter(this.conn, new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK), id, (sent) => opts.onProgress?.(sent, size));
       for await (const chunk of chunks(source)) {
         if (failed) throw failed;
         if (this.closedError) throw this.closedError;
@@ -454,6 +454,7 @@ class DataWriter {
   private n = 0;
   private sent = 0;
   constructor(
+    private readonly conn: Conn,
     private readonly pool: FramePool,
     private readonly id: number,
     private readonly onFrame: (sent: number) => void,
@@ -466,11 +467,19 @@ class DataWriter {
       this.buf.set(chunk.subarray(pos, pos + take), HEADER_SIZE + this.n);
       this.n += take;
       pos += take;
-      if (this.n === MAX_CHUNK) this.send(false);
+      if (this.n === MAX_CHUNK) {
+        // Room on the connection, checked with no await before the send:
+        // uploads sharing a connection (up to 16) each hold pool buffers in
+        // flight, and together they must stay under the queue's hard limit
+        // or the connection is cut as slow.
+        while (!this.conn.isClosed && this.conn.queued > LOW_WATER) await this.conn.drained(LOW_WATER);
+        this.send(false);
+      }
     }
   }
   async end(): Promise<void> {
     this.buf ??= await this.pool.take();
+    while (!this.conn.isClosed && this.conn.queued > LOW_WATER) await this.conn.drained(LOW_WATER);
     this.send(true);
   }
   private send(fin: boolean): void {

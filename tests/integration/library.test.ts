@@ -123,6 +123,20 @@ describe("library", () => {
     w.close();
   }, 60_000);
 
+  test("library - 16 concurrent 10 MiB copies on one connection all land (uploads share the queue)", async () => {
+    await using s = await startServer();
+    const c = await connect({ server: s.socket });
+    const values = Array.from({ length: 16 }, (_, i) => randomBytes(10 << 20, 100 + i));
+    const results = await Promise.all(values.map((v, i) => c.copy(i % 10, v).then((r) => r.size)));
+    expect(results).toEqual(values.map((v) => v.length));
+    // The last copy to each region won; each region holds one of its values, whole.
+    for (let r = 0; r < 10; r++) {
+      const got = await c.paste(r);
+      expect(values.some((v, i) => i % 10 === r && sameBytes(got, v))).toBe(true);
+    }
+    c.close();
+  }, 60_000);
+
   test("library - a wait in flight does not block a paste, copy or list on the same connection", async () => {
     await using s = await startServer({ memory: true });
     const c = await connect({ server: s.socket });
