@@ -84,10 +84,9 @@ clientOptions(cli.command("chat <room>", "Chat with everyone in ROOM, on every s
   .example("clip chat ops --name alice")
   .action(async (room, o) => (await import("./cli/chat.ts")).chat(room, flat(o)));
 
-cli
-  .command("completion <shell>", "Print a completion script for bash, zsh or fish")
-  .example("source <(clip completion bash)")
-  .action(async (sh) => (await import("./cli/completion.ts")).completion(sh, cli));
+clientOptions(cli.command("completion <shell>", "Print a completion script for bash, zsh or fish"))
+  .example("source <(clip completion bash)        # or: clip completion fish | source")
+  .action(async (sh, o) => (await import("./cli/completion.ts")).completion(sh, cli, flat(o)));
 
 // kv and group parse their own actions (src/cli/kv.ts, group.ts): main() hands them argv first.
 cli.command("kv <action> [...args]", "Keys in a group: put, get, del, list, watch (clip kv ACTION --help)").allowUnknownOptions();
