@@ -1,5 +1,5 @@
 // The library: `import { connect } from "clip"`.
-export { Client, connect, collect, type ConnectOptions, type CopyOptions, type CopySource, type Message, type WaitOptions } from "./client/client.ts";
+export { Client, connect, collect, FileSource, type ConnectOptions, type CopyOptions, type CopySource, type Message, type WaitOptions } from "./client/client.ts";
 export { ClipError, type ErrorCode } from "./protocol/errors.ts";
 export type { RegionInfo } from "./protocol/messages.ts";
 export { startServer, type RunningServer, type ServeOptions } from "./server/serve.ts";

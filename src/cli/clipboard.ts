@@ -1,6 +1,6 @@
 // clip copy | paste | wait | list: thin wrappers over the library client.
 
-import type { Client, Message } from "../client/client.ts";
+import { type Client, type CopySource, FileSource, type Message } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
 import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
@@ -19,7 +19,7 @@ export async function copy(region: unknown, file: string | undefined, flags: Cli
   const r = parseRegion(region); // before reading a byte or connecting
   // node:fs costs ~1.5 ms of startup: only copy needs it, so paste never loads it.
   const { fstatSync, statSync } = require("node:fs") as typeof import("node:fs");
-  let source: Blob | AsyncIterable<Uint8Array>;
+  let source: CopySource;
   let total: number | undefined;
   if (file !== undefined) {
     let st;
@@ -29,12 +29,13 @@ export async function copy(region: unknown, file: string | undefined, flags: Cli
       throw new ClipError("USAGE", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
     }
     if (st.isDirectory()) throw new ClipError("USAGE", `cannot read ${file}: it is a directory (try tar c ${file} | clip copy ${r})`);
-    source = Bun.file(file);
-    total = st.size;
+    // A regular file is read straight into frames; anything else (a fifo, a device) streams.
+    source = st.isFile() ? new FileSource(file, st.size) : Bun.file(file);
+    total = st.isFile() ? st.size : undefined;
   } else {
     // stdin redirected from a file has a size we can announce; a pipe does not.
     const st = fstatSync(0);
-    source = st.isFile() ? Bun.file("/dev/stdin") : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
+    source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     if (st.isFile()) total = st.size;
   }
   await withClient(flags, async (c) => {

@@ -34,7 +34,19 @@ export interface Message {
   body: AsyncIterable<Uint8Array>;
 }
 
-export type CopySource = Uint8Array | string | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+export type CopySource = Uint8Array | string | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | FileSource;
+
+/**
+ * A file (a path, or an open fd read from its current offset) copied by
+ * reading it straight into frame buffers: no stream, no intermediate chunk.
+ * `size`, when known, is announced to the server.
+ */
+export class FileSource {
+  constructor(
+    readonly file: string | number,
+    readonly size?: number,
+  ) {}
+}
 
 export interface CopyOptions {
   /** Progress callback: bytes sent so far. */
@@ -309,6 +321,20 @@ export class Client {
       const size = sizeOf(source);
       this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, ...(size !== undefined ? { size } : {}) }, new Uint8Array(0), false));
       const frame = new DataWriter(this.conn, new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK), id, (sent) => opts.onProgress?.(sent, size));
+      if (source instanceof FileSource) {
+        // Loaded here: node:fs costs start-up time every other command would pay.
+        const fs = require("node:fs") as typeof import("node:fs");
+        const fd = typeof source.file === "number" ? source.file : fs.openSync(source.file, "r");
+        try {
+          while (await frame.fill((into) => fs.readSync(fd, into, 0, into.length, null))) {
+            if (failed) throw failed;
+            if (this.closedError) throw this.closedError;
+            if (opts.signal?.aborted) throw abortError(opts.signal);
+          }
+        } finally {
+          if (fd !== source.file) fs.closeSync(fd);
+        }
+      }
       for await (const chunk of chunks(source)) {
         if (failed) throw failed;
         if (this.closedError) throw this.closedError;
@@ -467,15 +493,24 @@ class DataWriter {
       this.buf.set(chunk.subarray(pos, pos + take), HEADER_SIZE + this.n);
       this.n += take;
       pos += take;
-      if (this.n === MAX_CHUNK) {
-        // Room on the connection, checked with no await before the send:
-        // uploads sharing a connection (up to 16) each hold pool buffers in
-        // flight, and together they must stay under the queue's hard limit
-        // or the connection is cut as slow.
-        while (!this.conn.isClosed && this.conn.queued > LOW_WATER) await this.conn.drained(LOW_WATER);
-        this.send(false);
-      }
+      if (this.n === MAX_CHUNK) await this.sendFull();
     }
+  }
+  /** Reads straight into the frame being filled; resolves false once `read` returns 0 (the end). */
+  async fill(read: (into: Uint8Array) => number): Promise<boolean> {
+    this.buf ??= await this.pool.take();
+    const k = read(this.buf.subarray(HEADER_SIZE + this.n, HEADER_SIZE + MAX_CHUNK));
+    this.n += k;
+    if (this.n === MAX_CHUNK) await this.sendFull();
+    return k > 0;
+  }
+  private async sendFull(): Promise<void> {
+    // Room on the connection, checked with no await before the send:
+    // uploads sharing a connection (up to 16) each hold pool buffers in
+    // flight, and together they must stay under the queue's hard limit
+    // or the connection is cut as slow.
+    while (!this.conn.isClosed && this.conn.queued > LOW_WATER) await this.conn.drained(LOW_WATER);
+    this.send(false);
   }
   async end(): Promise<void> {
     this.buf ??= await this.pool.take();
@@ -496,10 +531,12 @@ function sizeOf(source: CopySource): number | undefined {
   if (source instanceof Uint8Array) return source.length;
   if (typeof source === "string") return undefined;
   if (source instanceof Blob) return source.size;
+  if (source instanceof FileSource) return source.size;
   return undefined;
 }
 
 async function* chunks(source: CopySource): AsyncGenerator<Uint8Array> {
+  if (source instanceof FileSource) return; // read by upload() itself
   if (source instanceof Uint8Array) {
     yield source;
   } else if (typeof source === "string") {
