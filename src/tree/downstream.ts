@@ -19,8 +19,15 @@ import type { Value } from "../server/values.ts";
 import { compareVersions, type Version } from "../server/version.ts";
 import { type JoinEvent, type NodeInfo, metaToOp, opToMeta, parseNodeInfo, parseOpMeta, subtreeIds } from "./wire.ts";
 
-/** Events that may wait for one child (buffered during its snapshot, or unsent) before it is dropped. */
+/**
+ * What may wait for one child (buffered during its snapshot, or queued and
+ * unsent) before it is dropped: events, value bytes (beyond the one value in
+ * flight, which streams with backpressure whatever its size), and values held
+ * open as files (one descriptor each).
+ */
 export const QUEUE_BOUND = 4096;
+export const QUEUE_BYTES = 128 << 20;
+export const QUEUE_FILES = 256;
 const BEAT_MS = 1000;
 
 /** What the downstream side needs from the rest of the tree. */
@@ -44,7 +51,10 @@ export class ChildLink {
   info: NodeInfo;
   /** Until `synced` is sent, later events wait here (values pinned by hard links). */
   private buffer: { ev: JoinEvent; value: Value | null; pin: string | null }[] | null = [];
+  private bufferBytes = 0;
   private inflight = 0;
+  private inflightBytes = 0;
+  private inflightFiles = 0;
   dropped = false;
 
   constructor(
@@ -62,7 +72,10 @@ export class ChildLink {
   send(ev: JoinEvent, value: Value | null = null): void {
     if (this.dropped || this.ctx.cancelled) return;
     if (this.buffer) {
-      if (this.buffer.length >= QUEUE_BOUND) return this.drop(`${QUEUE_BOUND} writes arrived during its snapshot`);
+      if (this.buffer.length >= QUEUE_BOUND || this.bufferBytes + (value?.size ?? 0) > QUEUE_BYTES) {
+        return this.drop(`more than ${QUEUE_BOUND} writes or ${QUEUE_BYTES >> 20} MiB arrived during its snapshot`);
+      }
+      this.bufferBytes += value?.size ?? 0;
       // A newer write may unlink this value's file before the snapshot ends: keep a link to it.
       let pin: string | null = null;
       if (value?.file) {
@@ -84,33 +97,36 @@ export class ChildLink {
   /** Sends now; the value is opened before this returns. */
   emit(ev: JoinEvent, value: Value | null): Promise<void> {
     if (this.dropped || this.ctx.cancelled) return Promise.resolve();
-    if (this.inflight >= QUEUE_BOUND) {
-      this.drop(`${QUEUE_BOUND} events behind`);
+    const size = value?.size ?? 0;
+    const file = value?.file !== undefined ? 1 : 0;
+    if (this.inflight >= QUEUE_BOUND || (this.inflight > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
+      this.drop(`${this.inflight} events (${Math.round(this.inflightBytes / 1048576)} MiB) behind`);
       return Promise.resolve();
     }
     this.inflight++;
+    this.inflightBytes += size;
+    this.inflightFiles += file;
+    const settle = () => {
+      this.inflight--;
+      this.inflightBytes -= size;
+      this.inflightFiles -= file;
+    };
     let p: Promise<void>;
     try {
-      p = this.ctx.event({ ...ev, size: value?.size ?? 0 }, value);
+      p = this.ctx.event({ ...ev, size }, value);
     } catch (e) {
-      this.inflight--;
+      settle();
       this.drop(`cannot send it a value: ${(e as Error).message}`);
       return Promise.resolve();
     }
-    return p.then(
-      () => {
-        this.inflight--;
-      },
-      () => {
-        this.inflight--;
-      },
-    );
+    return p.then(settle, settle);
   }
 
   /** The snapshot is out: send what waited, then go live. */
   flush(): void {
     const buf = this.buffer ?? [];
     this.buffer = null;
+    this.bufferBytes = 0;
     for (const b of buf) {
       this.emit(b.ev, b.value);
       if (b.pin) unpin(b.pin); // the reader holds an fd now

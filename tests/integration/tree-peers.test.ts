@@ -116,17 +116,24 @@ describe("tree peers", () => {
     await waitFor(() => /refused .*protocol version 0/.test(root.stderr()), 5000, "the version refusal in the log");
     old.sock.destroy();
 
-    // A child that joins, then stops reading while large writes pile up.
-    const slow = await rawPeer(root.port);
-    expect((await slow.handshake()).type).toBe(FrameType.RES);
-    slow.send(encodeFrame(FrameType.REQ, 3, { op: "tree.join", id: "slowchild001", name: "slow", tree: { id: "slowchild001", name: "slow", addrs: [], role: "child", clients: 0, seq: 0 } }));
-    await waitFor(() => slow.frames.some((f) => f.id === 3 && f.meta.t === "synced"), 5000, "the slow child's snapshot");
-    slow.sock.pause();
+    // A child that stops reading (SIGSTOP) while large writes pile up: dropped, then back by snapshot.
+    const slow = await t.add({ name: "S", connect: ["R"], memory: true });
     const rc = await root.client();
-    const big = randomBytes(1 << 20, 5);
-    for (let i = 0; i < 100 && !/child left slow.*too far behind|child dropped slow/.test(root.stderr()); i++) await rc.copy(6, big);
-    await waitFor(() => /child left slow.*too far behind|child dropped slow/.test(root.stderr()), 10_000, "the slow child to be dropped");
-    slow.sock.destroy();
+    process.kill(slow.pid, "SIGSTOP");
+    let last: Uint8Array = new Uint8Array(0);
+    try {
+      for (let i = 0; i < 400 && !/child (left|dropped) S .*(too far behind|behind)/.test(root.stderr()); i++) {
+        last = randomBytes(1 << 20, i + 1);
+        await rc.copy(6, last);
+      }
+      await waitFor(() => /child (left|dropped) S .*(too far behind|behind)/.test(root.stderr()), 10_000, "the slow child to be dropped").catch((e) => {
+        throw new Error(`${e.message}; root log:\n${root.stderr()}`);
+      });
+    } finally {
+      process.kill(slow.pid, "SIGCONT");
+    }
+    await waitFor(() => (root.stderr().match(/child joined S /g) ?? []).length >= 2, 15_000, "the slow child to come back");
+    await t.converged(6, (b) => b.length === last.length && Buffer.compare(Buffer.from(b), Buffer.from(last)) === 0, 15_000, ["S"]);
 
     // Through all of it, the rest of the tree went on.
     await rc.copy(7, "after the trouble");
