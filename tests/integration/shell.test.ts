@@ -1,0 +1,124 @@
+// clip shell driven through its stdin: one command per line, output in
+// order, background watches, and the exit status of the last failure.
+
+import { describe, expect, test } from "bun:test";
+import { connect } from "../../src/index.ts";
+import { spawnClip, startServer, waitFor } from "../helpers/clip.ts";
+
+describe("shell", () => {
+  test("shell - a script on stdin runs its commands in order", async () => {
+    await using s = await startServer({ memory: true, name: "sh1" });
+    const script = [
+      "# comments and blank lines are skipped",
+      "",
+      "copy 3 hello   world",
+      "paste 3",
+      "copy 4 'quoted  text' \"and more\"",
+      "paste 4",
+      "list --json",
+      "status --json",
+      "help",
+    ].join("\n");
+    const r = await s.run(["shell"], { stdin: script });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.text.split("\n");
+    expect(lines[0]).toBe("hello world");
+    expect(lines[1]).toBe("quoted  text and more");
+    const regions = JSON.parse(lines[2]);
+    expect(regions[3]).toMatchObject({ region: 3, size: 11, preview: "hello world", binary: false });
+    expect(JSON.parse(lines[3])).toMatchObject({ name: "sh1", regions: 2 });
+    expect(r.text).toMatch(/kv watch K/);
+    // The shell's writes are real: the CLI sees them.
+    expect((await s.run(["paste", "3"])).text).toBe("hello world");
+  });
+
+  test("shell - groups and keys: create, use, put, get, list, del", async () => {
+    await using s = await startServer({ memory: true });
+    const secret = (await s.run(["group", "create", "app"])).text.trim();
+    const r = await s.run(["shell"], {
+      stdin: [`use app ${secret}`, "kv put color deep blue", "kv get color", "kv list --json", "kv del color", "kv list --json", "group list --json"].join("\n"),
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.text.trim().split("\n");
+    expect(lines[0]).toBe("deep blue");
+    expect(JSON.parse(lines[1])).toMatchObject([{ key: "color", size: 9 }]);
+    expect(JSON.parse(lines[2])).toEqual([]);
+    expect(JSON.parse(lines[3])).toMatchObject([{ group: "app" }]);
+    // -g/--secret on the command line do the same as `use`.
+    const r2 = await s.run(["shell", "-g", "app", "--secret", secret], { stdin: "kv put k v\nkv get k\n" });
+    expect(r2.text).toBe("v\n");
+    expect(r2.code).toBe(0);
+  });
+
+  test("shell - bad lines are reported with their line number; exit status of the last failure", async () => {
+    await using s = await startServer({ memory: true });
+    const r = await s.run(["shell"], { stdin: "frobnicate\ncopy 12 x\ncopy 1 ok\npaste 1\nkv get k\n" });
+    expect(r.text).toBe("ok\n"); // the good lines still ran
+    expect(r.stderr).toMatch(/^clip: line 1: unknown command "frobnicate" \(try help\)$/m);
+    expect(r.stderr).toMatch(/^clip: line 2: bad region "12"/m);
+    expect(r.stderr).toMatch(/^clip: line 5: no group/m);
+    expect(r.code).toBe(2);
+    const secret = (await s.run(["group", "create", "g"])).text.trim();
+    const missing = await s.run(["shell"], { stdin: `bogus\nuse g ${secret}\nkv get nothing-here\ncopy 1 fine\n` });
+    expect(missing.code).toBe(5); // the last failure was the missing key, even though a success followed
+    const wrong = await s.run(["shell"], { stdin: "use g not-the-secret\n" });
+    expect(wrong.code).toBe(4);
+    const unterminated = await s.run(["shell"], { stdin: "copy 1 'oops\n" });
+    expect(unterminated.code).toBe(2);
+    expect(unterminated.stderr).toMatch(/unterminated ' quote/);
+    const ok = await s.run(["shell"], { stdin: "quit\nbogus\n" });
+    expect(ok.code).toBe(0); // nothing after quit runs
+  });
+
+  test("shell - background watches print as changes arrive, and stop on unwatch", async () => {
+    await using s = await startServer({ memory: true });
+    const addr = `unix:${s.socket}`;
+    const secret = (await s.run(["group", "create", "w"])).text.trim();
+    await using sh = spawnClip(["shell", "--server", addr, "-g", "w", "--secret", secret], { stdin: "pipe" });
+    const stdin = sh.proc.stdin as import("bun").FileSink;
+    stdin.write("kv watch color\nwait 7 --follow\nwatches\n");
+    stdin.flush();
+    await waitFor(() => /\[2\] wait 7 --follow: watching/.test(sh.stderr()), 10_000, "both watches");
+    await waitFor(() => /2 +wait 7 --follow/.test(sh.text()), 10_000, "the watches listing");
+    const c = await connect(addr);
+    try {
+      const kv = await c.kv({ group: "w", secret });
+      await kv.put("color", "red");
+      await waitFor(() => sh.text().includes("[1] color = red"), 10_000, "the put event");
+      await c.copy(7, "seven");
+      await waitFor(() => sh.text().includes("[2] seven"), 10_000, "the region event");
+      await kv.del("color");
+      await waitFor(() => sh.text().includes("[1] color deleted"), 10_000, "the del event");
+      stdin.write("unwatch 1\nwatches\n");
+      stdin.flush();
+      const after = () => sh.text().split("color deleted")[1] ?? "";
+      await waitFor(() => /^ +2 +wait 7 --follow$/m.test(after()), 10_000, "the listing after unwatch");
+      expect(after()).not.toContain("kv watch color");
+      await kv.put("color", "green");
+      await c.copy(7, "eight");
+      await waitFor(() => sh.text().includes("[2] eight"), 10_000, "the second region event");
+      expect(sh.text()).not.toContain("green");
+    } finally {
+      c.close();
+    }
+    stdin.end();
+    expect(await sh.exited()).toBe(0);
+  });
+
+  test("shell - a server that goes away fails the next command with exit 3", async () => {
+    await using s = await startServer({ memory: true });
+    await using sh = spawnClip(["shell", "--server", `unix:${s.socket}`], { stdin: "pipe" });
+    const stdin = sh.proc.stdin as import("bun").FileSink;
+    stdin.write("copy 1 a\npaste 1\n");
+    stdin.flush();
+    await waitFor(() => sh.text() === "a\n", 10_000, "the first paste");
+    await s.stop("SIGTERM");
+    stdin.write("paste 1\n");
+    stdin.end();
+    expect(await sh.exited()).toBe(3);
+    expect(sh.stderr()).toMatch(/^clip: line 3: /m);
+    expect(sh.stderr()).not.toMatch(/\n\s+at /);
+  });
+});
