@@ -2,6 +2,7 @@
 // where errors become a line on stderr and an exit status (SPEC "Exit codes").
 
 import { cac } from "cac";
+import { helpLayout } from "./cli/help.ts";
 import { ClipError } from "./protocol/errors.ts";
 import { PROTOCOL_VERSION } from "./protocol/frame.ts";
 import { VERSION } from "./version.ts";
@@ -97,7 +98,7 @@ clientOptions(cli.command("apps", "Applications connected to this server (pid, g
   .example("clip apps --json")
   .action(async (o) => (await import("./cli/apps.ts")).apps(flat(o)));
 
-cli.help();
+cli.help(helpLayout(cli));
 cli.version(`${VERSION} (protocol ${PROTOCOL_VERSION})`);
 
 function fail(e: unknown): never {

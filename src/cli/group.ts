@@ -2,6 +2,7 @@
 // socket, or a TCP client that proved the cluster token), with their own parser.
 
 import { cac } from "cac";
+import { helpLayout } from "./help.ts";
 import type { Client } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName } from "../protocol/messages.ts";
@@ -86,7 +87,7 @@ export async function run(argv: string[], flat: <T extends Record<string, unknow
     .option("--json", "print JSON")
     .example("clip group list --json")
     .action((o) => list(flat(o)));
-  cli.help();
+  cli.help(helpLayout(cli));
   const parsed = cli.parse(["", "", ...argv], { run: false });
   if (!cli.matchedCommand) {
     if (parsed.options.help) return;

@@ -2,6 +2,7 @@
 // that `clip kv put --help` shows that action's flags and an example.
 
 import { cac } from "cac";
+import { helpLayout } from "./help.ts";
 import { fstatSync } from "node:fs";
 import type { Client, Message } from "../client/client.ts";
 import type { Kv, KvEvent } from "../client/kv.ts";
@@ -232,7 +233,7 @@ export async function run(argv: string[], flat: <T extends Record<string, unknow
     .example("clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'")
     .example("clip kv watch -g app color --json --count 1 --timeout 30")
     .action((k, o) => watch(k, flat(o)));
-  cli.help();
+  cli.help(helpLayout(cli));
   const parsed = cli.parse(["", "", ...argv], { run: false });
   if (!cli.matchedCommand) {
     if (parsed.options.help) return;
