@@ -91,6 +91,8 @@ describe("server", () => {
       expect(await s.stop(sig)).toBe(0);
       expect(existsSync(s.socket)).toBe(false);
       expect(s.stderr()).toMatch(/stopping/);
+      // Logs: one line per event, time, server name, level.
+      for (const line of s.stderr().trimEnd().split("\n")) expect(line).toMatch(/^\d{4}-\d\d-\d\dT[0-9:.]+Z t (info|warn|error) +\S/);
     }
   });
 
