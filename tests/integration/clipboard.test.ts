@@ -135,6 +135,12 @@ describe("clipboard", () => {
     expect(res.code).toBe(124);
     expect(res.stdout.length).toBe(0);
     expect(res.stderr).toMatch(/^clip: /);
+    // With --follow, --timeout is how long to wait for the first value.
+    const follow = await s.run(["wait", "3", "--follow", "--timeout", "0.3"]);
+    expect(follow.code).toBe(124);
+    expect(follow.stdout.length).toBe(0);
+    // The connection is still fine for others.
+    expect((await s.run(["copy", "3"], { stdin: "x" })).code).toBe(0);
   });
 
   test("clipboard - wait returns the next write, not the current value", async () => {
