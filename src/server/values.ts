@@ -38,7 +38,9 @@ export interface ValueSink {
  */
 export function stageValue(dir: string | null, maxSize: number, expected?: number): ValueSink {
   if (expected !== undefined && expected > maxSize) throw tooBig(expected, maxSize);
-  if (dir === null || (expected !== undefined && expected <= INLINE_MAX)) return new MemorySink(maxSize, expected, dir);
+  // An unannounced size (a pipe, a string) starts in memory and moves to a
+  // file only past INLINE_MAX, so small values stay inline in the database.
+  if (dir === null || expected === undefined || expected <= INLINE_MAX) return new MemorySink(maxSize, expected, dir);
   return new FileSink(dir, maxSize);
 }
 

@@ -94,6 +94,22 @@ describe("clipboard", () => {
     for (const c of clients) expect(c).toBeLessThan(2 * size);
   }, 120_000);
 
+  test("clipboard - values from a pipe stay inline up to 64 KiB and go to a file past it", async () => {
+    await using s = await startServer();
+    const blobs = () => readdirSync(join(s.data, "blobs"));
+    const small = randomBytes(64 * 1024, 51);
+    expect((await s.run(["copy", "1"], { stdin: small })).code).toBe(0);
+    expect(blobs()).toEqual([]);
+    const big = randomBytes(64 * 1024 + 1, 52);
+    expect((await s.run(["copy", "2"], { stdin: big })).code).toBe(0);
+    expect(blobs().length).toBe(1);
+    expect(sameBytes((await s.run(["paste", "1"])).stdout, small)).toBe(true);
+    expect(sameBytes((await s.run(["paste", "2"])).stdout, big)).toBe(true);
+    // Replacing the large value with a small one removes its file.
+    expect((await s.run(["copy", "2"], { stdin: "tiny" })).code).toBe(0);
+    expect(blobs()).toEqual([]);
+  });
+
   test("clipboard - an empty copy pastes as empty; a never-written region pastes nothing", async () => {
     await using s = await startServer();
     const never = await s.run(["paste", "5"]);
