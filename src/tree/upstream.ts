@@ -41,6 +41,7 @@ const BACKOFF_MAX_MS = 5000;
 /** Nothing from the parent for this long (it beats every second) and the link is dropped. */
 const STALL_MS = Number(process.env.CLIP_TREE_STALL_MS) || 10_000;
 const HAVE_BUDGET = 16 << 10;
+const MERGE_LANES = 8;
 
 /** ±50 %: children of a dead parent do not all knock at the same instant. */
 const jitter = (ms: number) => Math.round(ms * (0.5 + Math.random()));
@@ -346,18 +347,25 @@ export class Upstream {
     }
   }
 
+  /** Our merge winners go up, a few at a time (each waits for its round trip to the root). */
   private async sendUp(client: Client, keys: string[], snap: Map<string, Version>): Promise<void> {
-    for (const key of keys) {
-      if (this.client !== client || this.state !== "synced") return;
-      const e = this.node.store.getAny(key);
-      const sv = snap.get(key);
-      if (!e || (sv && compareVersions(e.ver, sv) <= 0)) continue;
-      try {
-        await this.seqr.submit(entryOp(e));
-      } catch (err) {
-        this.node.log("warn", "merge", `could not send ${key} up: ${asClipError(err).message}`);
+    let next = 0;
+    const lane = async () => {
+      while (next < keys.length) {
+        if (this.client !== client || this.state !== "synced") return;
+        const key = keys[next++];
+        // As it stands now: a newer write since the merge started went up on its own.
+        const e = this.node.store.getAny(key);
+        const sv = snap.get(key);
+        if (!e || (sv && compareVersions(e.ver, sv) <= 0)) continue;
+        try {
+          await this.seqr.submit(entryOp(e));
+        } catch (err) {
+          this.node.log("warn", "merge", `could not send ${key} up: ${asClipError(err).message}`);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(MERGE_LANES, keys.length) }, lane));
   }
 
   private tick(): void {

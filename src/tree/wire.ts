@@ -7,6 +7,9 @@ import { ClipError } from "../protocol/errors.ts";
 import type { WriteOp } from "../server/store.ts";
 import type { Version } from "../server/version.ts";
 
+/** How far ahead of our clock a peer's version may be (clocks of one tree are assumed roughly in sync). */
+const MAX_SKEW_MS = 24 * 3600 * 1000;
+
 /** A write without its value: what travels in meta. */
 export interface OpMeta {
   key: string;
@@ -33,6 +36,8 @@ export function parseOpMeta(raw: unknown): OpMeta {
   if (typeof m.key !== "string" || m.key.length === 0 || m.key.length > 4096) throw bad("key");
   const ver = m.ver as Record<string, unknown> | undefined;
   if (!ver || typeof ver.t !== "number" || !Number.isSafeInteger(ver.t) || ver.t < 0 || typeof ver.n !== "string" || ver.n.length > 64) throw bad("version");
+  // A version far in the future would win every merge and drag every clock along with it.
+  if (ver.t > (Date.now() + MAX_SKEW_MS) * 1000) throw bad(`a version ${Math.round(ver.t / 1000 - Date.now())} ms in the future`);
   if (m.del !== undefined && typeof m.del !== "boolean") throw bad("del");
   if (m.clear !== undefined && typeof m.clear !== "string") throw bad("clear");
   if (!m.meta || typeof m.meta !== "object" || Array.isArray(m.meta)) throw bad("meta");
