@@ -67,7 +67,12 @@ export class Store {
   }
 
   private openDisk(dir: string): void {
-    mkdirSync(this.blobDir!, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(this.blobDir!, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      // Raw ENOTDIR/EACCES text names neither the flag nor the way out.
+      throw new ClipError("USAGE", `cannot use ${dir} as the data folder: ${(e as Error).message.replace(/^[A-Z]+: /, "")} (give --data a folder that clip may create and write)`, { cause: e });
+    }
     const path = `${dir}/state.db`;
     try {
       this.db = new Database(path, { create: true, strict: true });
