@@ -2,6 +2,7 @@
 // every error is one `clip: ` line on stderr, data goes to stdout only.
 
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { clip, startServer, tempDir } from "../helpers/clip.ts";
 
@@ -28,6 +29,17 @@ describe("cli", () => {
       oneLine(r.stderr);
       expect(r.stdout.length).toBe(0);
     }
+  });
+
+  test("cli - serve refuses bad flags with exit 2 and one line, listening on nothing", async () => {
+    using d = tempDir();
+    const sock = join(String(d), "s.sock");
+    for (const args of [["--bogus"], ["--max-size", "lots"], ["--listen", "nonsense"], ["--listen", "tcp:127.0.0.1:70000", "--insecure"]]) {
+      const r = await clip(["serve", "--memory", "--socket", sock, ...args], { timeoutMs: 15_000 });
+      expect(r.code, args.join(" ")).toBe(2);
+      oneLine(r.stderr);
+    }
+    expect(existsSync(sock)).toBe(false);
   });
 
   test("cli - bad addresses are exit 2, before connecting", async () => {
