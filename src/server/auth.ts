@@ -44,39 +44,15 @@ export function newSalt(): string {
  */
 export class FailureDelay {
   private failures = new Map<string, { n: number; last: number }>();
-  /** While failures are recent, the earliest time the next attempt may be checked. */
-  private nextTurn = 0;
   constructor(
     private readonly baseMs = 250,
     private readonly maxMs = 4000,
     private readonly forgetMs = 10 * 60_000,
-    /** Spacing between checks after a failure, across all sources (10 a second). */
-    private readonly turnMs = 100,
-    /** A line of waiting attempts longer than this is refused unchecked. */
-    private readonly maxLineMs = 5000,
   ) {}
-
-  /**
-   * How long to wait before checking an attempt, or -1 to refuse it without
-   * checking. Per-source delays alone let an attacker multiply guesses by
-   * opening connections (or using addresses): after a failure, attempts from
-   * every source take turns, so the checks an attacker gets are bounded by
-   * time, not by connections. A legitimate client waits its turn only while
-   * someone is failing.
-   */
-  turn(): number {
-    const now = Date.now();
-    if (this.nextTurn <= now) return 0;
-    const wait = this.nextTurn - now;
-    if (wait > this.maxLineMs) return -1;
-    this.nextTurn += this.turnMs;
-    return wait;
-  }
 
   /** Records a failure and returns how long to wait before answering. */
   fail(source: string): number {
     const now = Date.now();
-    this.nextTurn = Math.max(this.nextTurn, now) + this.turnMs;
     const f = this.failures.get(source);
     const n = f && now - f.last < this.forgetMs ? f.n + 1 : 1;
     this.failures.set(source, { n, last: now });
@@ -95,5 +71,38 @@ export class FailureDelay {
       const keys = [...this.failures.keys()];
       for (const k of keys.slice(0, keys.length / 2)) this.failures.delete(k);
     }
+  }
+}
+
+/**
+ * Per-source delays alone let an attacker multiply guesses by opening
+ * connections (or using addresses): after a failure, attempts from every
+ * source take turns, so the checks an attacker gets are bounded by time,
+ * not by connections. A legitimate client waits its turn only while
+ * someone is failing. One gate per secret (the cluster token), so a local
+ * app with a wrong group secret does not hold back peers.
+ */
+export class TurnGate {
+  /** While failures are recent, the earliest time the next attempt may be checked. */
+  private nextTurn = 0;
+  constructor(
+    /** Spacing between checks after a failure (10 a second). */
+    private readonly turnMs = 100,
+    /** A line of waiting attempts longer than this is refused unchecked. */
+    private readonly maxLineMs = 5000,
+  ) {}
+
+  /** How long to wait before checking an attempt, or -1 to refuse it without checking. */
+  turn(): number {
+    const now = Date.now();
+    if (this.nextTurn <= now) return 0;
+    const wait = this.nextTurn - now;
+    if (wait > this.maxLineMs) return -1;
+    this.nextTurn += this.turnMs;
+    return wait;
+  }
+
+  failed(): void {
+    this.nextTurn = Math.max(this.nextTurn, Date.now()) + this.turnMs;
   }
 }

@@ -13,7 +13,7 @@ import type { Logger } from "./log.ts";
 import { Session, type Handler } from "./session.ts";
 import { type Change, Store, type WriteOp } from "./store.ts";
 import { HybridClock } from "./version.ts";
-import { FailureDelay } from "./auth.ts";
+import { FailureDelay, TurnGate } from "./auth.ts";
 
 import { VERSION } from "../version.ts";
 export { VERSION };
@@ -73,6 +73,8 @@ export class ClipNode {
   readonly sessions = new Set<Session>();
   readonly log: Logger;
   readonly authDelay = new FailureDelay();
+  /** Token checks take turns after a failure (see TurnGate). */
+  readonly tokenTurns = new TurnGate();
   sequencer: Sequencer;
   private readonly watchers = new Map<string, Set<Watcher>>();
   private readonly prefixWatchers = new Set<{ prefix: string; fn: Watcher }>();

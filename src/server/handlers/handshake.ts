@@ -43,7 +43,7 @@ export const handshakeHandlers: Record<string, Handler> = {
       // each be checked, and a success answers at once while failures wait.
       if (session.tags.has("auth")) throw new ClipError("PROTOCOL", "a token proof is already being checked");
       session.tags.set("auth", "pending");
-      const turn = node.authDelay.turn();
+      const turn = node.tokenTurns.turn();
       if (turn < 0) {
         session.close("local", new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
         return undefined;
@@ -55,6 +55,7 @@ export const handshakeHandlers: Record<string, Handler> = {
       const proof = typeof meta.proof === "string" ? meta.proof : "";
       const source = `token:${session.conn.remote}`;
       if (cnonce.length < 16 || !sameHex(proof, clientProof(token, session.snonce, cnonce))) {
+        node.tokenTurns.failed();
         const wait = node.authDelay.fail(source);
         node.log("warn", "bad token", `from ${session.describe()}; answering in ${wait} ms`);
         await Bun.sleep(wait);
