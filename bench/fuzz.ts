@@ -50,7 +50,13 @@ export interface FuzzReport {
   crashCase?: number;
 }
 
-const BASE_OPS = ["hello", "auth", "copy", "paste", "wait", "list", "status"];
+const BASE_OPS = ["hello", "auth", "copy", "paste", "wait", "list", "status", "apps"];
+/** The kv, group, chat and tree ops (tree ops as a would-be child sends them). */
+export const MORE_OPS = [
+  "kv.auth", "kv.put", "kv.get", "kv.del", "kv.list", "kv.watch",
+  "group.create", "group.delete", "group.info", "group.list", "group.rotate",
+  "chat.join", "chat.say", "tree.join", "tree.forward", "tree.report", "tree.publish", "tree.show",
+];
 
 /** Values that break naive validators. Region 9 is kept for the liveness checks. */
 const NASTY: unknown[] = [
@@ -76,7 +82,7 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
       break;
     default:
       // Unknown to us (kv, group, tree ops): throw plausible fields at them.
-      for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "seq", "since", "count", "name"]) {
+      for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "seq", "since", "count", "name", "w", "tree", "topic", "msg", "room", "text"]) {
         if (rng.chance(0.4)) m[k] = rng.chance(0.5) ? rng.pick(NASTY) : `f${rng.int(5)}`;
       }
   }
@@ -326,7 +332,7 @@ if (import.meta.main) {
   await using srv = await startServer({ dir, args: ["--listen", "tcp:127.0.0.1:0", "--token-file", `${dir}/token`] });
   const port = loggedTcpPort(srv.stderr());
   console.log(`fuzzing server pid ${srv.pid}, seed ${seed}, up to ${frames} frames / ${timeMs / 1000} s`);
-  const r = await fuzz({ seed, frames, timeMs, only, pid: srv.pid, unix: srv.socket, tcp: { host: "127.0.0.1", port }, token, log: (l) => console.log(l) });
+  const r = await fuzz({ seed, frames, timeMs, only, ops: MORE_OPS, pid: srv.pid, unix: srv.socket, tcp: { host: "127.0.0.1", port }, token, log: (l) => console.log(l) });
   console.log(JSON.stringify(r, null, 2));
   console.log(
     `frames tried ${r.frames} in ${r.cases} connections (${r.seconds.toFixed(1)} s); crashes ${r.crashes}; checks ${r.checks - r.checkFailures.length}/${r.checks} ok; ` +

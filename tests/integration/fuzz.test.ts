@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { fuzz } from "../../bench/fuzz.ts";
+import { MORE_OPS, fuzz } from "../../bench/fuzz.ts";
 import { RawConn, loggedTcpPort, rssKb } from "../../bench/harness.ts";
 import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
 import { startServer, tempDir } from "../helpers/clip.ts";
@@ -22,7 +22,7 @@ describe("fuzz", () => {
     const { srv, port, token } = await tcpServer(String(dir));
     await using _ = srv;
     for (const seed of [11, 12]) {
-      const r = await fuzz({ seed, frames: 1000, timeMs: 20_000, pid: srv.pid, unix: srv.socket, tcp: { host: "127.0.0.1", port }, token });
+      const r = await fuzz({ seed, frames: 1000, timeMs: 20_000, ops: MORE_OPS, pid: srv.pid, unix: srv.socket, tcp: { host: "127.0.0.1", port }, token });
       expect(r.crashes).toBe(0);
       expect(r.checkFailures).toEqual([]);
       expect(r.frames).toBeGreaterThanOrEqual(1000);

@@ -138,4 +138,37 @@ describe("security", () => {
     expect(argv.stderr).toMatch(/warning: --token is visible/);
     expect(argv.stderr).not.toContain(TOKEN);
   });
+
+  test("security - a client of group A cannot read, write, list or watch group B's keys", async () => {
+    await using srv = await startServer({ memory: true });
+    const { connect } = await import("../../src/index.ts");
+    const admin = await connect({ server: `unix:${srv.socket}` });
+    const secretA = await admin.groups.create("ga");
+    const secretB = await admin.groups.create("gb");
+    await (await admin.kv({ group: "gb", secret: secretB })).put("private", "b's value");
+    admin.close();
+    // The wrong secret, and A's secret for B, are one and the same refusal.
+    const wrong = await srv.run(["kv", "get", "private", "-g", "gb"], { env: { CLIP_SECRET: secretA } });
+    expect(wrong.code).toBe(4);
+    expect(wrong.text).toBe("");
+    // A connection that proved A asks for B by name on every kv op.
+    const c = await RawConn.open({ unix: srv.socket });
+    try {
+      expect(await c.handshake()).toBe(true);
+      expect((await c.call(2, { op: "kv.auth", group: "ga", secret: secretA }))?.type).toBe(FrameType.RES);
+      const { encodeFrame } = await import("../../src/protocol/frame.ts");
+      c.write(encodeFrame(FrameType.REQ, 3, { op: "kv.put", group: "gb", key: "private", size: 1 }, new Uint8Array([120])));
+      for (const [id, op] of [[4, "kv.get"], [5, "kv.del"], [6, "kv.list"], [7, "kv.watch"]] as const) c.write(encodeFrame(FrameType.REQ, id, { op, group: "gb", key: "private", prefix: "" }));
+      await c.until(() => [3, 4, 5, 6, 7].every((id) => !!c.reply(id)), 5000);
+      for (const id of [3, 4, 5, 6, 7]) {
+        expect(c.reply(id)?.type).toBe(FrameType.ERR);
+        expect(c.reply(id)?.meta.code).toBe("AUTH");
+      }
+      expect(c.frames.some((f) => f.type === FrameType.EVT)).toBe(false);
+    } finally {
+      c.end();
+    }
+    const still = await srv.run(["kv", "get", "private", "-g", "gb"], { env: { CLIP_SECRET: secretB } });
+    expect(still.text).toBe("b's value");
+  });
 });
