@@ -64,6 +64,7 @@ export class SocketConn implements Conn {
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private corked = false;
+  private flushQueued = false;
   private closedFlag = false;
   private waiters: { below: number; wake: () => void }[] = [];
 
@@ -90,9 +91,26 @@ export class SocketConn implements Conn {
     }
     this.queue.push(frame);
     this.queuedBytes += frame.length;
-    if (!this.corked) this.flush();
+    this.scheduleFlush();
     return true;
   }
+
+  /**
+   * Writes on a microtask rather than at once: the frames sent in one run of
+   * the event loop (replies that finish after an await, 16 pipelined
+   * requests, CANCELs) leave in one coalesced write instead of one syscall
+   * each, and still before the loop waits for I/O again.
+   */
+  private scheduleFlush(): void {
+    if (this.corked || this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flushTask);
+  }
+
+  private readonly flushTask = () => {
+    this.flushQueued = false;
+    if (!this.closedFlag && !this.corked) this.flush();
+  };
 
   drained(below = this.limits.lowWater): Promise<void> {
     if (this.closedFlag || this.queuedBytes <= below) return Promise.resolve();
@@ -126,8 +144,9 @@ export class SocketConn implements Conn {
     try {
       this.handler.data(chunk);
     } finally {
+      // Replies that come after an await in this read's handlers join the same write.
       this.corked = false;
-      if (!this.closedFlag) this.flush();
+      if (!this.closedFlag && this.queue.length > 0) this.scheduleFlush();
     }
   }
 
