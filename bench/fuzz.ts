@@ -80,6 +80,13 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
     case "wait":
       Object.assign(m, { r: rng.chance(0.7) ? rng.int(10) : rng.pick(NASTY), follow: rng.pick([true, false, "yes", 1]) });
       break;
+    case "tree.join":
+    case "tree.report":
+      Object.assign(m, { id: rng.pick([`f${rng.int(99)}`, "", 5, "x".repeat(200)]), name: "fz", tree: nodeInfo(rng), have: rng.pick([[], [["r/1", 1, "n"]], [[1, 2, 3]], "x", [["r/1", -1, 5]]]) });
+      break;
+    case "tree.forward":
+      Object.assign(m, { w: opMeta(rng) });
+      break;
     default:
       // Unknown to us (kv, group, tree ops): throw plausible fields at them.
       for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "seq", "since", "count", "name", "w", "tree", "topic", "msg", "room", "text"]) {
@@ -88,6 +95,25 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
   }
   if (rng.chance(0.05)) m[rng.pick(["__proto__", "constructor", "op"])] = rng.pick(NASTY);
   return m;
+}
+
+/** A server's description as the tree sends it, sometimes wrong. */
+function nodeInfo(rng: Rng): unknown {
+  if (rng.chance(0.2)) return rng.pick(NASTY);
+  const n: Record<string, unknown> = { id: `f${rng.int(99)}`, name: "fz", addrs: rng.pick([[], ["tcp:127.0.0.1:1"], "x", [5]]), role: rng.pick(["root", "child", "x"]), clients: rng.pick([0, -1, "x"]), seq: rng.pick([0, 2 ** 53, -5]) };
+  if (rng.chance(0.3)) n.children = rng.pick([[], [{ ...n }], "x", [{ id: 1 }]]);
+  return n;
+}
+
+/** A write as the tree carries it, sometimes wrong: any entry kind, odd versions. */
+function opMeta(rng: Rng): unknown {
+  if (rng.chance(0.15)) return rng.pick(NASTY);
+  const key = rng.pick(["r/1", "r/8", "r/99", "r/-1", "g/fz", "k/fz/a", "k/nogroup/a", "", "x", "g/", "k//", "r/1/2"]);
+  const t = rng.pick([1, (Date.now() + 1) * 1000, (Date.now() + 10 * 86400_000) * 1000, 2 ** 53, -1, 1.5, "1"]);
+  const w: Record<string, unknown> = { key, ver: rng.chance(0.9) ? { t, n: rng.pick(["a", "", "z".repeat(100), 3]) } : rng.pick(NASTY), meta: rng.chance(0.9) ? { at: 1, by: "fz", hash: rng.pick(["x", 5]), salt: "s" } : rng.pick(NASTY), has: rng.pick([true, false, "yes"]) };
+  if (rng.chance(0.2)) w.del = rng.pick([true, false, 1]);
+  if (rng.chance(0.15)) w.clear = rng.pick(["", "r/", "k/fz/", 5]);
+  return w;
 }
 
 /** Deep nesting, long strings, not-an-object: meta the JSON parser must survive. */
@@ -132,7 +158,7 @@ function validFrames(rng: Rng, ops: string[], ids: number[]): Uint8Array[] {
   if (kind === 2) return [encodeFrame(rng.pick([FrameType.RES, FrameType.ERR, FrameType.EVT]), id, rng.chance(0.5) ? { code: "X", message: "m" } : null)];
   const op = rng.chance(0.9) ? rng.pick(ops) : rng.pick(["", "nope", "x".repeat(1000)]);
   const meta = metaFor(rng, op);
-  if (op !== "copy") return [encodeFrame(FrameType.REQ, id, meta)];
+  if (op !== "copy" && op !== "tree.forward" && op !== "kv.put") return [encodeFrame(FrameType.REQ, id, meta)];
   // An upload: the value in one frame, or split into DATA frames, or left open.
   const total = rng.pick([0, 1, 100, 70_000]);
   const body = rng.bytes(Math.min(total, 4096));
