@@ -8,7 +8,7 @@ import type { Conn } from "../net/conn.ts";
 import { dial } from "../net/dial.ts";
 import { FramePool } from "../net/pool.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
+import { COPY_BELOW, FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
 import { type PeerKind, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
 import { Inbox, type Item } from "./inbox.ts";
 import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
@@ -73,6 +73,7 @@ export class Client {
   private buffered = 0;
   private paused = false;
   private closedError: ClipError | null = null;
+  private readonly flow = { account: (d: number) => this.account(d) };
   welcome!: WelcomeMeta;
   readonly address: Address;
 
@@ -175,7 +176,7 @@ export class Client {
     if (this.closedError) throw this.closedError;
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
-    const inbox = new Inbox({ account: (d) => this.account(d) });
+    const inbox = new Inbox(this.flow);
     this.streams.set(id, inbox);
     return { id, inbox };
   }
@@ -214,16 +215,46 @@ export class Client {
     const { id, inbox } = this.openStream();
     try {
       this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
-      const m = await this.message(id, inbox);
-      for await (const _ of m.body);
-      return m.meta;
+      return (await this.answer(inbox, false)).meta;
     } finally {
       this.endStream(id, false);
     }
   }
 
+  /**
+   * The reply on a stream, its value whole (or dropped: `value` false). A
+   * value that fits the reply frame (FIN on the head: small kv gets, pastes,
+   * plain answers) is taken as it is, with no body generator per request.
+   */
+  private async answer(inbox: Inbox, value: boolean): Promise<{ meta: Record<string, unknown>; bytes: Uint8Array }> {
+    const head = await inbox.next();
+    if (head.t === "err") throw head.err;
+    if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
+    const size = value && typeof head.meta.size === "number" ? head.meta.size : undefined;
+    if (!head.fin) {
+      if (value) return { meta: head.meta, bytes: await collect(this.body(head, inbox), size) };
+      for await (const _ of this.body(head, inbox));
+      return { meta: head.meta, bytes: new Uint8Array(0) };
+    }
+    if (size !== undefined && head.payload.length !== size) throw new ClipError("PROTOCOL", `value of ${head.payload.length} bytes, ${size} announced`);
+    // Small payloads are copies already (frame.ts); a larger one is a view of the socket's chunk.
+    return { meta: head.meta, bytes: head.payload.length < COPY_BELOW ? head.payload : head.payload.slice() };
+  }
+
   /** A request whose reply carries a value, collected whole. */
   async callValue(op: string, meta: Record<string, unknown> = {}, signal?: AbortSignal): Promise<{ meta: Record<string, unknown>; bytes: Uint8Array }> {
+    if (!signal) {
+      const { id, inbox } = this.openStream();
+      let whole = false;
+      try {
+        this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
+        const r = await this.answer(inbox, true);
+        whole = true;
+        return r;
+      } finally {
+        this.endStream(id, !whole); // cancels a value cut short
+      }
+    }
     const r = await this.request(op, meta, signal);
     try {
       return { meta: r.meta, bytes: await collect(r.body, typeof r.meta.size === "number" ? r.meta.size : undefined) };
@@ -300,9 +331,7 @@ export class Client {
     const { id, inbox } = this.openStream();
     try {
       this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op, size: value.length }, value, true));
-      const m = await this.message(id, inbox);
-      for await (const _ of m.body);
-      return m.meta;
+      return (await this.answer(inbox, false)).meta;
     } finally {
       this.endStream(id, false);
     }

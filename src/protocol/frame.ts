@@ -221,7 +221,7 @@ export class FrameDecoder {
 }
 
 /** Payloads up to this size are copied out of the chunk rather than viewed (see parseFrame). */
-const COPY_BELOW = 4096;
+export const COPY_BELOW = 4096;
 
 // Node's Buffer#latin1Slice reads a string straight out of any Uint8Array.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
