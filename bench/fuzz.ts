@@ -169,6 +169,7 @@ function validFrames(rng: Rng, ops: string[], ids: number[]): Uint8Array[] {
 }
 
 function mutate(rng: Rng, f: Uint8Array): Uint8Array {
+  if (f.length < 12) return rng.bytes(f.length + 1);
   const b = f.slice();
   const v = new DataView(b.buffer);
   switch (rng.int(9)) {
@@ -339,6 +340,144 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   return r;
 }
 
+// --- as a parent to a child ---
+
+export interface ParentFuzzOptions {
+  seed: number;
+  cases: number;
+  timeMs: number;
+  token: string;
+  /** The child's pid, once it runs (the child is started after listen()). */
+  childPid: () => number;
+}
+
+export interface ParentFuzzReport {
+  frames: number;
+  cases: number;
+  /** Children that died: must be 0. */
+  crashes: number;
+  seconds: number;
+}
+
+/**
+ * A hostile parent: it proves the token (a parent holds it), then answers
+ * the child's tree.join with events built from valid ones and mutated:
+ * snapshot entries and ops of every entry kind, odd versions, values that
+ * lie about their size, garbage, then it hangs up. The child reconnects with
+ * its backoff, and each connection is one case.
+ */
+export class HostileParent {
+  port = 0;
+  report: ParentFuzzReport = { frames: 0, cases: 0, crashes: 0, seconds: 0 };
+  private listener: { stop(closeActive?: boolean): void; port: number } | null = null;
+  private n = 0;
+  private readonly started = Date.now();
+  private done!: () => void;
+  readonly finished = new Promise<void>((r) => (this.done = r));
+
+  constructor(private readonly o: ParentFuzzOptions) {}
+
+  listen(): number {
+    const { FrameDecoder } = require("../src/protocol/frame.ts") as typeof import("../src/protocol/frame.ts");
+    const { serverProof } = require("../src/server/auth.ts") as typeof import("../src/server/auth.ts");
+    type S = { dec: InstanceType<typeof FrameDecoder>; rng: Rng; snonce: string; timer?: ReturnType<typeof setTimeout> };
+    const self = this;
+    this.listener = Bun.listen<S>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(sock) {
+          const n = self.n++;
+          sock.data = { dec: new FrameDecoder(), rng: new Rng((self.o.seed * 7919 + n) >>> 0), snonce: "ab".repeat(16) };
+          if (self.over()) sock.end();
+        },
+        data(sock, chunk) {
+          let frames;
+          try {
+            frames = sock.data.dec.push(chunk);
+          } catch {
+            sock.end();
+            return;
+          }
+          for (const f of frames) {
+            if (f.type !== FrameType.REQ) continue;
+            const send = (b: Uint8Array) => {
+              sock.write(b);
+              self.report.frames++;
+            };
+            if (f.meta.op === "hello") send(encodeFrame(FrameType.RES, f.id, { v: PROTOCOL_VERSION, server: "evil", id: "e0e0e0e0e0e0", auth: "token", nonce: sock.data.snonce, admin: true }));
+            else if (f.meta.op === "auth") send(encodeFrame(FrameType.RES, f.id, { proof: serverProof(self.o.token, sock.data.snonce, String(f.meta.cnonce)) }));
+            else if (f.meta.op === "tree.join") {
+              for (const b of joinStream(sock.data.rng, f.id)) send(b);
+              self.report.cases++;
+              // Hang up a little later: the child must cope with what it got, then with the loss.
+              sock.data.timer = setTimeout(() => sock.end(), 50 + sock.data.rng.int(200));
+            } else if (f.meta.op === "tree.forward") send(encodeFrame(FrameType.ERR, f.id, { code: sock.data.rng.pick(["X", "PROTOCOL", 5]), message: "no" }));
+            else send(encodeFrame(FrameType.RES, f.id, {}));
+          }
+        },
+        close(sock) {
+          clearTimeout(sock.data?.timer);
+          if (!alive(self.o.childPid())) self.report.crashes++;
+          if (self.over()) self.done();
+        },
+      },
+    });
+    this.port = this.listener.port;
+    return this.port;
+  }
+
+  private over(): boolean {
+    return this.report.cases >= this.o.cases || Date.now() - this.started > this.o.timeMs || this.report.crashes > 0;
+  }
+
+  /** Stops answering: the child becomes the root of its own subtree again. */
+  stop(): void {
+    this.report.seconds = (Date.now() - this.started) / 1000;
+    this.listener?.stop(true);
+    this.done();
+  }
+}
+
+/** The events a parent sends on a join stream: mostly well-formed, some not. */
+function joinStream(rng: Rng, id: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let seq = 1 + rng.int(5);
+  const t0 = Date.now() * 1000;
+  const op = (i: number) => {
+    const w = rng.chance(0.7)
+      ? { key: rng.pick(["r/1", "r/2", "r/8", "k/fz/a", "g/fz"]), ver: { t: t0 + i, n: "e0e0e0e0e0e0" }, meta: { at: Date.now(), by: "evil" }, has: true }
+      : (opMeta(rng) as Record<string, unknown>);
+    return w;
+  };
+  const evt = (meta: object, payload?: Uint8Array, fin = true) => encodeFrame(FrameType.EVT, id, meta, payload, fin);
+  if (rng.chance(0.85)) out.push(evt({ t: "path", path: rng.chance(0.9) ? [] : rng.pick([["x"], "x", [1]]), parent: rng.chance(0.9) ? { id: "e0e0e0e0e0e0", name: "evil", addrs: [], role: "root", clients: 0, seq } : nodeInfo(rng) }));
+  const entries = rng.int(4);
+  for (let i = 0; i < entries; i++) out.push(evt({ t: "entry", ...op(i) }, rng.bytes(rng.int(50))));
+  if (rng.chance(0.8)) out.push(evt({ t: "synced", seq: rng.chance(0.9) ? seq : rng.pick(NASTY), entries }));
+  const more = rng.int(8);
+  for (let i = 0; i < more; i++) {
+    const k = rng.int(10);
+    let frames: Uint8Array[];
+    if (k < 4) {
+      // An op whose value is split, cut short, or longer than it says.
+      const w = op(100 + i);
+      const body = rng.bytes(rng.int(3000));
+      const cut = rng.int(body.length + 1);
+      frames = [evt({ t: "op", seq: ++seq, op: w }, body.subarray(0, cut), rng.chance(0.6))];
+      if (rng.chance(0.5)) frames.push(encodeFrame(FrameType.DATA, id, null, body.subarray(cut), true));
+    } else if (k === 4) frames = [evt({ t: "reseq", seq: rng.pick([seq, 0, -1, "x"]) })];
+    else if (k === 5) frames = [evt({ t: "msg", topic: rng.pick(["chat:fz", 5]), msg: rng.pick([{ text: "hi" }, null, "x"]) })];
+    else if (k === 6) frames = [evt({ t: "beat", seq: rng.pick([seq, 2 ** 53, "x"]) })];
+    else if (k === 7) frames = [evt({ t: rng.pick(["entry", "synced", "path", "nope", 5]), ...op(200 + i) })];
+    else if (k === 8) frames = [encodeFrame(rng.pick([FrameType.RES, FrameType.ERR, FrameType.DATA]), rng.pick([id, 0, id + 1]), { code: "X", message: "m", t: "op" })];
+    else frames = [rng.bytes(1 + rng.int(40))];
+    if (rng.chance(0.25)) frames[0] = mutate(rng, frames[0]);
+    out.push(...frames);
+  }
+  return out;
+}
+
 // --- npm run fuzz ---
 
 function flag(name: string, def: number): number {
@@ -346,7 +485,32 @@ function flag(name: string, def: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 }
 
-if (import.meta.main) {
+if (import.meta.main && process.argv.includes("--parent")) {
+  // npm run fuzz -- --parent [--seed S] [--cases N] [--time S]
+  const { startServer } = await import("../tests/helpers/clip.ts");
+  const seed = flag("seed", Date.now() % 100000);
+  const dir = mkdtempSync("/tmp/fzp-");
+  const token = `fuzz-parent-${seed}`;
+  writeFileSync(`${dir}/token`, token, { mode: 0o600 });
+  let pid = 0;
+  const parent = new HostileParent({ seed, cases: flag("cases", 1000), timeMs: flag("time", 120) * 1000, token, childPid: () => pid });
+  const port = parent.listen();
+  const child = await startServer({ dir, memory: true, args: ["--connect", `tcp:127.0.0.1:${port}`, "--token-file", `${dir}/token`] });
+  pid = child.pid;
+  const rss0 = rssKb(pid);
+  let peak = rss0;
+  const watch = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 200);
+  await parent.finished;
+  parent.stop();
+  clearInterval(watch);
+  const r = parent.report;
+  const ok = alive(pid) && (await check({ seed, frames: 0, timeMs: 0, pid, unix: child.socket }, -1).catch((e) => String(e))) === null;
+  console.log(`hostile parent: ${r.frames} frames in ${r.cases} joins (${r.seconds.toFixed(1)} s); child crashes ${r.crashes + (alive(pid) ? 0 : 1)}; child answers after: ${ok}; child rss start ${(rss0 / 1024).toFixed(1)} MiB, peak ${(peak / 1024).toFixed(1)} MiB`);
+  if (!ok) console.log(child.stderr().slice(-3000));
+  await child[Symbol.asyncDispose]();
+  rmSync(dir, { recursive: true, force: true });
+  process.exitCode = ok && r.crashes === 0 ? 0 : 1;
+} else if (import.meta.main) {
   const { startServer } = await import("../tests/helpers/clip.ts");
   const seed = flag("seed", Date.now() % 100000);
   const frames = flag("frames", 100_000);

@@ -5,10 +5,11 @@
 
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { MORE_OPS, fuzz } from "../../bench/fuzz.ts";
-import { RawConn, loggedTcpPort, rssKb } from "../../bench/harness.ts";
+import { HostileParent, MORE_OPS, fuzz } from "../../bench/fuzz.ts";
+import { connect } from "../../src/index.ts";
+import { RawConn, alive, loggedTcpPort, rssKb } from "../../bench/harness.ts";
 import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
-import { startServer, tempDir } from "../helpers/clip.ts";
+import { startServer, tempDir, waitFor } from "../helpers/clip.ts";
 
 async function tcpServer(dir: string) {
   writeFileSync(`${dir}/token`, "fuzz-test-token", { mode: 0o600 });
@@ -48,4 +49,25 @@ describe("fuzz", () => {
     for (const c of conns) c.end();
     expect((await srv.run(["list"])).code).toBe(0);
   });
+
+  test("fuzz - a child joined to a hostile parent survives 15 mangled join streams and still answers", async () => {
+    using dir = tempDir("fzp");
+    writeFileSync(`${dir}/token`, "parent-token", { mode: 0o600 });
+    let pid = 0;
+    const parent = new HostileParent({ seed: 21, cases: 15, timeMs: 30_000, token: "parent-token", childPid: () => pid });
+    const port = parent.listen();
+    await using child = await startServer({ dir: String(dir), memory: true, args: ["--connect", `tcp:127.0.0.1:${port}`, "--token-file", `${dir}/token`] });
+    pid = child.pid;
+    await parent.finished;
+    parent.stop();
+    expect(parent.report.crashes).toBe(0);
+    expect(parent.report.cases).toBeGreaterThanOrEqual(15);
+    expect(alive(child.pid)).toBe(true);
+    // With the parent gone it is a root again, and does its job.
+    const c = await connect({ server: `unix:${child.socket}` });
+    await waitFor(async () => (await c.status()).role === "root", 10_000, "the child to be a root again");
+    await c.copy(9, "after the storm");
+    expect(new TextDecoder().decode(await c.paste(9))).toBe("after the storm");
+    c.close();
+  }, 50_000);
 });
