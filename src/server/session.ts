@@ -87,7 +87,12 @@ interface Open {
   chain: Promise<void>;
   /** Sends queued on the chain and not yet handed to the connection. */
   pending: number;
+  /** fail() was called: its ERR is queued on the chain. */
+  failing: boolean;
 }
+
+/** What send() returns when the frame went out at once (no chain). */
+const SENT: Promise<void> = Promise.resolve();
 
 export class Session {
   state: SessionState = "hello";
@@ -269,7 +274,7 @@ export class Session {
   }
 
   private run(id: number, handler: Handler, meta: Record<string, unknown>, value: Value | null): void {
-    const o: Open = { cancel: [], cancelled: false, chain: Promise.resolve(), pending: 0 };
+    const o: Open = { cancel: [], cancelled: false, failing: false, chain: Promise.resolve(), pending: 0 };
     this.open.set(id, o);
     const finish = () => {
       if (this.open.get(id) === o) this.open.delete(id);
@@ -281,6 +286,13 @@ export class Session {
         // A subscriber that does not read is cut off, not buffered without end.
         ctx.fail(new ClipError("SLOW", `the reader fell more than ${maxPending} events behind and was cut off`));
         return Promise.resolve();
+      }
+      // Nothing queued on this stream and the value whole in memory within one
+      // frame (most replies and events: small kv values): send it now, with
+      // no promise chain. Anything else keeps its turn on the chain.
+      if (o.pending === 0 && !o.failing && this.conn.queued <= SESSION_LIMITS.sendRoom && (!v || v.size === 0 || (v.bytes?.length === v.size && v.size <= MAX_CHUNK))) {
+        this.conn.send(encodeFrame(type, id, m, v && v.size > 0 ? v.bytes : undefined));
+        return SENT;
       }
       // Open the value now: a file replaced meanwhile stays readable through the fd.
       const reader = v && v.size > 0 ? new ValueReader(v) : null;
@@ -300,7 +312,10 @@ export class Session {
       node: this.node,
       reply: (m, v) => {
         const p = send(FrameType.RES, m, v);
-        if (!handler.subscription) p.finally(finish);
+        if (!handler.subscription) {
+          if (p === SENT) finish();
+          else p.finally(finish);
+        }
         return p;
       },
       event: (m, v) => send(FrameType.EVT, m, v),
@@ -310,6 +325,7 @@ export class Session {
       },
       fail: (err) => {
         if (o.cancelled) return;
+        o.failing = true; // the ERR waits its turn on the chain; nothing may overtake it
         // Stop callbacks at once; the error leaves after what is already queued.
         const hooks = o.cancel;
         o.cancel = [];
