@@ -27,6 +27,16 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
+/** One message head on a subscription (see Client.subscription). */
+export type Head = Extract<Item, { t: "head" }>;
+
+export interface Subscription {
+  next(): Promise<Head>;
+  /** The rest of a value longer than its opening frame (`fin` false). */
+  rest(head: Head): AsyncGenerator<Uint8Array>;
+  close(): void;
+}
+
 /** A value as a message carried it: facts (meta) and a stream of bytes. */
 export interface Message {
   type: number;
@@ -319,6 +329,38 @@ export class Client {
       signal?.removeEventListener("abort", onAbort);
       this.endStream(id, true);
     }
+  }
+
+  /**
+   * A subscription read message by message with no generator per event, for
+   * consumers that take small values whole (kv watch): next() resolves with
+   * each RES/EVT head, whose `payload` is the whole value when `fin` is set;
+   * a longer value continues in rest(head). close() cancels the stream.
+   */
+  subscription(op: string, meta: Record<string, unknown>, signal?: AbortSignal): Subscription {
+    const { id, inbox } = this.openStream();
+    const onAbort = () => inbox.push({ t: "err", err: abortError(signal!) });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    this.conn.send(encodeFrame(FrameType.REQ, id, { ...meta, op }));
+    let closed = false;
+    return {
+      next: async () => {
+        const head = await inbox.next();
+        if (head.t === "err") throw head.err;
+        if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
+        // Small payloads are copies already (frame.ts); a larger one is a view of the socket's chunk.
+        if (head.fin && head.payload.length >= COPY_BELOW) head.payload = head.payload.slice();
+        return head;
+      },
+      rest: (head) => this.body(head, inbox),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        signal?.removeEventListener("abort", onAbort);
+        this.endStream(id, true);
+      },
+    };
   }
 
   /**

@@ -5,7 +5,8 @@
 
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName, checkKey } from "../protocol/messages.ts";
-import type { Client, CopyOptions, CopySource, Message } from "./client.ts";
+import { FrameType } from "../protocol/frame.ts";
+import type { Client, CopyOptions, CopySource, Message, Subscription } from "./client.ts";
 
 export interface KvOptions {
   group: string;
@@ -209,18 +210,24 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
       if (sig.aborted) this.close();
       else sig.addEventListener("abort", () => this.close(), { once: true });
     }
-    this.pump(c.subscribe("kv.watch", { group, key }, this.ctl.signal), ready, refused);
+    this.pump(() => c.subscription("kv.watch", { group, key }, this.ctl.signal), ready, refused);
   }
 
-  private async pump(sub: AsyncGenerator<Message>, ready: () => void, refused: (e: unknown) => void): Promise<void> {
+  // Head by head rather than through subscribe()'s generators: a 1000-watcher
+  // fan-out pays this once per watcher, and a small value is whole in its head.
+  private async pump(open: () => Subscription, ready: () => void, refused: (e: unknown) => void): Promise<void> {
+    let sub: Subscription | undefined;
     try {
-      for await (const m of sub) {
+      sub = open(); // a closed client fails the watch through next()/ready, as before
+      while (true) {
+        const m = await sub.next();
+        if (m.type === FrameType.RES) break; // the server ended the watch
         const ev = m.meta.event;
         if (ev === "watching") {
           ready();
           continue;
         }
-        if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value: await bodyBytes(m) });
+        if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value: m.fin ? m.payload : await bodyBytes({ type: m.type, meta: m.meta, body: sub.rest(m) }) });
         else if (ev === "del") this.push(m.meta as unknown as KvEvent);
         if (this.queue.length > this.max) {
           this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
@@ -231,6 +238,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
     } catch (e) {
       this.fail(e === STOPPED ? null : e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
     } finally {
+      sub?.close();
       refused(this.error ?? STOPPED);
     }
   }
