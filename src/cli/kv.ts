@@ -16,12 +16,19 @@ interface KvFlags extends ClientFlags {
   secret?: string;
 }
 
+let warnedArgv = false;
+
 /** Group and secret from the flags or the environment, checked before connecting. */
 function groupAndSecret(flags: KvFlags): { group: string; secret: string } {
   const g = flags.group ?? process.env.CLIP_GROUP;
   if (g === undefined || g === "") throw new ClipError("USAGE", "no group: pass -g/--group G or set CLIP_GROUP");
   const group = checkGroupName(String(g));
   const s = flags.secret ?? process.env.CLIP_SECRET;
+  // Like --token: argv is readable by every user of the machine (ps).
+  if (flags.secret !== undefined && (flags.secret as unknown) !== true && !warnedArgv) {
+    warnedArgv = true;
+    process.stderr.write("clip: warning: --secret is visible to other users in the process list; prefer CLIP_SECRET\n");
+  }
   if (s === undefined || s === "" || (s as unknown) === true) throw new ClipError("USAGE", "no secret: pass --secret S or set CLIP_SECRET (clip group create prints it)");
   return { group, secret: String(s) };
 }

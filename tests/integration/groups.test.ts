@@ -87,7 +87,7 @@ describe("groups", () => {
     expect(wrong.code).toBe(4);
     expect(unknown.code).toBe(4);
     expect(wrong.stderr).toBe(unknown.stderr);
-    expect(wrong.stderr).toMatch(/^clip: unknown group or wrong secret.*\n$/);
+    expect(wrong.stderr).toMatch(/^(clip: warning: --secret .*\n)?clip: unknown group or wrong secret.*\n$/);
     expect(s.stderr()).toMatch(/warn\s+bad group secret for group "app" .*answering in \d+ ms/);
     expect(s.stderr()).toMatch(/bad group secret for group "nosuch"/);
     expect(s.stderr()).not.toContain(S);
@@ -309,6 +309,6 @@ describe("groups", () => {
     await watchersOf(s, "app/k");
     expect(await s.stop("SIGTERM")).toBe(0);
     expect(await w.exited()).toBe(3);
-    expect(w.stderr()).toMatch(/^clip: the server is shutting down.*\n$/);
+    expect(w.stderr()).toMatch(/^(clip: warning: --secret .*\n)?clip: the server is shutting down.*\n$/);
   });
 });

@@ -171,4 +171,21 @@ describe("security", () => {
     const still = await srv.run(["kv", "get", "private", "-g", "gb"], { env: { CLIP_SECRET: secretB } });
     expect(still.text).toBe("b's value");
   });
+
+  test("security - a group secret on argv works but warns (ps shows argv); the env way is silent", async () => {
+    await using srv = await startServer({ memory: true });
+    const secret = (await srv.run(["group", "create", "gw"])).text.trim();
+    expect(secret.length).toBeGreaterThan(20);
+    const argv = await srv.run(["kv", "put", "-g", "gw", "--secret", secret, "k", "v"], { env: { CLIP_SECRET: "" } });
+    expect(argv.code).toBe(0);
+    expect(argv.stderr).toMatch(/^clip: warning: --secret is visible to other users/);
+    expect(argv.stderr).not.toContain(secret);
+    const env = await srv.run(["kv", "get", "-g", "gw", "k"], { env: { CLIP_SECRET: secret } });
+    expect(env.text).toBe("v");
+    expect(env.stderr).toBe("");
+    const wrong = await srv.run(["kv", "get", "-g", "gw", "k"], { env: { CLIP_SECRET: `${secret}x` } });
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).not.toContain(secret);
+    expect(srv.stderr()).not.toContain(secret);
+  });
 });
