@@ -168,6 +168,12 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       if (ui.interactive && !quitting) process.stdout.write("\n");
       return;
     }
+    // stdout is gone (| head): leave quietly, as cat does (main exits 141).
+    if ((outcome as NodeJS.ErrnoException)?.code === "EPIPE") {
+      ui.close();
+      current.stop();
+      throw outcome;
+    }
     // The subscription ended: the server went away or cut us off.
     link = null;
     const err = outcome instanceof ClipError ? outcome : new ClipError("LOST", String(outcome));
