@@ -68,6 +68,16 @@ export function encodeFrame(
   return out;
 }
 
+/** A copy of an encoded frame on another stream id: one event encoded once for many subscribers. */
+export function withStreamId(frame: Uint8Array, id: number): Uint8Array {
+  const out = frame.slice();
+  out[6] = id >>> 24;
+  out[7] = id >>> 16;
+  out[8] = id >>> 8;
+  out[9] = id;
+  return out;
+}
+
 /**
  * Writes a frame header into the first HEADER_SIZE bytes of `out`. Used by
  * senders that read a value straight into a frame buffer (no extra copy).

@@ -9,7 +9,7 @@
 import type { Conn, CloseReason } from "../net/conn.ts";
 import { FramePool } from "../net/pool.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, writeHeader, type Frame } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, withStreamId, writeHeader, type Frame } from "../protocol/frame.ts";
 import type { PeerKind } from "../protocol/messages.ts";
 import type { ClipNode } from "./node.ts";
 import { type Value, type ValueSink, ValueReader } from "./values.ts";
@@ -89,6 +89,21 @@ interface Open {
   pending: number;
   /** fail() was called: its ERR is queued on the chain. */
   failing: boolean;
+}
+
+/**
+ * The last frame encoded from a frozen meta: a handler that hands the same
+ * frozen meta and value to many streams in a row (a kv change woken on 1000
+ * watchers) has it encoded once; each stream gets a copy with its own id.
+ * Frozen, so the meta cannot have changed since; small frames only.
+ */
+let shared: { type: FrameType; meta: object; value: Value | null | undefined; frame: Uint8Array } | null = null;
+
+function sharedFrame(type: FrameType, id: number, meta: object, value: Value | null | undefined): Uint8Array {
+  if (shared && shared.type === type && shared.meta === meta && shared.value === value) return withStreamId(shared.frame, id);
+  const frame = encodeFrame(type, id, meta, value && value.size > 0 ? value.bytes : undefined);
+  shared = frame.length <= 64 << 10 ? { type, meta, value, frame } : null;
+  return frame;
 }
 
 /** What send() returns when the frame went out at once (no chain). */
@@ -291,7 +306,7 @@ export class Session {
       // frame (most replies and events: small kv values): send it now, with
       // no promise chain. Anything else keeps its turn on the chain.
       if (o.pending === 0 && !o.failing && this.conn.queued <= SESSION_LIMITS.sendRoom && (!v || v.size === 0 || (v.bytes?.length === v.size && v.size <= MAX_CHUNK))) {
-        this.conn.send(encodeFrame(type, id, m, v && v.size > 0 ? v.bytes : undefined));
+        this.conn.send(Object.isFrozen(m) ? sharedFrame(type, id, m, v) : encodeFrame(type, id, m, v && v.size > 0 ? v.bytes : undefined));
         return SENT;
       }
       // Open the value now: a file replaced meanwhile stays readable through the fd.

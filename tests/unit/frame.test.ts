@@ -13,6 +13,7 @@ import {
   MAX_FRAME,
   MAX_META,
   encodeFrame,
+  withStreamId,
   writeHeader,
   type Frame,
 } from "../../src/protocol/frame.ts";
@@ -119,6 +120,14 @@ describe("frame codec", () => {
     b.set(p, HEADER_SIZE);
     writeHeader(b, FrameType.DATA, 5, 0, p.length, true);
     expect([...b]).toEqual([...a]);
+  });
+
+  test("frame - withStreamId copies a frame onto another stream, leaving the original", () => {
+    const meta = { event: "put", key: "k", size: 3 };
+    const a = encodeFrame(FrameType.EVT, 7, meta, Uint8Array.of(1, 2, 3));
+    const b = withStreamId(a, 0xfedcba98);
+    expect([...b]).toEqual([...encodeFrame(FrameType.EVT, 0xfedcba98, meta, Uint8Array.of(1, 2, 3))]);
+    expect(new FrameDecoder().push(a)[0].id).toBe(7);
   });
 
   test("frame - many frames in one stream, whole and byte by byte, in order", () => {

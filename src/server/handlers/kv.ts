@@ -32,6 +32,21 @@ function keyInfo(group: string, e: Entry): KeyInfo {
   return { key: e.key.slice(keyPrefix(group).length), size: e.value?.size ?? 0, at: Number(e.meta.at ?? 0), by: String(e.meta.by ?? ""), seq: e.seq };
 }
 
+// One event meta per change, shared by every watcher of the key: frozen, so
+// the session encodes the frame once for all of them (see sharedFrame).
+const eventMetas = new WeakMap<Entry, object>();
+
+function eventMeta(group: string, key: string, e: Entry): object {
+  let m = eventMetas.get(e);
+  if (!m) {
+    m = Object.freeze(
+      e.deleted ? { event: "del", key, seq: e.seq, at: Number(e.meta.at ?? Date.now()), by: String(e.meta.by ?? "") } : { event: "put", ...keyInfo(group, e) },
+    );
+    eventMetas.set(e, m);
+  }
+  return m;
+}
+
 export const kvHandlers: Record<string, Handler> = {
   "kv.auth": {
     check(meta) {
@@ -118,11 +133,7 @@ export const kvHandlers: Record<string, Handler> = {
       const ever = (ctx.session.tags.get("watched") as string[] | undefined) ?? [];
       if (!ever.includes(`${group}/${key}`) && ever.length < 32) ever.push(`${group}/${key}`);
       ctx.session.tags.set("watched", ever);
-      const unwatch = ctx.node.watch(kvKey(group, key), (c) => {
-        const e = c.entry;
-        if (e.deleted) ctx.event({ event: "del", key, seq: e.seq, at: Number(e.meta.at ?? Date.now()), by: String(e.meta.by ?? "") });
-        else ctx.event({ event: "put", ...keyInfo(group, e) }, e.value);
-      });
+      const unwatch = ctx.node.watch(kvKey(group, key), (c) => ctx.event(eventMeta(group, key, c.entry), c.entry.deleted ? null : c.entry.value));
       ctx.onCancel(() => {
         unwatch();
         w.delete(ctx.id);
