@@ -39,6 +39,7 @@ cli
   .option("--tls-key <file>", "TLS private key (PEM) for TCP listeners", { type: [String] })
   .option("--tls-ca <file>", "CA (PEM) to trust when connecting to a TLS parent", { type: [String] })
   .option("--quiet", "log only warnings and errors")
+  .option("--print-systemd-unit", "print a systemd user unit that runs this same command, and exit")
   .example("clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token")
   .action(async (o) => (await import("./cli/serve.ts")).serve(flat(o)));
 

@@ -50,7 +50,12 @@ function secureDefaultFolder(socket: string): void {
   if (st.mode & 0o077) chmodSync(dir, 0o700);
 }
 
-export async function serve(flags: ServeFlags): Promise<void> {
+export async function serve(flags: ServeFlags & { printSystemdUnit?: boolean }): Promise<void> {
+  if (flags.printSystemdUnit) {
+    const { systemdUnit } = await import("./systemd.ts");
+    process.stdout.write(systemdUnit(process.argv.slice(process.argv.indexOf("serve") + 1)));
+    return;
+  }
   const name = flags.name !== undefined ? String(flags.name) : undefined;
   const log = stderrLogger(name ?? "clip", !!flags.quiet);
   // Catch the signals before the socket exists: a SIGTERM that arrives as
