@@ -66,8 +66,9 @@ export const kvHandlers: Record<string, Handler> = {
     value: "required",
     check: checkKv,
     async run({ meta, value, node }) {
-      const group = checkGroupName(meta.group);
-      const key = checkKey(meta.key);
+      // check (checkKv) has validated group and key and the membership.
+      const group = meta.group as string;
+      const key = meta.key as string;
       // The group may have gone while the value streamed in (the session is then closing).
       if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
       const v = value!;
@@ -78,13 +79,12 @@ export const kvHandlers: Record<string, Handler> = {
 
   "kv.get": {
     check: checkKv,
-    async run(ctx) {
-      const group = checkGroupName(ctx.meta.group);
-      const key = checkKey(ctx.meta.key);
+    run(ctx) {
+      const group = ctx.meta.group as string; // validated by checkKv
+      const key = ctx.meta.key as string;
       const e = ctx.node.store.get(kvKey(group, key));
       if (!e) throw new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
-      await ctx.reply(keyInfo(group, e), e.value);
-      return undefined;
+      return ctx.reply(keyInfo(group, e), e.value).then(() => undefined);
     },
   },
 
