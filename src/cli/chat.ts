@@ -22,6 +22,7 @@ interface ChatEvent {
   at?: number;
   server?: string;
   room?: string;
+  cid?: string;
 }
 
 const two = (n: number) => String(n).padStart(2, "0");
@@ -58,7 +59,18 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   const room = checkRoom(String(roomArg ?? ""));
   const name = checkNick(flags.name !== undefined && flags.name !== true ? String(flags.name) : (process.env.USER ?? "anon"));
   const ui = lineUI({ prompt: "> " });
+  // The last line we said, and a way to know when it has come back round:
+  // at the end of input we wait for it, so a piped chat's transcript is whole.
+  const cidBase = `${process.pid.toString(36)}.${Date.now().toString(36)}`;
+  let said = 0;
+  let echoed = 0;
+  let onEcho: (() => void) | null = null;
   const show = (e: ChatEvent) => {
+    if (e.cid?.startsWith(cidBase)) {
+      echoed = Math.max(echoed, Number(e.cid.slice(cidBase.length + 1)));
+      if (echoed >= said) onEcho?.();
+      delete e.cid;
+    }
     if (flags.json) return ui.print(JSON.stringify(e));
     const line = formatChat(e);
     return line === null ? Promise.resolve() : ui.print(line);
@@ -109,7 +121,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       return;
     }
     try {
-      await link.client.call("chat.say", { room, name, text });
+      await link.client.call("chat.say", { room, name, text, cid: `${cidBase}.${++said}` });
     } catch (e) {
       if (isClipError(e, "USAGE")) ui.note(`clip: ${e.message}`);
       else if (!lost(e)) throw e;
@@ -163,6 +175,10 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
     ]);
     if (outcome === "input") {
       await sending; // what was typed before the end still goes out
+      if (echoed < said) {
+        // Through a tree our lines come back via the root: give them a moment.
+        await Promise.race([new Promise<void>((r) => (onEcho = r)), current.ended.catch(() => {}), Bun.sleep(3000)]);
+      }
       current.stop();
       await current.ended.catch(() => {}); // let the last lines reach stdout
       if (ui.interactive && !quitting) process.stdout.write("\n");

@@ -86,6 +86,11 @@ describe("chat", () => {
     expect(seqs[2]).toEqual(seqs[0]);
     // and each sender's lines kept their order
     expect(seqs[0].filter((l) => l.startsWith("ann:"))).toEqual(Array.from({ length: 10 }, (_, i) => `ann: from-root ${i}`));
+    // A one-shot piped chat on the leaf: its own line comes back via the root before it leaves.
+    const once = await leaf.run(["chat", "ops", "--name", "dan"], { stdin: "one shot\n" });
+    expect(once.code).toBe(0);
+    expect(once.text).toMatch(/^\d\d:\d\d dan: one shot$/m);
+    await a.see(/dan: one shot$/);
     b.end();
     await a.see(/\* ben left$/);
     for (const x of [a, c]) x.end();

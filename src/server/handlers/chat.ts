@@ -88,7 +88,9 @@ export const chatHandlers: Record<string, Handler> = {
       checkLine(meta.text);
     },
     run({ meta, node }) {
-      node.publish(topic(str(meta, "room")), { kind: "msg", name: str(meta, "name"), text: str(meta, "text"), at: Date.now(), server: node.name });
+      // cid lets a sender recognise its own line when it comes back round.
+      const cid = typeof meta.cid === "string" && meta.cid.length <= 64 ? meta.cid : undefined;
+      node.publish(topic(str(meta, "room")), { kind: "msg", name: str(meta, "name"), text: str(meta, "text"), at: Date.now(), server: node.name, ...(cid ? { cid } : {}) });
       return {};
     },
   },
