@@ -9,7 +9,9 @@
 //     root→grandchild  SET on A, time until GET on C returns it (GET in a tight loop)
 //
 // Sequential writes (one in flight), 64-byte values, p50/p99 over N writes.
-// Run: npm run build && npx bun bench/tree.ts [N]   (N default 1000)
+//   snapshot: a child joins a parent holding one large region (default 512 MiB):
+//     time to synced, and the peak RSS of both (the value is streamed, never held whole)
+// Run: npm run build && npx bun bench/tree.ts [N [MiB]]   (N default 1000, MiB default 512)
 // Needs redis-server (apt-get install redis-server); without it the Redis rows are skipped.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +19,7 @@ import { join, resolve } from "node:path";
 import { type Client, connect } from "../src/index.ts";
 
 const N = Number(process.argv[2] ?? 1000);
+const SNAPSHOT_MB = Number(process.argv[3] ?? 512);
 const BIN = resolve(import.meta.dir, "../dist/clip");
 const dir = mkdtempSync("/tmp/cbt-");
 const procs: ReturnType<typeof Bun.spawn>[] = [];
@@ -178,6 +181,57 @@ async function redisChain(): Promise<number[] | null> {
   return lat;
 }
 
+/** Peak RSS (KiB) of a process while `until` runs. */
+async function peakRss(pids: number[], during: Promise<unknown>): Promise<number[]> {
+  const { readFileSync } = await import("node:fs");
+  const peaks = pids.map(() => 0);
+  let done = false;
+  during.finally(() => (done = true));
+  while (!done) {
+    pids.forEach((pid, i) => {
+      try {
+        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+        if (m) peaks[i] = Math.max(peaks[i], Number(m[1]));
+      } catch {}
+    });
+    await Bun.sleep(25);
+  }
+  await during;
+  return peaks;
+}
+
+/** A child joining a parent that holds one large region: time to synced, peak memory of both. */
+async function snapshotJoin(size: number): Promise<string> {
+  const token = join(dir, "token");
+  const start = (name: string, port: number, connectTo?: number) => {
+    const args = [BIN, "serve", "--socket", join(dir, `${name}.sock`), "--data", join(dir, `data-${name}`), "--name", name, "--listen", `tcp:127.0.0.1:${port}`, "--token-file", token, "--quiet"];
+    if (connectTo) args.push("--connect", `127.0.0.1:${connectTo}`);
+    const p = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+    procs.push(p);
+    return p;
+  };
+  const pp = freePort();
+  const parent = start("SP", pp);
+  const pc = await until(() => connect({ server: `unix:${join(dir, "SP.sock")}` }), "snapshot parent");
+  const file = join(dir, "big.bin");
+  const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+  const w = Bun.file(file).writer();
+  for (let i = 0; i < size >> 20; i++) w.write(chunk);
+  await w.end();
+  await pc.copy(0, Bun.file(file));
+  const t0 = performance.now();
+  const child = start("SC", freePort(), pp);
+  const joined = (async () => {
+    const cc = await until(() => connect({ server: `unix:${join(dir, "SC.sock")}` }), "snapshot child");
+    await until(async () => (await cc.status()).upstream === "synced", "the snapshot", 600_000);
+    cc.close();
+  })();
+  const [rp, rc] = await peakRss([parent.pid, child.pid], joined);
+  const ms = performance.now() - t0;
+  pc.close();
+  return `snapshot join of a ${size >> 20} MiB region (on disk): ${(ms / 1000).toFixed(2)} s (${((size / 1048576) / (ms / 1000)).toFixed(0)} MiB/s); peak RSS parent ${(rp / 1024).toFixed(0)} MiB, child ${(rc / 1024).toFixed(0)} MiB`;
+}
+
 async function main() {
   writeFileSync(join(dir, "token"), "bench-token\n");
   const r = await clipServer("R");
@@ -197,6 +251,7 @@ async function main() {
     console.log(`${name.padEnd(38)}${fmt(s.p50).padStart(10)}${fmt(s.p99).padStart(10)}${fmt(s.mean).padStart(10)}`);
   }
   for (const cl of [r, c, g]) cl.client.close();
+  console.log(`\n${await snapshotJoin(SNAPSHOT_MB << 20)}`);
 }
 
 try {

@@ -99,7 +99,7 @@ export class ChildLink {
     if (this.dropped || this.ctx.cancelled) return Promise.resolve();
     const size = value?.size ?? 0;
     const file = value?.file !== undefined ? 1 : 0;
-    if (this.inflight >= QUEUE_BOUND || (this.inflight > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
+    if (this.inflight >= QUEUE_BOUND || (this.inflightBytes > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
       this.drop(`${this.inflight} events (${Math.round(this.inflightBytes / 1048576)} MiB) behind`);
       return Promise.resolve();
     }

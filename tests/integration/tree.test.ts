@@ -2,6 +2,7 @@
 // for every write, convergence of concurrent writers, status and tree.
 
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { randomBytes, sameBytes, waitFor } from "../helpers/clip.ts";
 import { TreeFixture } from "../helpers/tree.ts";
 import { startServer as startInProcess, type RunningServer } from "../../src/index.ts";
@@ -33,6 +34,19 @@ describe("tree", () => {
     expect((st.parent as { name: string }).name).toBe("root");
     expect(st.seq).toBe((await root.status()).seq);
     expect(root.stderr()).toMatch(/child joined child/);
+  });
+
+  test("tree - a region larger than the per-child queue bound (130 MiB) goes through a snapshot, streamed", async () => {
+    await using t = new TreeFixture();
+    const root = await t.add({ name: "root" });
+    const file = join(String(t.dir), "big");
+    const big = randomBytes(130 << 20, 11);
+    await Bun.write(file, big);
+    expect((await root.run(["copy", "0", file])).code).toBe(0);
+    await t.add({ name: "child", connect: ["root"] });
+    const got = await (await t.get("child").client()).paste(0);
+    expect(sameBytes(got, big)).toBe(true);
+    expect(root.stderr()).not.toMatch(/child dropped/);
   });
 
   test("tree - a write on a leaf is seen byte-exact on every server (chains and fans)", async () => {
