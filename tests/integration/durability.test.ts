@@ -7,8 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { Rng } from "../../bench/harness.ts";
 import { AckLog, type Target, reader, runWriter } from "../../bench/workload.ts";
+import { chaos } from "../../bench/chaos.ts";
 import { Client } from "../../src/client/client.ts";
-import { type ServerHandle, clip, startServer } from "../helpers/clip.ts";
+import { BIN, type ServerHandle, clip, startServer } from "../helpers/clip.ts";
 
 describe("durability", () => {
   test("durability - acknowledged copies and kv puts survive kill -9 at random moments (4 rounds)", async () => {
@@ -95,4 +96,12 @@ describe("durability", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("durability - chaos slice: a 4-server tree under load, 4 kill -9 with restarts, converges and loses no acknowledged write", async () => {
+    const r = await chaos({ servers: 4, rounds: 4, seed: 99, writers: 6, convergeMs: 20_000 }, BIN);
+    expect(r.writesAcked).toBeGreaterThan(0);
+    expect(r.lost).toEqual([]);
+    expect(r.diverged).toEqual([]);
+    expect(r.converged).toBe(true);
+  }, 60_000);
 });
