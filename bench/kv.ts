@@ -3,12 +3,17 @@
 //
 //   1. 16 B values, 50 connections, each looping put then get (clip: kv.put /
 //      kv.get through the library; Redis: SET / GET through a minimal RESP
-//      client written the same way: one request in flight per connection).
+//      client written the same way): first one request in flight per
+//      connection, then --depth (16) loops per connection, i.e. 16 requests
+//      in flight on each. Both clients write what was sent in one tick of
+//      the event loop in one write (clip's Conn does; the RESP client corks
+//      the same way, as node-redis does), so neither side pipelines more.
 //   2. fan-out: 1000 watchers of one key woken by one put, against 1000 Redis
 //      subscribers of one channel woken by one PUBLISH; time from the write
 //      to the last of the 1000 deliveries, over several rounds.
 //
-//   npx bun bench/kv.ts [--seconds S] [--watchers N] [--rounds R]
+//   npx bun bench/kv.ts [--seconds S] [--watchers N] [--rounds R] [--depth D]
+//   (CLIP_BIN=path runs another build of the server)
 //
 // Needs dist/clip (npm run build) and redis-server (installed with apt-get
 // when missing). Both servers run on unix sockets in a temp folder and are
@@ -18,7 +23,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect, type Client, type Kv } from "../src/index.ts";
 
-const BIN = resolve(import.meta.dir, "../dist/clip");
+const BIN = process.env.CLIP_BIN ?? resolve(import.meta.dir, "../dist/clip");
 
 function flag(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,14 +34,16 @@ const WARMUP = 1;
 const CONNS = 50;
 const WATCHERS = flag("watchers", 1000);
 const ROUNDS = flag("rounds", 20);
+const DEPTH = flag("depth", 16);
 
-// --- a minimal RESP client: one request in flight, like the clip loop ---
+// --- a minimal RESP client, used the way the clip loop uses the library ---
 
 class Resp {
   private buf = Buffer.alloc(0);
   private waiters: ((v: unknown) => void)[] = [];
   private onPush: ((v: unknown) => void) | null = null;
   private sock!: Awaited<ReturnType<typeof Bun.connect>>;
+  private out: Buffer[] = [];
 
   static async open(path: string): Promise<Resp> {
     const r = new Resp();
@@ -71,8 +78,18 @@ class Resp {
     }
     return new Promise((resolve) => {
       this.waiters.push(resolve);
-      this.sock.write(Buffer.concat(parts));
+      // Corked until the end of this tick, as clip's Conn is: commands sent
+      // together leave in one write. (A partial write is not retried: these
+      // are small, and the kernel takes them whole.)
+      if (this.out.length === 0) queueMicrotask(() => this.flush());
+      this.out.push(...parts);
     });
+  }
+
+  private flush(): void {
+    const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
+    this.out = [];
+    this.sock.write(b);
   }
 
   /** After SUBSCRIBE: every pushed message. */
@@ -126,14 +143,14 @@ interface Target {
   get(i: number, key: string): Promise<number>;
 }
 
-async function load(t: Target): Promise<{ ops: number; errors: number }> {
+async function load(t: Target, depth: number): Promise<{ ops: number; errors: number }> {
   const value = new Uint8Array(16).fill(0x61);
   let stop = false;
   let counting = false;
   let ops = 0;
   let errors = 0;
-  const loop = async (i: number) => {
-    const key = `k${i}`;
+  const loop = async (i: number, j: number) => {
+    const key = `k${i}-${j}`;
     while (!stop) {
       try {
         await t.put(i, key, value);
@@ -145,7 +162,7 @@ async function load(t: Target): Promise<{ ops: number; errors: number }> {
       }
     }
   };
-  const loops = Array.from({ length: CONNS }, (_, i) => loop(i));
+  const loops = Array.from({ length: CONNS * depth }, (_, n) => loop(n % CONNS, Math.floor(n / CONNS)));
   await Bun.sleep(WARMUP * 1000);
   counting = true;
   const t0 = performance.now();
@@ -230,17 +247,21 @@ async function main(): Promise<void> {
     const rs: Resp[] = [];
     for (let i = 0; i < CONNS; i++) rs.push(await Resp.open(redisSock));
     resps.push(...rs);
-    console.error(`bench: put/get 16 B, ${CONNS} connections, ${SECONDS} s each (+${WARMUP} s warm-up)`);
-    const ours = await load({
+    const clipT: Target = {
       put: (i, k, v) => kvs[i].put(k, v),
       get: async (i, k) => (await kvs[i].get(k)).length,
-    });
-    const theirs = await load({
+    };
+    const redisT: Target = {
       put: (i, k, v) => rs[i].command("SET", k, v),
       get: async (i, k) => ((await rs[i].command("GET", k)) as Buffer).length,
-    });
-    rows.push(["kv put+get 16 B, 50 conns (ops/s)", f(ours.ops), `${f(theirs.ops)} (redis SET+GET)`, f(ours.ops / theirs.ops, 2)]);
-    if (ours.errors || theirs.errors) console.error(`bench: errors: clip ${ours.errors}, redis ${theirs.errors}`);
+    };
+    for (const depth of [1, DEPTH]) {
+      console.error(`bench: put/get 16 B, ${CONNS} connections x ${depth} in flight, ${SECONDS} s each (+${WARMUP} s warm-up)`);
+      const ours = await load(clipT, depth);
+      const theirs = await load(redisT, depth);
+      rows.push([`kv put+get 16 B, 50 conns x ${depth} in flight (ops/s)`, f(ours.ops), `${f(theirs.ops)} (redis SET+GET)`, f(ours.ops / theirs.ops, 2)]);
+      if (ours.errors || theirs.errors) console.error(`bench: errors: clip ${ours.errors}, redis ${theirs.errors}`);
+    }
     for (const c of clients.splice(1)) c.close();
     for (const r of resps.splice(0)) r.close();
 
