@@ -83,16 +83,14 @@ export class TreeSequencer implements Sequencer {
       throw err;
     }
     if (!this.applied(op)) {
-      if (this.up !== up) {
-        // Lost the link between the answer and the write's return: keep it here.
-        this.node.applyLocal(op);
-      } else {
-        await new Promise<void>((done) => {
-          let set = this.waiters.get(op.key);
-          if (!set) this.waiters.set(op.key, (set = new Set()));
-          set.add({ op, done });
-        });
-      }
+      // Lost the link between the answer and the write's return: whoever we are now takes
+      // it (never applyLocal while a child: only the root numbers writes).
+      if (this.up !== up) return this.submit(op);
+      await new Promise<void>((done) => {
+        let set = this.waiters.get(op.key);
+        if (!set) this.waiters.set(op.key, (set = new Set()));
+        set.add({ op, done });
+      });
     }
     this.dropStaged(op);
     return seq;
