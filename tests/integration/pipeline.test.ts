@@ -131,3 +131,27 @@ describe("pipeline", () => {
     }
   });
 });
+
+describe("output", () => {
+  test("output - list previews text and says 'binary, 3.2 MB' otherwise; --json keeps exact sizes", async () => {
+    await using s = await startServer({ memory: true });
+    const c = await connect(`unix:${s.socket}`);
+    try {
+      await c.copy(1, "  some\n\ttext  ");
+      await c.copy(2, randomBytes(3_200_000, 5));
+    } finally {
+      c.close();
+    }
+    const r = await s.run(["list"]);
+    const rows = r.text.split("\n");
+    expect(rows[0]).toMatch(/^REGION +SIZE +WRITTEN +BY +PREVIEW$/);
+    expect(rows[2]).toMatch(/^1 +14 +\S+ ago +t +some text$/);
+    expect(rows[3]).toMatch(/^2 +3200000 +\S+ ago +t +binary, 3\.2 MB$/);
+    // columns line up
+    const col = (row: string) => row.indexOf(row.split(/ +/)[1]);
+    expect(new Set(rows.slice(0, 11).map(col)).size).toBe(1);
+    const j = JSON.parse((await s.run(["list", "--json"])).text);
+    expect(j[2]).toMatchObject({ region: 2, size: 3_200_000, binary: true });
+    expect(j[1]).toMatchObject({ region: 1, size: 14, binary: false, preview: "some text" });
+  });
+});
