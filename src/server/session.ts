@@ -80,17 +80,6 @@ export const SESSION_LIMITS = {
   sendRoom: 4 << 20,
 };
 
-interface Open {
-  cancel: (() => void)[];
-  cancelled: boolean;
-  /** Serialises sends on this stream. */
-  chain: Promise<void>;
-  /** Sends queued on the chain and not yet handed to the connection. */
-  pending: number;
-  /** fail() was called: its ERR is queued on the chain. */
-  failing: boolean;
-}
-
 /**
  * The last frame encoded from a frozen meta: a handler that hands the same
  * frozen meta and value to many streams in a row (a kv change woken on 1000
@@ -108,6 +97,114 @@ function sharedFrame(type: FrameType, id: number, meta: object, value: Value | n
 
 /** What send() returns when the frame went out at once (no chain). */
 const SENT: Promise<void> = Promise.resolve();
+
+/**
+ * One request being handled: the context its handler gets and the state of
+ * its stream. A class rather than closures: a small kv request used to
+ * allocate seven closures, an accessor object and a promise per request.
+ */
+class Open implements RequestContext {
+  /** Run on cancel (CANCEL from the client, connection closed) or fail(). */
+  cancelHooks: (() => void)[] | null = null;
+  cancelled = false;
+  /** fail() was called: its ERR is queued on the chain; nothing may overtake it. */
+  failing = false;
+  /** Serialises sends on this stream. */
+  chain: Promise<void> = SENT;
+  /** Sends queued on the chain and not yet handed to the connection. */
+  pending = 0;
+
+  constructor(
+    readonly session: Session,
+    readonly id: number,
+    readonly meta: Record<string, unknown>,
+    readonly value: Value | null,
+    readonly handler: Handler,
+  ) {}
+
+  get node(): ClipNode {
+    return this.session.node;
+  }
+
+  /** The request is over: its id may be used again. */
+  finish(): void {
+    this.session.finished(this);
+  }
+
+  private send(type: FrameType, m: object, v: Value | null | undefined): Promise<void> {
+    const s = this.session;
+    if (this.cancelled || s.state === "closed") return SENT;
+    const maxPending = this.handler.maxPending ?? SESSION_LIMITS.maxPendingEvents;
+    if (this.pending >= maxPending) {
+      // A subscriber that does not read is cut off, not buffered without end.
+      this.fail(new ClipError("SLOW", `the reader fell more than ${maxPending} events behind and was cut off`));
+      return SENT;
+    }
+    // Nothing queued on this stream and the value whole in memory within one
+    // frame (most replies and events: small kv values): send it now, with
+    // no promise chain. Anything else keeps its turn on the chain.
+    if (this.pending === 0 && !this.failing && s.conn.queued <= SESSION_LIMITS.sendRoom && (!v || v.size === 0 || (v.bytes?.length === v.size && v.size <= MAX_CHUNK))) {
+      s.conn.send(Object.isFrozen(m) ? sharedFrame(type, this.id, m, v) : encodeFrame(type, this.id, m, v && v.size > 0 ? v.bytes : undefined));
+      return SENT;
+    }
+    // Open the value now: a file replaced meanwhile stays readable through the fd.
+    const reader = v && v.size > 0 ? new ValueReader(v) : null;
+    this.pending++;
+    const p = this.chain
+      .then(() => s.sendValue(type, this.id, m, reader, this))
+      .finally(() => {
+        this.pending--;
+        if (this.cancelled) reader?.close();
+      });
+    this.chain = p.catch(() => {});
+    return p;
+  }
+
+  reply(m: object, v?: Value | null): Promise<void> {
+    const p = this.send(FrameType.RES, m, v);
+    if (!this.handler.subscription) {
+      if (p === SENT) this.finish();
+      else p.finally(() => this.finish());
+    }
+    return p;
+  }
+
+  event(m: object, v?: Value | null): Promise<void> {
+    return this.send(FrameType.EVT, m, v);
+  }
+
+  onCancel(fn: () => void): void {
+    if (this.cancelled) fn();
+    else (this.cancelHooks ??= []).push(fn);
+  }
+
+  fail(err: ClipError): void {
+    if (this.cancelled) return;
+    this.failing = true;
+    // Stop callbacks at once; the error leaves after what is already queued.
+    this.runHooks();
+    this.chain.then(() => {
+      if (this.cancelled) return;
+      this.session.sendError(this.id, err);
+      this.session.cancelStream(this.id);
+    });
+  }
+
+  end(): void {
+    this.chain.then(() => this.finish());
+  }
+
+  runHooks(): void {
+    const hooks = this.cancelHooks;
+    this.cancelHooks = null;
+    if (!hooks) return;
+    for (const fn of hooks) {
+      try {
+        fn();
+      } catch {}
+    }
+  }
+}
 
 export class Session {
   state: SessionState = "hello";
@@ -175,7 +272,7 @@ export class Session {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     for (const u of this.uploads.values()) u.sink.abort(); // a half copy never lands
     this.uploads.clear();
-    for (const id of [...this.open.keys()]) this.cancel(id);
+    for (const id of [...this.open.keys()]) this.cancelStream(id);
     for (const fn of this.closeHooks) {
       try {
         fn(reason);
@@ -204,7 +301,7 @@ export class Session {
       case FrameType.DATA:
         return this.uploadData(f);
       case FrameType.CANCEL:
-        return this.cancel(f.id);
+        return this.cancelStream(f.id);
       default:
         // RES/ERR/EVT flow server → client only; peers (tree links) use their own handler.
         this.sendError(f.id, new ClipError("PROTOCOL", `unexpected frame type ${f.type} from a client`));
@@ -271,7 +368,8 @@ export class Session {
     this.run(f.id, up.handler, up.meta, value);
   }
 
-  private cancel(id: number): void {
+  /** @internal Ends a stream: the client cancelled it, the connection closed, or fail(). */
+  cancelStream(id: number): void {
     const up = this.uploads.get(id);
     if (up) {
       up.sink.abort();
@@ -281,106 +379,37 @@ export class Session {
     if (!o) return;
     this.open.delete(id);
     o.cancelled = true;
-    for (const fn of o.cancel) {
-      try {
-        fn();
-      } catch {}
-    }
+    o.runHooks();
+  }
+
+  /** @internal A request ended: its id may be used again. */
+  finished(o: Open): void {
+    if (this.open.get(o.id) === o) this.open.delete(o.id);
   }
 
   private run(id: number, handler: Handler, meta: Record<string, unknown>, value: Value | null): void {
-    const o: Open = { cancel: [], cancelled: false, failing: false, chain: Promise.resolve(), pending: 0 };
+    const o = new Open(this, id, meta, value, handler);
     this.open.set(id, o);
-    const finish = () => {
-      if (this.open.get(id) === o) this.open.delete(id);
-    };
-    const send = (type: FrameType, m: object, v: Value | null | undefined): Promise<void> => {
-      if (o.cancelled || this.state === "closed") return Promise.resolve();
-      const maxPending = handler.maxPending ?? SESSION_LIMITS.maxPendingEvents;
-      if (o.pending >= maxPending) {
-        // A subscriber that does not read is cut off, not buffered without end.
-        ctx.fail(new ClipError("SLOW", `the reader fell more than ${maxPending} events behind and was cut off`));
-        return Promise.resolve();
-      }
-      // Nothing queued on this stream and the value whole in memory within one
-      // frame (most replies and events: small kv values): send it now, with
-      // no promise chain. Anything else keeps its turn on the chain.
-      if (o.pending === 0 && !o.failing && this.conn.queued <= SESSION_LIMITS.sendRoom && (!v || v.size === 0 || (v.bytes?.length === v.size && v.size <= MAX_CHUNK))) {
-        this.conn.send(Object.isFrozen(m) ? sharedFrame(type, id, m, v) : encodeFrame(type, id, m, v && v.size > 0 ? v.bytes : undefined));
-        return SENT;
-      }
-      // Open the value now: a file replaced meanwhile stays readable through the fd.
-      const reader = v && v.size > 0 ? new ValueReader(v) : null;
-      o.pending++;
-      const p = o.chain.then(() => this.sendValue(type, id, m, reader, o)).finally(() => {
-        o.pending--;
-        if (o.cancelled) reader?.close();
-      });
-      o.chain = p.catch(() => {});
-      return p;
-    };
-    const ctx: RequestContext = {
-      id,
-      meta,
-      value,
-      session: this,
-      node: this.node,
-      reply: (m, v) => {
-        const p = send(FrameType.RES, m, v);
-        if (!handler.subscription) {
-          if (p === SENT) finish();
-          else p.finally(finish);
-        }
-        return p;
-      },
-      event: (m, v) => send(FrameType.EVT, m, v),
-      onCancel: (fn) => {
-        if (o.cancelled) fn();
-        else o.cancel.push(fn);
-      },
-      fail: (err) => {
-        if (o.cancelled) return;
-        o.failing = true; // the ERR waits its turn on the chain; nothing may overtake it
-        // Stop callbacks at once; the error leaves after what is already queued.
-        const hooks = o.cancel;
-        o.cancel = [];
-        for (const fn of hooks) {
-          try {
-            fn();
-          } catch {}
-        }
-        o.chain.then(() => {
-          if (o.cancelled) return;
-          this.sendError(id, err);
-          this.cancel(id);
-        });
-      },
-      end: () => {
-        o.chain.then(finish);
-      },
-      get cancelled() {
-        return o.cancelled;
-      },
-    };
     let result: Promise<object | undefined> | object | undefined;
     try {
-      result = handler.run(ctx);
+      result = handler.run(o);
     } catch (e) {
-      finish();
+      o.finish();
       this.sendError(id, asClipError(e));
       return;
     }
+    if (result === undefined) return; // the handler answers (or answered) itself
     Promise.resolve(result).then(
       (r) => {
         if (r !== undefined) {
-          finish();
+          o.finish();
           if (!o.cancelled) this.conn.send(encodeFrame(FrameType.RES, id, r));
         }
       },
       (e) => {
-        finish();
+        o.finish();
         if (!o.cancelled) this.sendError(id, asClipError(e));
-        if (handler.subscription) this.cancel(id);
+        if (handler.subscription) this.cancelStream(id);
       },
     );
   }
@@ -396,7 +425,8 @@ export class Session {
    * waits for the connection's queue to drain, so a slow reader holds back
    * the disk, not our memory.
    */
-  private async sendValue(type: FrameType, id: number, meta: object, reader: ValueReader | null, o: Open): Promise<void> {
+  /** @internal */
+  async sendValue(type: FrameType, id: number, meta: object, reader: ValueReader | null, o: Open): Promise<void> {
     if (!reader) {
       this.conn.send(encodeFrame(type, id, meta));
       return;
