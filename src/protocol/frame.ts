@@ -230,8 +230,19 @@ export class FrameDecoder {
   }
 }
 
-/** Payloads up to this size are copied out of the chunk rather than viewed (see parseFrame). */
+/** Payloads below this size are copied out of the chunk rather than viewed (see parseFrame). */
 export const COPY_BELOW = 4096;
+
+// Socket chunks are Buffers, whose slice() is a view: copy with the typed array's own.
+const copySlice = Uint8Array.prototype.slice;
+
+/** A copy of buf[start..start+n]; a loop for the smallest, which costs less than a call. */
+function copyOut(buf: Uint8Array, start: number, n: number): Uint8Array {
+  if (n > 256) return copySlice.call(buf, start, start + n);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = buf[start + i];
+  return out;
+}
 
 // Node's Buffer#latin1Slice reads a string straight out of any Uint8Array.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
@@ -255,7 +266,8 @@ function metaText(buf: Uint8Array, start: number, end: number): string {
  * Parses the frame at buf[pos..pos+total]. No DataView and no view for the
  * meta: a chunk fresh from the socket pays ~0.2 µs the first time anything
  * asks for its ArrayBuffer, as much as the rest of a small frame's decoding.
- * For the same reason a small payload is copied (slice) instead of viewed.
+ * For the same reason a small payload is copied instead of viewed; the copy
+ * is also the consumer's to keep.
  */
 function parseFrame(buf: Uint8Array, pos = 0, total = buf.length): Frame {
   const metaLen = u16(buf, pos + 10);
@@ -278,6 +290,6 @@ function parseFrame(buf: Uint8Array, pos = 0, total = buf.length): Frame {
     fin: (buf[pos + 5] & FLAG_FIN) !== 0,
     id: u32(buf, pos + 6),
     meta,
-    payload: n === 0 ? EMPTY : n < COPY_BELOW ? buf.slice(start, end) : buf.subarray(start, end),
+    payload: n === 0 ? EMPTY : n < COPY_BELOW ? copyOut(buf, start, n) : buf.subarray(start, end),
   };
 }
