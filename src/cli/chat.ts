@@ -129,7 +129,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
     }
   };
 
-  ui.rl.on("line", (line: string) => {
+  ui.on("line", (line: string) => {
     const text = line.replace(/\r$/, "");
     if (text === "/quit" || text === "/exit") {
       quitting = true;
@@ -152,11 +152,12 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
     });
     ui.prompt();
   });
-  ui.rl.on("close", () => inputDone());
-  ui.rl.on("SIGINT", () => {
+  ui.on("close", () => inputDone());
+  ui.on("interrupt", () => {
     quitting = true;
     ui.close();
   });
+  ui.start();
   link = await join().catch((e) => {
     ui.close();
     throw e;

@@ -480,7 +480,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
     }
   };
 
-  ui.rl.on("line", (line: string) => {
+  ui.on("line", (line: string) => {
     const n = ++lineNo;
     remember(line);
     queued++;
@@ -493,12 +493,12 @@ export async function shell(flags: ShellFlags): Promise<void> {
         ui.prompt();
       });
   });
-  ui.rl.on("close", () => inputDone());
-  ui.rl.on("SIGINT", () => {
+  ui.on("close", () => inputDone());
+  ui.on("interrupt", () => {
     // Ctrl-C stops a wait in the foreground, or clears the line, as shells do.
     if (sh.foreground) sh.foreground.abort(new ClipError("TIMEOUT", "interrupted"));
     else {
-      ui.rl.write(null, { ctrl: true, name: "u" });
+      ui.clearLine();
       process.stdout.write("^C\n");
       ui.prompt();
     }
@@ -513,6 +513,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
       throw e;
     }
   }
+  ui.start();
   ui.prompt();
   await inputClosed;
   try {
