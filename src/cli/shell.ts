@@ -390,7 +390,8 @@ class Shell {
       ["version", String(s.version)],
       ["uptime", duration(Number(s.uptime))],
       ["role", String(s.role)],
-      ["parent", s.parent ? (typeof s.parent === "string" ? s.parent : JSON.stringify(s.parent)) : "-"],
+      ["parent", parentOf(s.parent as { name?: string; addr?: string } | null, s.upstream)],
+      ["children", ((s.children as { name?: string }[]) ?? []).map((c) => c.name ?? "?").join(", ") || "-"],
       ["clients", String(s.clients)],
       ["regions", String(s.regions)],
       ["groups", String(s.groups)],
@@ -426,6 +427,11 @@ class Shell {
     for (const w of this.watches.values()) w.stop();
     this.client?.close();
   }
+}
+
+function parentOf(p: { name?: string; addr?: string } | null, upstream: unknown): string {
+  if (!p) return upstream === "dialing" ? "- (retrying --connect)" : "-";
+  return `${p.name ?? "?"} (${p.addr ?? "?"})`;
 }
 
 function completer(line: string): [string[], string] {
