@@ -8,7 +8,10 @@ import { ClipError, isClipError } from "../protocol/errors.ts";
 import { checkLine, checkNick, checkRoom } from "../server/handlers/chat.ts";
 import { type ClientFlags, openClient } from "./common.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
-import { bold, dim } from "./output.ts";
+import { bold, dim, paint } from "./output.ts";
+
+/** Dim on stderr: coloured only if stderr is a terminal. */
+const dimErr = (s: string) => paint(2, s, 2);
 
 export interface ChatFlags extends ClientFlags {
   name?: unknown;
@@ -89,7 +92,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       throw new ClipError("PROTOCOL", "the server did not let us into the room");
     }
     const server = String((first.value as Message).meta.server ?? "");
-    if (ui.interactive) ui.note(dim(`joined ${room} on ${server} as ${name}; type /quit or Ctrl-D to leave`));
+    if (ui.interactive) ui.note(dimErr(`joined ${room} on ${server} as ${name}; type /quit or Ctrl-D to leave`));
     const ended = (async () => {
       for await (const m of events) await show(m.meta as unknown as ChatEvent);
     })();

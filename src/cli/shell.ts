@@ -13,7 +13,10 @@ import { ClipError, asClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
 import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
-import { ago, bold, dim, duration, humanSize, out, table } from "./output.ts";
+import { ago, bold, dim, duration, humanSize, out, paint, table } from "./output.ts";
+
+/** Dim on stderr: coloured only if stderr is a terminal. */
+const dimErr = (s: string) => paint(2, s, 2);
 
 export interface ShellFlags extends ClientFlags {
   group?: unknown;
@@ -158,7 +161,7 @@ class Shell {
   /** The connection, opened again if the last one was lost. */
   async conn(): Promise<Client> {
     if (this.client && !this.client.closed) return this.client;
-    if (this.client) this.ui.note(dim("reconnecting…"));
+    if (this.client) this.ui.note(dimErr("reconnecting…"));
     this.kvHandle = null;
     this.client = await openClient(this.flags);
     return this.client;
@@ -281,7 +284,7 @@ class Shell {
         ctl.abort(new ClipError("LOST", "stopped"));
       },
     });
-    this.ui.note(dim(`[${id}] ${what}: watching in the background (unwatch ${id} stops it)`));
+    this.ui.note(dimErr(`[${id}] ${what}: watching in the background (unwatch ${id} stops it)`));
     body(tag)
       .catch((e) => {
         if (ctl.signal.aborted) return;
@@ -513,7 +516,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
   if (ui.interactive) {
     try {
       const c = await sh.conn();
-      ui.note(dim(`connected to ${c.welcome.server}; help lists the commands, Ctrl-D leaves`));
+      ui.note(dimErr(`connected to ${c.welcome.server}; help lists the commands, Ctrl-D leaves`));
     } catch (e) {
       ui.close();
       throw e;
