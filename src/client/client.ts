@@ -337,8 +337,10 @@ export class Client {
    * each RES/EVT head, whose `payload` is the whole value when `fin` is set;
    * a longer value continues in rest(head). close() cancels the stream.
    */
-  subscription(op: string, meta: Record<string, unknown>, signal?: AbortSignal): Subscription {
+  subscription(op: string, meta: Record<string, unknown>, signal?: AbortSignal, tap?: (head: Head) => boolean): Subscription {
     const { id, inbox } = this.openStream();
+    // `tap` may take a head whose value is whole as it arrives; what it leaves comes through next().
+    if (tap) inbox.tap = (item) => item.t === "head" && item.fin && tap(owned(item));
     const onAbort = () => inbox.push({ t: "err", err: abortError(signal!) });
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
@@ -349,9 +351,7 @@ export class Client {
         const head = await inbox.next();
         if (head.t === "err") throw head.err;
         if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
-        // Small payloads are copies already (frame.ts); a larger one is a view of the socket's chunk.
-        if (head.fin && head.payload.length >= COPY_BELOW) head.payload = head.payload.slice();
-        return head;
+        return head.fin ? owned(head) : head;
       },
       rest: (head) => this.body(head, inbox),
       close: () => {
@@ -523,6 +523,12 @@ export class Client {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** A head whose whole value is the caller's: small payloads are copies already (frame.ts); a larger one is a view of the socket's chunk. */
+function owned(head: Head): Head {
+  if (head.payload.length >= COPY_BELOW) head.payload = head.payload.slice();
+  return head;
 }
 
 /** Collects a body; preallocates when the size is known. */

@@ -20,11 +20,18 @@ export class Inbox {
   private waiter: ((i: Item) => void) | null = null;
   /** Set once an error was queued: nothing more will come. */
   failed = false;
+  /**
+   * Sees each item as it arrives, while nothing is queued, and may take it
+   * (true) instead of queueing it: a subscriber handling its events in the
+   * data callback pays no promise per event (see Client.subscription).
+   */
+  tap: ((item: Item) => boolean) | null = null;
 
   constructor(private readonly flow: Flow) {}
 
   push(item: Item): void {
     if (this.failed) return;
+    if (this.tap && this.items.length === 0 && this.tap(item)) return;
     if (item.t === "err") this.failed = true;
     const n = item.t === "err" ? 0 : item.payload.length;
     if (this.waiter) {

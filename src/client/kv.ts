@@ -6,7 +6,7 @@
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName, checkKey } from "../protocol/messages.ts";
 import { FrameType } from "../protocol/frame.ts";
-import type { Client, CopyOptions, CopySource, Message, Subscription } from "./client.ts";
+import type { Client, CopyOptions, CopySource, Head, Message, Subscription } from "./client.ts";
 
 export interface KvOptions {
   group: string;
@@ -210,28 +210,50 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
       if (sig.aborted) this.close();
       else sig.addEventListener("abort", () => this.close(), { once: true });
     }
-    this.pump(() => c.subscription("kv.watch", { group, key }, this.ctl.signal), ready, refused);
+    this.markReady = ready;
+    this.pump(() => c.subscription("kv.watch", { group, key }, this.ctl.signal, (m) => this.take(m)), refused);
   }
 
-  // Head by head rather than through subscribe()'s generators: a 1000-watcher
-  // fan-out pays this once per watcher, and a small value is whole in its head.
-  private async pump(open: () => Subscription, ready: () => void, refused: (e: unknown) => void): Promise<void> {
+  private markReady: () => void;
+  /** The pump is reading a value longer than its frame: later changes wait their turn. */
+  private collecting = false;
+
+  /**
+   * A change whose value is whole in its frame, handled as the frame
+   * arrives: a 1000-watcher fan-out pays no promise or generator per
+   * watcher. False leaves it to the pump (the end of the stream, or while
+   * the pump reads a long value, so changes stay in order).
+   */
+  private take(m: Head): boolean {
+    if (this.collecting || m.type === FrameType.RES) return false;
+    this.handle(m, m.payload);
+    return true;
+  }
+
+  private handle(m: Head, value: Uint8Array): void {
+    const ev = m.meta.event;
+    if (ev === "watching") this.markReady();
+    else if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value });
+    else if (ev === "del") this.push(m.meta as unknown as KvEvent);
+    if (this.queue.length > this.max) this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
+  }
+
+  /** What take() left: a value longer than its frame, the end, an error. */
+  private async pump(open: () => Subscription, refused: (e: unknown) => void): Promise<void> {
     let sub: Subscription | undefined;
     try {
       sub = open(); // a closed client fails the watch through next()/ready, as before
-      while (true) {
+      while (!this.finished) {
         const m = await sub.next();
         if (m.type === FrameType.RES) break; // the server ended the watch
-        const ev = m.meta.event;
-        if (ev === "watching") {
-          ready();
-          continue;
-        }
-        if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value: m.fin ? m.payload : await bodyBytes({ type: m.type, meta: m.meta, body: sub.rest(m) }) });
-        else if (ev === "del") this.push(m.meta as unknown as KvEvent);
-        if (this.queue.length > this.max) {
-          this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
-          return;
+        if (m.fin) this.handle(m, m.payload);
+        else {
+          this.collecting = true;
+          try {
+            this.handle(m, await bodyBytes({ type: m.type, meta: m.meta, body: sub.rest(m) }));
+          } finally {
+            this.collecting = false;
+          }
         }
       }
       this.fail(null);

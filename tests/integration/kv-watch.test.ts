@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type Client, type KvEvent } from "../../src/index.ts";
-import { type ServerHandle, spawnClip, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
+import { type ServerHandle, randomBytes, spawnClip, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
 
 async function setup(s: ServerHandle, g = "app"): Promise<{ env: Record<string, string>; S: string }> {
   const r = await s.run(["group", "create", g]);
@@ -171,6 +171,30 @@ describe("kv watch", () => {
       // What was queued before the cut is delivered first, in order, none skipped.
       expect(got).toEqual(Array.from({ length: got.length }, (_, i) => String(i)));
       expect(got.length).toBeGreaterThanOrEqual(10);
+    } finally {
+      c.close();
+    }
+  });
+
+  test("kv watch - a value longer than one frame arrives whole, in order with the small changes around it", async () => {
+    await using s = await startServer({ memory: true });
+    const { S } = await setup(s);
+    const c = await connect(`unix:${s.socket}`);
+    try {
+      const kv = await c.kv({ group: "app", secret: S });
+      const watch = kv.watch("k");
+      await watch.ready;
+      const big = randomBytes(3 * 1024 * 1024 + 5);
+      const writes: (string | Uint8Array)[] = ["a", "b", big, "c", "d", big, "e"];
+      for (const v of writes) await kv.put("k", v);
+      const got: Uint8Array[] = [];
+      for await (const e of watch) {
+        if (e.event === "put") got.push(e.value);
+        if (got.length === writes.length) break;
+      }
+      const want = writes.map((v) => (typeof v === "string" ? new TextEncoder().encode(v) : v));
+      expect(got.map((v) => v.length)).toEqual(want.map((v) => v.length));
+      for (let i = 0; i < want.length; i++) expect(Buffer.compare(got[i], want[i])).toBe(0);
     } finally {
       c.close();
     }
