@@ -6,6 +6,7 @@
 // descriptor limit for this process only (ulimit in a bash -c).
 //
 //   npm run load -- [--conns 10000]   (bench/load.ts is the issue-2 small-value generator)
+//   npm run load -- --attack [--seconds 20]   token guessing, 1 / 200 / 1000 connections
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Client } from "../src/client/client.ts";
@@ -55,7 +56,25 @@ async function roundTrips(server: string, token: string | undefined, n: number):
   return { medianMs: times[Math.floor(n / 2)], maxMs: times[n - 1] };
 }
 
-if (import.meta.main) {
+if (import.meta.main && process.argv.includes("--attack")) {
+  // npm run load -- --attack: how many token guesses an attacker gets checked.
+  const { startServer } = await import("../tests/helpers/clip.ts");
+  const { guessTokens } = await import("./harness.ts");
+  const dir = mkdtempSync("/tmp/atk-");
+  writeFileSync(`${dir}/token`, "attack-token", { mode: 0o600 });
+  const srv = await startServer({ dir, memory: true, args: ["--listen", "tcp:127.0.0.1:0", "--token-file", `${dir}/token`] });
+  try {
+    const port = loggedTcpPort(srv.stderr());
+    const seconds = flag("seconds", 20);
+    for (const n of [1, 200, 1000]) {
+      const r = await guessTokens({ host: "127.0.0.1", port }, n, seconds * 1000);
+      console.log(`token guessing: ${n} connections for ${seconds} s: ${r.answered} guesses checked and answered = ${r.perSecond.toFixed(2)} per second`);
+    }
+  } finally {
+    await srv[Symbol.asyncDispose]();
+    rmSync(dir, { recursive: true, force: true });
+  }
+} else if (import.meta.main) {
   const { startServer } = await import("../tests/helpers/clip.ts");
   const conns = flag("conns", 10_000);
   const dir = mkdtempSync("/tmp/ld-");
