@@ -233,8 +233,11 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
   private handle(m: Head, value: Uint8Array): void {
     const ev = m.meta.event;
     if (ev === "watching") this.markReady();
-    else if (ev === "put") this.push({ ...(m.meta as unknown as KeyInfo), event: "put", value });
-    else if (ev === "del") this.push(m.meta as unknown as KvEvent);
+    else if (ev === "put") {
+      // The meta is this head's own (parsed from its frame): it becomes the event, no copy.
+      m.meta.value = value;
+      this.push(m.meta as unknown as KvEvent);
+    } else if (ev === "del") this.push(m.meta as unknown as KvEvent);
     if (this.queue.length > this.max) this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
   }
 
