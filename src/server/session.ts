@@ -61,10 +61,23 @@ export interface Handler {
   maxPending?: number;
 }
 
+/** Requests open in this process, all sessions together (see maxOpenTotal). */
+let openTotal = 0;
+
+/** How many requests are open across all sessions (tests check it returns to 0). */
+export function openRequests(): number {
+  return openTotal;
+}
+
 /** Per-connection bounds: what one client can make the server hold. */
 export const SESSION_LIMITS = {
   /** Requests open at once (uploads, waits, watches, replies in flight). */
   maxOpen: 1024,
+  /**
+   * Requests open at once across every connection: 1024 per connection times
+   * thousands of connections would be gigabytes (a wait holds about 0.8 KiB).
+   */
+  maxOpenTotal: 256 << 10,
   /** Value uploads at once. */
   maxUploads: 16,
   /** The handshake must finish within this. */
@@ -319,6 +332,8 @@ export class Session {
       }
       if (handler.admin && !this.admin) throw new ClipError("DENIED", `"${op}" is an admin command: use the unix socket, or a client that proved the cluster token`);
       if (this.open.size + this.uploads.size >= SESSION_LIMITS.maxOpen) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxOpen} requests open on one connection`);
+      // The handshake is exempt: it is short, one per connection, and bounded by the connection limit.
+      if (openTotal >= SESSION_LIMITS.maxOpenTotal && !handler.preAuth) throw new ClipError("BUSY", `the server holds ${SESSION_LIMITS.maxOpenTotal} requests open; try again later`);
       handler.check?.(f.meta, this);
       if (handler.value === "required") {
         if (this.uploads.size >= SESSION_LIMITS.maxUploads) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxUploads} uploads at once on one connection`);
@@ -378,18 +393,23 @@ export class Session {
     const o = this.open.get(id);
     if (!o) return;
     this.open.delete(id);
+    openTotal--;
     o.cancelled = true;
     o.runHooks();
   }
 
   /** @internal A request ended: its id may be used again. */
   finished(o: Open): void {
-    if (this.open.get(o.id) === o) this.open.delete(o.id);
+    if (this.open.get(o.id) === o) {
+      this.open.delete(o.id);
+      openTotal--;
+    }
   }
 
   private run(id: number, handler: Handler, meta: Record<string, unknown>, value: Value | null): void {
     const o = new Open(this, id, meta, value, handler);
     this.open.set(id, o);
+    openTotal++;
     let result: Promise<object | undefined> | object | undefined;
     try {
       result = handler.run(o);

@@ -134,4 +134,33 @@ describe("slow clients", () => {
       c.end();
     }
   });
+
+  test("slow - requests open across all connections are bounded: past the bound BUSY, below it service again", async () => {
+    const { SESSION_LIMITS } = await import("../../src/server/session.ts");
+    const { startServer: serve } = await import("../../src/server/serve.ts");
+    const { silentLogger } = await import("../../src/server/log.ts");
+    using dir = tempDir("ot");
+    const srv = await serve({ socket: `${dir}/s.sock`, dataDir: null, maxSize: 1 << 20, log: silentLogger });
+    const saved = SESSION_LIMITS.maxOpenTotal;
+    SESSION_LIMITS.maxOpenTotal = 300;
+    const conns: RawConn[] = [];
+    try {
+      // 3 connections × 200 waits: each within its own limit, 600 in all.
+      for (let i = 0; i < 3; i++) {
+        const c = await RawConn.open({ unix: `${dir}/s.sock` });
+        expect(await c.handshake()).toBe(true);
+        for (let id = 1; id <= 200; id++) c.write(encodeFrame(FrameType.REQ, id, { op: "wait", r: 1 }));
+        conns.push(c);
+      }
+      await waitFor(() => conns.reduce((n, c) => n + c.frames.filter((f) => f.type === FrameType.ERR && f.meta.code === "BUSY").length, 0) === 300, 10_000, "300 BUSY answers");
+      conns.shift()!.end();
+      const c = await connect({ server: `unix:${dir}/s.sock` });
+      await waitFor(async () => (await c.list().then(() => true, () => false)), 10_000, "room again");
+      c.close();
+    } finally {
+      SESSION_LIMITS.maxOpenTotal = saved;
+      for (const c of conns) c.end();
+      await srv.stop();
+    }
+  });
 });
