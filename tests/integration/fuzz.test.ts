@@ -70,4 +70,24 @@ describe("fuzz", () => {
     expect(new TextDecoder().decode(await c.paste(9))).toBe("after the storm");
     c.close();
   }, 50_000);
+
+  test("fuzz - after 1,500 hostile frames on an in-process server, no session or open request is left behind", async () => {
+    const { openRequests } = await import("../../src/server/session.ts");
+    const { startServer: serve } = await import("../../src/server/serve.ts");
+    const { silentLogger } = await import("../../src/server/log.ts");
+    using dir = tempDir("lk");
+    const srv = await serve({ socket: `${dir}/s.sock`, dataDir: `${dir}/data`, maxSize: 1 << 30, log: silentLogger, listen: ["tcp:127.0.0.1:0"], token: "tk" });
+    try {
+      const a = srv.addresses[1];
+      const port = a.kind === "tcp" ? a.port : 0;
+      const before = openRequests();
+      const r = await fuzz({ seed: 5, frames: 1500, timeMs: 30_000, ops: MORE_OPS, pid: process.pid, unix: `${dir}/s.sock`, tcp: { host: "127.0.0.1", port }, token: "tk" });
+      expect(r.crashes).toBe(0);
+      expect(r.checkFailures).toEqual([]);
+      // A leak here would end, one day, in BUSY for everyone (maxOpenTotal).
+      await waitFor(() => srv.node.sessions.size === 0 && openRequests() === before, 10_000, "every session and request to end");
+    } finally {
+      await srv.stop();
+    }
+  }, 40_000);
 });
