@@ -188,4 +188,35 @@ describe("security", () => {
     expect(wrong.stderr).not.toContain(secret);
     expect(srv.stderr()).not.toContain(secret);
   });
+
+  test("security - a default socket folder made by someone else is refused; one of ours left open is closed to 0700", async () => {
+    using dir = tempDir("sec");
+    const { chownSync, chmodSync, mkdirSync } = await import("node:fs");
+    const env = { CLIP_SOCKET: "", XDG_RUNTIME_DIR: String(dir) };
+    // Another user got there first (a shared /tmp/clip-UID): they could swap the socket.
+    mkdirSync(`${dir}/clip`, { mode: 0o777 });
+    chmodSync(`${dir}/clip`, 0o777);
+    if (process.getuid?.() === 0) {
+      chownSync(`${dir}/clip`, 4242, 4242);
+      const r = await clip(["serve", "--memory"], { env, timeoutMs: 10_000 });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^clip: the socket folder ${dir}/clip belongs to another user`));
+      chownSync(`${dir}/clip`, 0, 0);
+    }
+    // Ours, but open to everyone: tightened before the socket appears.
+    const proc = Bun.spawn([BIN, "serve", "--memory"], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+    try {
+      await waitFor(() => {
+        try {
+          return statSync(`${dir}/clip/clip.sock`).isSocket();
+        } catch {
+          return false;
+        }
+      });
+      expect(statSync(`${dir}/clip`).mode & 0o777).toBe(0o700);
+    } finally {
+      proc.kill(9);
+      await proc.exited;
+    }
+  });
 });
