@@ -49,6 +49,7 @@ export function duration(s: number): string {
 
 /** Aligned columns; the header is bold at a terminal. */
 export function table(header: string[], rows: string[][]): string {
+  rows = rows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
@@ -56,6 +57,17 @@ export function table(header: string[], rows: string[][]): string {
       .join("  ")
       .trimEnd();
   return [bold(line(header)), ...rows.map(line)].join("\n") + "\n";
+}
+
+/**
+ * Cells carry text other applications wrote (keys, names): control
+ * characters are shown escaped (\x1b, \t) so they cannot move the cursor,
+ * retitle the terminal or break columns. Our own colour codes stay.
+ */
+function printable(s: string): string {
+  return s.replace(/\x1b(?!\[[0-9;]*m)|[\x00-\x1a\x1c-\x1f\x7f-\x9f]/g, (c) =>
+    c === "\t" ? "\\t" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 function visible(s: string): string {

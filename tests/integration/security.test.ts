@@ -219,4 +219,19 @@ describe("security", () => {
       await proc.exited;
     }
   });
+
+  test("security - keys written by another app cannot drive the terminal through kv list (control characters shown escaped)", async () => {
+    await using srv = await startServer({ memory: true });
+    const secret = (await srv.run(["group", "create", "gt"])).text.trim();
+    const env = { CLIP_SECRET: secret, CLIP_GROUP: "gt" };
+    const key = "\x1b]0;pwned\x07\x1b[2Jk\ttab";
+    expect((await srv.run(["kv", "put", key, "v"], { env })).code).toBe(0);
+    const r = await srv.run(["kv", "list"], { env });
+    expect(r.code).toBe(0);
+    expect(r.text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(r.text).toContain("\\x1b]0;pwned\\x07\\x1b[2Jk\\ttab");
+    // The data itself is still exact: get prints the value, --json keeps the key.
+    const j = await srv.run(["kv", "list", "--json"], { env });
+    expect(j.text).toContain(JSON.stringify(key).slice(1, -1));
+  });
 });
