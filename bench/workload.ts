@@ -21,6 +21,8 @@ export interface WriterSpec {
   token?: string;
   targets: Target[];
   group?: { group: string; secret: string };
+  /** Pad values to this many bytes (values over 64 KiB live in files: a second path to crash in). */
+  pad?: number;
 }
 
 /** Per target: the highest number acknowledged, and the highest sent. */
@@ -45,7 +47,7 @@ export class AckLog {
       const acked = this.acked.get(id) ?? 0;
       const sent = this.sent.get(id) ?? 0;
       const v = await read(t);
-      const m = /^w(\d+):(\d+)$/.exec(v);
+      const m = /^w(\d+):(\d+)\.*$/.exec(v);
       const n = m && Number(m[1]) === t.writer ? Number(m[2]) : 0;
       if (n < acked) bad.push(`${id}: holds ${JSON.stringify(v)}, but w${t.writer}:${acked} was acknowledged`);
       else if (n > sent) bad.push(`${id}: holds ${JSON.stringify(v)}, never sent`);
@@ -69,7 +71,8 @@ export async function runWriter(w: WriterSpec, n: number, log: AckLog, stop: { s
         kv = w.group ? await client.kv(w.group) : null;
       }
       log.sent.set(id, num);
-      const value = `w${n}:${num}`;
+      const head = `w${n}:${num}`;
+      const value = w.pad && w.pad > head.length ? head + ".".repeat(w.pad - head.length) : head;
       if (t.kind === "region") await client.copy(Number(t.name), value);
       else await kv!.put(t.name, value);
       // Acknowledged: from here on this write (or a later one) must survive.

@@ -50,6 +50,42 @@ describe("durability", () => {
     }
   }, 60_000);
 
+  test("durability - acknowledged 100 KiB values (kept in files) survive kill -9 at random moments (6 rounds)", async () => {
+    const data = mkdtempSync("/tmp/durb-");
+    const rng = new Rng(777);
+    let srv: ServerHandle = await startServer({ data });
+    try {
+      const admin = await Client.connect({ server: `unix:${srv.socket}` });
+      const group = { group: "big", secret: await admin.groups.create("big") };
+      admin.close();
+      const log = new AckLog();
+      const targets: Target[] = [];
+      const specs = Array.from({ length: 4 }, (_, w) => {
+        const mine: Target[] = w < 2 ? [{ kind: "region", name: String(w + 5), writer: w }] : [{ kind: "key", name: `big${w}`, writer: w }];
+        targets.push(...mine);
+        return { server: () => `unix:${srv.socket}`, targets: mine, group, pad: 100 << 10 };
+      });
+      for (let round = 0; round < 6; round++) {
+        const stop = { stopped: false };
+        const running = specs.map((s, i) => runWriter(s, i, log, stop));
+        await Bun.sleep(100 + rng.int(300));
+        srv.proc.kill(9);
+        await srv.proc.exited;
+        stop.stopped = true;
+        await Promise.all(running);
+        srv = await startServer({ data });
+        const r = await reader(`unix:${srv.socket}`, undefined, group);
+        const lost = await log.verify(targets, r.read);
+        r.close();
+        expect(lost).toEqual([]);
+      }
+      expect(log.writes).toBeGreaterThan(0);
+    } finally {
+      await srv[Symbol.asyncDispose]();
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   async function damaged(harm: (data: string) => void): Promise<{ code: number; stderr: string; data: string }> {
     const data = mkdtempSync("/tmp/dmg-");
     {
