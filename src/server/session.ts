@@ -12,7 +12,7 @@ import { ClipError, asClipError } from "../protocol/errors.ts";
 import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, withStreamId, writeHeader, type Frame } from "../protocol/frame.ts";
 import type { PeerKind } from "../protocol/messages.ts";
 import type { ClipNode } from "./node.ts";
-import { type Value, type ValueSink, ValueReader } from "./values.ts";
+import { type Value, type ValueSink, ValueReader, isValueFileOpen, openValueFiles } from "./values.ts";
 
 export type SessionState =
   | "hello" // waiting for the first request, which must be `hello`
@@ -84,6 +84,14 @@ export const SESSION_LIMITS = {
   handshakeMs: 10_000,
   /** Events queued on one subscription before its reader counts as too slow. */
   maxPendingEvents: 64,
+  /**
+   * Value files held open (shared by every send of one value) for sends not
+   * yet made: each is a descriptor, and readers that fall behind on many
+   * different values would otherwise run the process out of them (EMFILE
+   * for everyone). Past it, the connection with the most files waiting (the
+   * slowest reader) is closed, and its files with it.
+   */
+  maxOpenValueFiles: 2048,
   /**
    * A value chunk is sent only while the connection's queue is at most this.
    * Checked right before each send, so many replies woken together (100
@@ -160,13 +168,22 @@ class Open implements RequestContext {
       s.conn.send(Object.isFrozen(m) ? sharedFrame(type, this.id, m, v) : encodeFrame(type, this.id, m, v && v.size > 0 ? v.bytes : undefined));
       return SENT;
     }
+    if (v?.file !== undefined && !isValueFileOpen(v.file) && openValueFiles() >= SESSION_LIMITS.maxOpenValueFiles) {
+      let victim = s;
+      for (const o of s.node.sessions) if (o.pendingFiles > victim.pendingFiles) victim = o;
+      victim.close("slow", new ClipError("SLOW", `${victim.pendingFiles} values wait for this reader while the server holds ${openValueFiles()} value files open; cut off`));
+      if (victim === s) return SENT;
+    }
     // Open the value now: a file replaced meanwhile stays readable through the fd.
     const reader = v && v.size > 0 ? new ValueReader(v) : null;
+    const file = v?.file !== undefined;
+    if (file) s.pendingFiles++;
     this.pending++;
     const p = this.chain
       .then(() => s.sendValue(type, this.id, m, reader, this))
       .finally(() => {
         this.pending--;
+        if (file) s.pendingFiles--;
         if (this.cancelled) reader?.close();
       });
     this.chain = p.catch(() => {});
@@ -221,6 +238,8 @@ class Open implements RequestContext {
 
 export class Session {
   state: SessionState = "hello";
+  /** Sends on this connection waiting with a value file open (see maxOpenValueFiles). */
+  pendingFiles = 0;
   kind: PeerKind = "cli";
   pid = 0;
   name = "";

@@ -135,6 +135,22 @@ class FileSink implements ValueSink {
 }
 
 /** Reads a value in pieces; opening happens at construction. */
+/**
+ * Value files open for readers, shared: 1,000 waiters sent one value hold
+ * one descriptor, not 1,000 (reads are positional, and a blob's name is
+ * never reused, so one fd serves every reader of that file).
+ */
+const openFiles = new Map<string, { fd: number; refs: number }>();
+
+/** Distinct value files held open in this process (each is a descriptor). */
+export function openValueFiles(): number {
+  return openFiles.size;
+}
+
+export function isValueFileOpen(file: string): boolean {
+  return openFiles.has(file);
+}
+
 export class ValueReader {
   readonly size: number;
   private fd: number | null = null;
@@ -143,7 +159,10 @@ export class ValueReader {
     this.size = value.size;
     if (value.file !== undefined) {
       try {
-        this.fd = openSync(value.file, "r");
+        const shared = openFiles.get(value.file);
+        if (shared) shared.refs++;
+        else openFiles.set(value.file, { fd: openSync(value.file, "r"), refs: 1 });
+        this.fd = openFiles.get(value.file)!.fd;
       } catch (e) {
         throw new ClipError("INTERNAL", `value file ${value.file} is missing: ${(e as Error).message}`, { cause: e });
       }
@@ -182,12 +201,15 @@ export class ValueReader {
     return out;
   }
   close(): void {
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {}
-      this.fd = null;
-    }
+    if (this.fd === null) return;
+    this.fd = null;
+    const file = this.value.file!;
+    const shared = openFiles.get(file);
+    if (!shared || --shared.refs > 0) return;
+    openFiles.delete(file);
+    try {
+      closeSync(shared.fd);
+    } catch {}
   }
 }
 

@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { RawConn, loggedTcpPort, rssKb } from "../../bench/harness.ts";
+import { RawConn, fdCount, loggedTcpPort, rssKb } from "../../bench/harness.ts";
 import { connect } from "../../src/index.ts";
 import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
 import { startServer, tempDir, waitFor } from "../helpers/clip.ts";
@@ -160,6 +160,65 @@ describe("slow clients", () => {
     } finally {
       SESSION_LIMITS.maxOpenTotal = saved;
       for (const c of conns) c.end();
+      await srv.stop();
+    }
+  });
+
+  test("slow - waiters that never read cannot pin a descriptor per pending value (4,000 waits, file-backed values)", async () => {
+    await using srv = await startServer({});
+    const conns: RawConn[] = [];
+    try {
+      for (let k = 0; k < 4; k++) {
+        const c = await RawConn.open({ unix: srv.socket });
+        expect(await c.handshake()).toBe(true);
+        const parts: Uint8Array[] = [];
+        for (let id = 1; id <= 1000; id++) parts.push(encodeFrame(FrameType.REQ, id, { op: "wait", r: 4, follow: true }));
+        c.write(Buffer.concat(parts));
+        conns.push(c);
+      }
+      await waitFor(async () => (await srv.run(["status", "--json"])).code === 0);
+      for (const c of conns) c.stopReading();
+      // 100 KB values live in files; each pending event used to hold its file open.
+      const lib = await connect({ server: `unix:${srv.socket}` });
+      for (let i = 0; i < 40; i++) await lib.copy(4, new Uint8Array(100_000 + i));
+      expect(fdCount(srv.pid)).toBeLessThan(2048 + 64);
+      expect((await lib.paste(4)).length).toBe(100_039);
+      lib.close();
+      const r = await srv.run(["copy", "6"], { stdin: new Uint8Array(200_000) });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    } finally {
+      for (const c of conns) c.end();
+    }
+  });
+
+  test("slow - past the bound on open value files, the slowest reader is cut and its files freed; writes and pastes go on", async () => {
+    const { SESSION_LIMITS } = await import("../../src/server/session.ts");
+    const { openValueFiles } = await import("../../src/server/values.ts");
+    const { startServer: serve } = await import("../../src/server/serve.ts");
+    const { silentLogger } = await import("../../src/server/log.ts");
+    using dir = tempDir("vf");
+    const srv = await serve({ socket: `${dir}/s.sock`, dataDir: `${dir}/data`, maxSize: 1 << 30, log: silentLogger });
+    const saved = SESSION_LIMITS.maxOpenValueFiles;
+    SESSION_LIMITS.maxOpenValueFiles = 5;
+    const slow = await RawConn.open({ unix: `${dir}/s.sock` });
+    try {
+      expect(await slow.handshake()).toBe(true);
+      slow.write(encodeFrame(FrameType.REQ, 7, { op: "wait", r: 4, follow: true }));
+      await waitFor(() => srv.node.watcherCount("r/4") === 1);
+      slow.stopReading();
+      const lib = await connect({ server: `unix:${dir}/s.sock` });
+      // 1 MiB each: past the connection's send room (4 MiB), later values wait with their file open.
+      for (let i = 0; i < 30; i++) await lib.copy(4, new Uint8Array((1 << 20) + i).fill(i));
+      // Cut: its watch is gone, its files closed, so later writes no longer queue for it.
+      await waitFor(() => srv.node.watcherCount("r/4") === 0, 5000, "the slow watcher to be cut");
+      await waitFor(() => openValueFiles() === 0, 5000, "its value files to close");
+      expect(slow.closed || srv.node.sessions.size === 1).toBe(true);
+      expect((await lib.paste(4)).length).toBe((1 << 20) + 29);
+      lib.close();
+    } finally {
+      SESSION_LIMITS.maxOpenValueFiles = saved;
+      slow.end();
       await srv.stop();
     }
   });
