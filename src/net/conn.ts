@@ -144,7 +144,8 @@ export class SocketConn implements Conn {
     try {
       this.handler.data(chunk);
     } finally {
-      // Replies that come after an await in this read's handlers join the same write.
+      // Replies sent before the flush runs (at once, or one resolved await
+      // deep, as a kv.get) join this write; deeper ones the next, same tick.
       this.corked = false;
       if (!this.closedFlag && this.queue.length > 0) this.scheduleFlush();
     }
