@@ -7,7 +7,7 @@
 
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import type { Client } from "../client/client.ts";
+import { type Client, type Message, collect } from "../client/client.ts";
 import type { Kv } from "../client/kv.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
@@ -132,6 +132,9 @@ function stateDir(): string {
   return process.env.XDG_STATE_HOME ? `${process.env.XDG_STATE_HOME}/clip` : `${homedir()}/.local/state/clip`;
 }
 
+/** Values up to this size are shown whole (as text when they are text). */
+const SHOW_WHOLE = 16 << 20;
+
 interface Watch {
   id: number;
   what: string;
@@ -189,6 +192,22 @@ class Shell {
     await this.print(text.endsWith("\n") ? text.slice(0, -1) : text);
   }
 
+  /**
+   * A streamed reply: small values are shown as text; a large one is not
+   * held whole: it streams to stdout in a script and is declined at a
+   * terminal.
+   */
+  private async streamed(m: Message & { done(): void }): Promise<void> {
+    try {
+      const size = typeof m.meta.size === "number" ? m.meta.size : 0;
+      if (size <= SHOW_WHOLE) return await this.value(await collect(m.body, size));
+      if (this.ui.interactive) return await this.print(dim(`(${humanSize(size)}: too large to show here; use clip paste R > FILE)`));
+      for await (const chunk of m.body) await out(chunk);
+    } finally {
+      m.done();
+    }
+  }
+
   async run(line: string): Promise<"quit" | void> {
     const w = words(line);
     if (w.length === 0) return;
@@ -208,7 +227,7 @@ class Shell {
       case "paste": {
         need(args, 1, "paste R");
         const r = parseRegion(args[0]);
-        return this.value(await (await this.conn()).paste(r));
+        return this.streamed(await (await this.conn()).pasteStream(r));
       }
       case "wait":
         return this.wait(args);
@@ -266,7 +285,7 @@ class Shell {
     const ctl = new AbortController();
     this.foreground = ctl;
     try {
-      return this.value(await c.wait(r, { timeout: timeoutFlag(f.timeout), signal: ctl.signal }));
+      return await this.streamed(await c.waitStream(r, { timeout: timeoutFlag(f.timeout), signal: ctl.signal }));
     } finally {
       this.foreground = null;
     }
@@ -318,7 +337,7 @@ class Shell {
       }
       case "get":
         need(rest, 1, "kv get K");
-        return this.value(await (await this.kv()).get(rest[0]));
+        return this.streamed(await (await this.kv()).getStream(rest[0]));
       case "del":
         need(rest, 1, "kv del K");
         await (await this.kv()).del(rest[0]);
