@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { connect } from "../../src/index.ts";
-import { spawnClip, startServer, waitFor } from "../helpers/clip.ts";
+import { randomBytes, sameBytes, spawnClip, startServer, waitFor } from "../helpers/clip.ts";
 
 describe("shell", () => {
   test("shell - a script on stdin runs its commands in order", async () => {
@@ -31,6 +31,20 @@ describe("shell", () => {
     expect(r.text).toMatch(/kv watch K/);
     // The shell's writes are real: the CLI sees them.
     expect((await s.run(["paste", "3"])).text).toBe("hello world");
+  });
+
+  test("shell - a value too large to show streams out whole, byte for byte, in a script", async () => {
+    await using s = await startServer({ memory: true });
+    const big = randomBytes(20 << 20, 11);
+    const c = await connect(`unix:${s.socket}`);
+    try {
+      await c.copy(3, big);
+    } finally {
+      c.close();
+    }
+    const r = await s.run(["shell"], { stdin: "paste 3\n" });
+    expect(r.code).toBe(0);
+    expect(sameBytes(r.stdout, big)).toBe(true);
   });
 
   test("shell - groups and keys: create, use, put, get, list, del", async () => {
