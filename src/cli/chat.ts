@@ -110,7 +110,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   let link: Link | null = null;
   let quitting = false;
   // Lines are sent one after another, so a room sees each sender's lines in order.
-  // readline reads from the start: lines that come before we are in the room
+  // Input is read from the start: lines that come before we are in the room
   // wait for the join on this chain, and are not lost.
   let joined!: () => void;
   let sending: Promise<void> = new Promise<void>((r) => (joined = r));
@@ -124,7 +124,10 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       return;
     }
     try {
-      await link.client.call("chat.say", { room, name, text, cid: `${cidBase}.${++said}` });
+      // Counted once sent: a refused line is never echoed, so never awaited.
+      const n = said + 1;
+      await link.client.call("chat.say", { room, name, text, cid: `${cidBase}.${n}` });
+      said = n;
     } catch (e) {
       if (isClipError(e, "USAGE")) ui.note(`clip: ${e.message}`);
       else if (!lost(e)) throw e;
