@@ -10,7 +10,8 @@ import { readFileSync } from "node:fs";
 import { FrameType, encodeFrame } from "../protocol/frame.ts";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "./log.ts";
-import { Session, type Handler } from "./session.ts";
+import { SESSION_LIMITS, Session, type Handler } from "./session.ts";
+import { STAGING } from "./values.ts";
 import { type Change, Store, type WriteOp } from "./store.ts";
 import { HybridClock } from "./version.ts";
 import { FailureDelay, TurnGate } from "./auth.ts";
@@ -18,16 +19,27 @@ import { FailureDelay, TurnGate } from "./auth.ts";
 import { VERSION } from "../version.ts";
 export { VERSION };
 
-/** Leaves descriptors for the store, value files and listeners. */
-function connectionLimit(): number {
-  const env = Number(process.env.CLIP_MAX_CONNECTIONS);
-  if (Number.isInteger(env) && env > 0) return env;
-  let fds = 1024;
+/** This process's descriptor limit (Linux /proc; 1024 when unknown). */
+function descriptorLimit(): number {
   try {
     const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync("/proc/self/limits", "utf8"));
-    if (m) fds = m[1] === "unlimited" ? 1 << 20 : Number(m[1]);
+    if (m) return m[1] === "unlimited" ? 1 << 20 : Number(m[1]);
   } catch {}
-  return Math.max(16, Math.min(100_000, fds - 256));
+  return 1024;
+}
+
+/**
+ * Splits the descriptors: an eighth for value files being sent, an eighth
+ * for uploads being staged, 64 for the store and listeners, the rest for
+ * connections. Past its share each is refused on its own, so no one kind
+ * can run the process out (at the limit, accept fails and clients hang).
+ */
+function descriptorBudget(): { connections: number; files: number } {
+  const fds = descriptorLimit();
+  const files = Math.max(8, Math.floor(fds / 8));
+  const env = Number(process.env.CLIP_MAX_CONNECTIONS);
+  const connections = Number.isInteger(env) && env > 0 ? env : Math.max(16, Math.min(100_000, fds - 2 * files - 64));
+  return { connections, files };
 }
 
 export interface NodeOptions {
@@ -87,6 +99,9 @@ export class ClipNode {
 
   constructor(readonly opts: NodeOptions) {
     this.log = opts.log;
+    const { files } = descriptorBudget();
+    SESSION_LIMITS.maxOpenValueFiles = Math.min(SESSION_LIMITS.maxOpenValueFiles, files);
+    STAGING.maxFiles = Math.min(STAGING.maxFiles, files);
     this.store = new Store({ dir: opts.dataDir, maxSize: opts.maxSize });
     let id = this.store.state.get("id");
     if (!id) {
@@ -135,8 +150,8 @@ export class ClipNode {
     return s;
   }
 
-  /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor limit allows). */
-  readonly maxConnections = connectionLimit();
+  /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor budget allows). */
+  readonly maxConnections = descriptorBudget().connections;
   private lastRefuseLog = 0;
 
   private refuseNote(): void {

@@ -95,6 +95,16 @@ class MemorySink implements ValueSink {
   }
 }
 
+/** Uploads staged in files right now: each holds a descriptor until it commits or aborts. */
+let stagedFiles = 0;
+
+/** At most this many uploads staged in files at once, all connections together (the node sets it from its descriptor budget). */
+export const STAGING = { maxFiles: 2048 };
+
+export function openStagedFiles(): number {
+  return stagedFiles;
+}
+
 class FileSink implements ValueSink {
   private fd: number | null;
   private readonly tmp: string;
@@ -103,8 +113,11 @@ class FileSink implements ValueSink {
     private readonly dir: string,
     private readonly max: number,
   ) {
+    // Unfinished uploads must not take every descriptor (then accept fails and every client hangs).
+    if (stagedFiles >= STAGING.maxFiles) throw new ClipError("BUSY", `the server has ${stagedFiles} large uploads in progress; try again later`);
     this.tmp = `${blobName(dir)}.part`;
     this.fd = openSync(this.tmp, "wx", 0o600);
+    stagedFiles++;
   }
   write(chunk: Uint8Array): void {
     if (this.fd === null) throw new ClipError("INTERNAL", "write to a closed value sink");
@@ -118,6 +131,7 @@ class FileSink implements ValueSink {
     if (this.fd === null) throw new ClipError("INTERNAL", "commit of a closed value sink");
     closeSync(this.fd);
     this.fd = null;
+    stagedFiles--;
     const file = this.tmp.slice(0, -".part".length);
     renameSync(this.tmp, file);
     return { size: this.size, file };
@@ -128,6 +142,7 @@ class FileSink implements ValueSink {
       closeSync(this.fd);
     } catch {}
     this.fd = null;
+    stagedFiles--;
     try {
       unlinkSync(this.tmp);
     } catch {}

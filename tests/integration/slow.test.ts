@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { RawConn, fdCount, loggedTcpPort, rssKb } from "../../bench/harness.ts";
 import { connect } from "../../src/index.ts";
 import { FrameType, encodeFrame } from "../../src/protocol/frame.ts";
-import { startServer, tempDir, waitFor } from "../helpers/clip.ts";
+import { BIN, clip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
 
 async function openMany(socket: string, n: number, handshake: boolean): Promise<RawConn[]> {
   const out: RawConn[] = [];
@@ -220,6 +220,34 @@ describe("slow clients", () => {
       SESSION_LIMITS.maxOpenValueFiles = saved;
       slow.end();
       await srv.stop();
+    }
+  });
+
+  test("slow - unfinished uploads cannot take every descriptor: past the share for staged files, BUSY; new clients still get in", async () => {
+    using dir = tempDir("up");
+    // A small descriptor limit for this server only, so the budget is reached fast.
+    const proc = Bun.spawn(["bash", "-c", `ulimit -n 300; exec "${BIN}" serve --socket ${dir}/s.sock --data ${dir}/data`], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const conns: RawConn[] = [];
+    try {
+      await waitFor(async () => (await clip(["list", "-s", `${dir}/s.sock`], { timeoutMs: 3000 })).code === 0);
+      let busy = 0;
+      for (let i = 0; i < 20; i++) {
+        const c = await RawConn.open({ unix: `${dir}/s.sock` });
+        expect(await c.handshake()).toBe(true);
+        // 16 uploads announcing 512 MiB each (staged in files), sending 10 bytes, never finishing.
+        for (let id = 1; id <= 16; id++) c.write(encodeFrame(FrameType.REQ, id, { op: "copy", r: 1, size: 1 << 29 }, new Uint8Array(10), false));
+        expect(await c.until(() => false, 20)).toBe(false);
+        busy += c.frames.filter((f) => f.type === FrameType.ERR && f.meta.code === "BUSY").length;
+        conns.push(c);
+      }
+      expect(busy).toBeGreaterThan(0);
+      const r = await clip(["copy", "2", "-s", `${dir}/s.sock`], { stdin: "still in", timeoutMs: 5000 });
+      expect(r.code).toBe(0);
+      expect((await clip(["paste", "2", "-s", `${dir}/s.sock`], { timeoutMs: 5000 })).text).toBe("still in");
+    } finally {
+      for (const c of conns) c.end();
+      proc.kill(9);
+      await proc.exited;
     }
   });
 });
