@@ -8,19 +8,33 @@
 //   redis: A ← B ← C (B replicaof A, C replicaof B)
 //     root→grandchild  SET on A, time until GET on C returns it (GET in a tight loop)
 //
+//   per hop: the same write seen on R itself and on C, so the cost of one hop is a difference
+//
+// Like for like: clip runs twice, --memory (nothing on disk, as Redis without AOF) and
+// --data (each server commits a SQLite transaction per write: WAL, synchronous=NORMAL,
+// written to the OS before the write is acknowledged or relayed, never fsynced per write).
+// Redis runs without AOF (its default: nothing written per SET) and with
+// `appendonly yes, appendfsync no` (each SET written to the OS before its reply, no
+// fsync: what clip --data does) and `appendfsync everysec`.
+//
 // Sequential writes (one in flight), 64-byte values, p50/p99 over N writes.
 //   snapshot: a child joins a parent holding one large region (default 512 MiB):
 //     time to synced, and the peak RSS of both (the value is streamed, never held whole)
-// Run: npm run build && npx bun bench/tree.ts [N [MiB]]   (N default 1000, MiB default 512)
+// Run: npm run build && npx bun bench/tree.ts [N [MiB]]   (N default 1000, MiB default 512; 0 skips the snapshot)
+// CLIP_BIN=path runs another build; TREE_MODES=memory,data and REDIS_MODES=off,no,everysec pick the rows.
 // Needs redis-server (apt-get install redis-server); without it the Redis rows are skipped.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Client, connect } from "../src/index.ts";
 
 const N = Number(process.argv[2] ?? 1000);
 const SNAPSHOT_MB = Number(process.argv[3] ?? 512);
-const BIN = resolve(import.meta.dir, "../dist/clip");
+// CLIP_BIN=a,b runs both builds side by side, interleaved (to compare a change under the same load).
+const BINS = process.env.CLIP_BIN ? process.env.CLIP_BIN.split(",").map((b) => resolve(b)) : [resolve(import.meta.dir, "../dist/clip")];
+const BIN = BINS[0];
+const MODES = (process.env.TREE_MODES ?? "memory,data").split(",").filter(Boolean) as ("memory" | "data")[];
+const REDIS_MODES = (process.env.REDIS_MODES ?? "off,no,everysec").split(",").filter(Boolean);
 const dir = mkdtempSync("/tmp/cbt-");
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 
@@ -53,19 +67,25 @@ const fmt = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.to
 
 // --- clip ---
 
-async function clipServer(name: string, connectTo?: number): Promise<{ port: number; client: Client }> {
+async function clipServer(name: string, mode: "memory" | "data", connectTo?: number, bin = BIN): Promise<{ port: number; client: Client; proc: ReturnType<typeof Bun.spawn> }> {
   const port = freePort();
   const sock = join(dir, `${name}.sock`);
-  const args = [BIN, "serve", "--socket", sock, "--memory", "--name", name, "--listen", `tcp:127.0.0.1:${port}`, "--token-file", join(dir, "token"), "--quiet"];
+  const store = mode === "memory" ? ["--memory"] : ["--data", join(dir, `data-${name}`)];
+  const args = [bin, "serve", "--socket", sock, ...store, "--name", name, "--listen", `tcp:127.0.0.1:${port}`, "--token-file", join(dir, "token"), "--quiet"];
   if (connectTo) args.push("--connect", `127.0.0.1:${connectTo}`);
-  procs.push(Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "inherit" }));
+  const proc = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  procs.push(proc);
   const client = await until(() => connect({ server: `unix:${sock}` }), `clip server ${name}`);
   if (connectTo) await until(async () => (await client.status()).upstream === "synced", `${name} to join`);
-  return { port, client };
+  return { port, client, proc };
 }
 
+/** A measurement prepared once and run in slices, interleaved with the others (the machine's load changes). */
+type Runner = (n: number) => Promise<number[]>;
+let serial = 0;
+
 /** Copies on `from`, times until every follower has yielded the value. */
-async function visible(from: Client, followers: Client[], region: number): Promise<number[]> {
+async function visible(from: Client, followers: Client[], region: number): Promise<Runner> {
   const iters = followers.map((c) => c.follow(region)[Symbol.asyncIterator]());
   const lat: number[] = [];
   const pad = "x".repeat(48);
@@ -77,32 +97,46 @@ async function visible(from: Client, followers: Client[], region: number): Promi
         if (new TextDecoder().decode(r.value) === v) return;
       }
     });
-  // Warm-up, untimed: every follower's watch is in place before the first timed write.
+  // Warm-up, untimed: every follower's watch is in place before the first timed write
+  // (a follow's request leaves with its first next(), and may reach its server after a
+  // copy made on another one: copy until each follower has yielded something).
+  const first = iters.map((it) => it.next());
+  let ready = false;
+  Promise.all(first).then(() => (ready = true));
+  for (let w = 0; !ready; w++) {
+    if (w > 500) throw new Error("followers never saw a write");
+    await from.copy(region, `hello-${w}`);
+    await Bun.sleep(10);
+  }
   for (let w = 0; w < 20; w++) {
     const waiting = seen(`warm-${w}`);
     await from.copy(region, `warm-${w}`);
     await Promise.all(waiting);
   }
-  for (let i = 0; i < N; i++) {
-    const v = `${String(i).padStart(8, "0")}-${pad}`;
-    const t0 = performance.now();
-    const waiting = seen(v);
-    await from.copy(region, v);
-    await Promise.all(waiting);
-    lat.push(performance.now() - t0);
-  }
-  for (const it of iters) await it.return?.(undefined);
-  return lat;
+  return async (n) => {
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = `${String(serial++).padStart(8, "0")}-${pad}`;
+      const t0 = performance.now();
+      const waiting = seen(v);
+      await from.copy(region, v);
+      await Promise.all(waiting);
+      lat.push(performance.now() - t0);
+    }
+    return lat;
+  };
 }
 
-async function ackTimes(c: Client, region: number): Promise<number[]> {
-  const lat: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const t0 = performance.now();
-    await c.copy(region, `ack-${i}-${"y".repeat(52)}`);
-    lat.push(performance.now() - t0);
-  }
-  return lat;
+async function ackTimes(c: Client, region: number): Promise<Runner> {
+  return async (n) => {
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await c.copy(region, `ack-${String(serial++).padStart(8, "0")}-${"y".repeat(48)}`);
+      lat.push(performance.now() - t0);
+    }
+    return lat;
+  };
 }
 
 // --- redis ---
@@ -155,30 +189,39 @@ class Resp {
   }
 }
 
-async function redisChain(): Promise<number[] | null> {
+/** A Redis chain A ← B ← C; `aof` is off, or the appendfsync policy (no, everysec, always). */
+async function redisChain(aof: string): Promise<Runner | null> {
   if (!Bun.which("redis-server")) {
     console.error("redis-server not found (apt-get install redis-server): skipping the Redis rows");
     return null;
   }
   const ports = [freePort(), freePort(), freePort()];
+  const chain: ReturnType<typeof Bun.spawn>[] = [];
   ports.forEach((p, i) => {
-    const args = ["redis-server", "--port", String(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning", "--dbfilename", `d${i}.rdb`];
+    const rdir = join(dir, `redis-${aof}-${i}`);
+    mkdirSync(rdir, { recursive: true });
+    const persist = aof === "off" ? ["--appendonly", "no"] : ["--appendonly", "yes", "--appendfsync", aof];
+    const args = ["redis-server", "--port", String(p), "--bind", "127.0.0.1", "--save", "", ...persist, "--dir", rdir, "--loglevel", "warning", "--dbfilename", `d${i}.rdb`];
     if (i > 0) args.push("--replicaof", "127.0.0.1", String(ports[i - 1]));
-    procs.push(Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "inherit" }));
+    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+    procs.push(proc);
+    chain.push(proc);
   });
   const [a, , c] = await Promise.all(ports.map((p) => until(() => Resp.open(p), `redis on ${p}`)));
   const b = await Resp.open(ports[1]);
   for (const r of [b, c]) await until(async () => (await r.cmd("INFO", "replication")).includes("master_link_status:up"), "redis replication link");
-  const lat: number[] = [];
   const pad = "x".repeat(48);
-  for (let i = 0; i < N; i++) {
-    const v = `${String(i).padStart(8, "0")}-${pad}`;
-    const t0 = performance.now();
-    await a.cmd("SET", "k", v);
-    while (!(await c.cmd("GET", "k")).includes(v));
-    lat.push(performance.now() - t0);
-  }
-  return lat;
+  return async (n) => {
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = `${String(serial++).padStart(8, "0")}-${pad}`;
+      const t0 = performance.now();
+      await a.cmd("SET", "k", v);
+      while (!(await c.cmd("GET", "k")).includes(v));
+      lat.push(performance.now() - t0);
+    }
+    return lat;
+  };
 }
 
 /** Peak RSS (KiB) of a process while `until` runs. */
@@ -232,26 +275,49 @@ async function snapshotJoin(size: number): Promise<string> {
   return `snapshot join of a ${size >> 20} MiB region (on disk): ${(ms / 1000).toFixed(2)} s (${((size / 1048576) / (ms / 1000)).toFixed(0)} MiB/s); peak RSS parent ${(rp / 1024).toFixed(0)} MiB, child ${(rc / 1024).toFixed(0)} MiB`;
 }
 
+async function clipRows(mode: "memory" | "data", rows: [string, Runner][], b: number): Promise<Client[]> {
+  const bin = BINS[b];
+  const r = await clipServer(`R${mode}${b}`, mode, undefined, bin);
+  const c = await clipServer(`C${mode}${b}`, mode, r.port, bin);
+  const g = await clipServer(`G${mode}${b}`, mode, c.port, bin);
+  const m = (mode === "memory" ? "mem " : "data") + (BINS.length > 1 ? `#${b}` : "");
+  rows.push([`clip ${m} root→grandchild (R→G visible)`, await visible(r.client, [g.client], 1)]);
+  rows.push([`clip ${m} leaf→all (G→R,C,G visible)`, await visible(g.client, [r.client, c.client, g.client], 2)]);
+  rows.push([`clip ${m} root→root (R→R visible)`, await visible(r.client, [r.client], 5)]);
+  rows.push([`clip ${m} root→child (R→C visible)`, await visible(r.client, [c.client], 6)]);
+  rows.push([`clip ${m} leaf copy ack (G, via root)`, await ackTimes(g.client, 3)]);
+  rows.push([`clip ${m} root copy ack (R)`, await ackTimes(r.client, 4)]);
+  return [r.client, c.client, g.client];
+}
+
 async function main() {
   writeFileSync(join(dir, "token"), "bench-token\n");
-  const r = await clipServer("R");
-  const c = await clipServer("C", r.port);
-  const g = await clipServer("G", c.port);
-  const rows: [string, number[]][] = [];
-  rows.push(["clip  root→grandchild (R→G visible)", await visible(r.client, [g.client], 1)]);
-  rows.push(["clip  leaf→all (G→R,C,G visible)", await visible(g.client, [r.client, c.client, g.client], 2)]);
-  rows.push(["clip  leaf copy ack (G, via root)", await ackTimes(g.client, 3)]);
-  rows.push(["clip  root copy ack (R)", await ackTimes(r.client, 4)]);
-  const red = await redisChain();
-  if (red) rows.push(["redis root→grandchild (A→C GET)", red]);
-  console.log(`\nwrite-visible latency, ${N} sequential writes of 64 bytes, 3-server chains on loopback\n`);
-  console.log(`${"".padEnd(38)}${"p50".padStart(10)}${"p99".padStart(10)}${"mean".padStart(10)}`);
+  const runners: [string, Runner][] = [];
+  const clients: Client[] = [];
+  for (const mode of MODES) for (let b = 0; b < BINS.length; b++) clients.push(...(await clipRows(mode, runners, b)));
+  for (const aof of REDIS_MODES) {
+    const red = await redisChain(aof);
+    const what = aof === "off" ? "no AOF" : `AOF fsync ${aof}`;
+    if (red) runners.push([`redis ${what} A→C (GET on C)`, red]);
+  }
+  // Every row runs in ROUNDS slices, round-robin, so all see the same load.
+  const ROUNDS = Math.min(10, N);
+  const lats = runners.map(() => [] as number[]);
+  for (let round = 0; round < ROUNDS; round++) {
+    const n = Math.floor(N / ROUNDS) + (round < N % ROUNDS ? 1 : 0);
+    for (let k = 0; k < runners.length; k++) lats[k].push(...(await runners[k][1](n)));
+  }
+  for (const c of clients) c.close();
+  const rows: [string, number[]][] = runners.map(([name], k) => [name, lats[k]]);
+  console.log(`\nwrite-visible latency, ${N} sequential writes of 64 bytes, 3-server chains on loopback`);
+  console.log("clip mem: --memory (nothing on disk), like redis no AOF; clip data: --data, a SQLite commit (WAL, synchronous=NORMAL,");
+  console.log("no fsync) per write at every server before it is acknowledged or relayed, like redis AOF fsync no\n");
+  console.log(`${"".padEnd(42)}${"p50".padStart(10)}${"p99".padStart(10)}${"mean".padStart(10)}`);
   for (const [name, xs] of rows) {
     const s = stats(xs);
-    console.log(`${name.padEnd(38)}${fmt(s.p50).padStart(10)}${fmt(s.p99).padStart(10)}${fmt(s.mean).padStart(10)}`);
+    console.log(`${name.padEnd(42)}${fmt(s.p50).padStart(10)}${fmt(s.p99).padStart(10)}${fmt(s.mean).padStart(10)}`);
   }
-  for (const cl of [r, c, g]) cl.client.close();
-  console.log(`\n${await snapshotJoin(SNAPSHOT_MB << 20)}`);
+  if (SNAPSHOT_MB > 0) console.log(`\n${await snapshotJoin(SNAPSHOT_MB << 20)}`);
 }
 
 try {
