@@ -179,7 +179,13 @@ export class ClipNode {
   /** Orders (through the sequencer) and applies a write made on this server. */
   submit(op: WriteOp): Promise<number> {
     if (this.closing) return Promise.reject(new ClipError("SHUTDOWN", "the server is shutting down"));
-    return this.sequencer.submit(op);
+    const applied = this.sequencer.submit(op);
+    if (!this.store.persistent) return applied;
+    // Applied in memory (and relayed) at once; acknowledged only once committed (group commit).
+    return applied.then((seq) => {
+      const d = this.store.durable();
+      return d ? d.then(() => seq) : seq;
+    });
   }
 
   /**
