@@ -36,6 +36,7 @@ export interface ChaosReport {
   lost: string[];
   converged: boolean;
   convergeSeconds: number;
+  /** convergeSeconds counts from the last restart (rejoin, merge, the stream) to identical state everywhere. */
   /** Servers whose state differs from server 0's at the end. */
   diverged: string[];
   seconds: number;
@@ -139,14 +140,15 @@ export async function chaos(o: ChaosOptions, bin: string): Promise<ChaosReport> 
       await spawn(victim);
       o.log?.(`round ${round + 1}: killed and restarted s${victim.i}; ${log.writes} writes acknowledged so far`);
     }
-    await Bun.sleep(500);
+    // Convergence is timed from the last restart: the server has to rejoin
+    // and merge, and the load stops at once.
+    const t0 = Date.now();
     stop.stopped = true;
     await Promise.all(running);
     report.writesAcked = log.writes;
     report.writeFailures = log.failures;
 
     // Convergence: every server's whole state equal to every other's.
-    const t0 = Date.now();
     let states: string[] = [];
     const deadline = t0 + o.convergeMs;
     while (Date.now() < deadline) {
