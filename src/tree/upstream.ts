@@ -13,8 +13,9 @@
 // The sequence numbers change to the new root's at `synced`; our children
 // get a `reseq` event in order with the writes and stay connected.
 
-import { Client, type Message } from "../client/client.ts";
+import { Client, type Head, type Message, type Subscription } from "../client/client.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
+import { FrameType } from "../protocol/frame.ts";
 import type { ClipNode } from "../server/node.ts";
 import type { Value } from "../server/values.ts";
 import { INLINE_MAX } from "../server/values.ts";
@@ -171,22 +172,49 @@ export class Upstream {
     this.lastActivity = Date.now();
     let synced = false;
     const merge = { snap: new Map<string, Version>(), took: 0 };
-    try {
-      const sub = client.subscribe("tree.join", { id: this.node.id, name: this.node.name, tree: { ...this.hooks.describe(), role: "child" }, have: this.have() });
-      for await (const m of sub) {
+    // A small write whose value came whole in its frame is applied (and relayed) right in the
+    // socket's data callback: no promise, generator or microtask per write. Only while the
+    // loop below is idle and the write is the next in order; anything else (other events,
+    // values in several frames, a write after one still streaming in) takes the loop, in order.
+    let busy = true;
+    let tapError: ClipError | null = null;
+    const tap = (head: Head): boolean => {
+      const ev = head.meta;
+      if (busy || tapError || this.state !== "synced" || ev.t !== "op" || ev.seq !== this.node.store.seq + 1) {
+        busy = true;
+        return false;
+      }
+      try {
         this.lastActivity = Date.now();
-        await this.handle(client, addr, m, merge);
+        this.applyOp(ev, head.payload);
+      } catch (e) {
+        tapError = asClipError(e);
+        client.close();
+      }
+      return true;
+    };
+    let sub: Subscription | null = null;
+    try {
+      sub = client.subscription("tree.join", { id: this.node.id, name: this.node.name, tree: { ...this.hooks.describe(), role: "child" }, have: this.have() }, undefined, tap);
+      for (;;) {
+        busy = false;
+        const head = await sub.next();
+        busy = true;
+        if (head.type === FrameType.RES) break;
+        this.lastActivity = Date.now();
+        await this.handle(client, addr, { type: head.type, meta: head.meta, body: sub.rest(head) }, merge);
         if ((this.state as LinkState) === "synced") synced = true;
       }
       throw new ClipError("LOST", "the parent ended the join stream");
     } catch (e) {
-      const err = asClipError(e);
+      const err = tapError ?? asClipError(e);
       if (!this.stopped) {
         if (synced) this.node.log("warn", "split", `lost parent ${this.parent?.name ?? addr} (${addr}): ${err.message}; this server is now the root of its subtree; re-joining`);
         else if (err.code === "CYCLE" || err.code === "AUTH" || err.code === "VERSION") this.note(addr, `refused: ${err.message}`);
         else this.note(addr, err.message);
       }
     } finally {
+      sub?.close();
       client.close();
       this.client = null;
       this.becomeRoot();
@@ -325,6 +353,25 @@ export class Upstream {
       default:
         await drain(m); // a newer parent's event we do not know: skip it
     }
+  }
+
+  /** A write whose value came whole in one frame, applied at once (the caller checked its number). */
+  private applyOp(ev: Record<string, unknown>, payload: Uint8Array): void {
+    const seq = ev.seq as number;
+    const w = parseOpMeta(ev.op);
+    let value: Value | null = null;
+    if (w.has) {
+      const sink = this.node.store.stage(typeof ev.size === "number" ? ev.size : undefined);
+      try {
+        sink.write(payload);
+        value = sink.commit();
+      } catch (e) {
+        sink.abort();
+        throw e;
+      }
+    }
+    this.node.applyOrdered(metaToOp(w, value), seq);
+    if (seq > this.parentSeq) this.parentSeq = seq;
   }
 
   /** Stages a value as it streams in (to disk when large); nothing is held twice. */
