@@ -95,12 +95,21 @@ export class Client {
     const addr = typeof opts.server === "object" ? opts.server : opts.server ? parseAddress(opts.server) : clientAddress();
     const c = new Client(addr);
     const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { ca: Bun.file(opts.tls.ca) } : undefined;
-    c.conn = await dial(addr, () => c.handler(), { tls, timeoutMs: opts.timeoutMs ?? 10_000 });
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    c.conn = await dial(addr, () => c.handler(), { tls, timeoutMs });
+    // Something that accepts and never speaks (a wrong port, a stuck peer)
+    // must not hold a command forever. The server's own deadline is 10 s.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ClipError("NOSERVER", `no answer from ${formatAddress(addr)} within ${Math.round(timeoutMs / 1000)} s (is it a clip server?)`)), timeoutMs);
+    });
     try {
-      await c.handshake(opts);
+      await Promise.race([c.handshake(opts), silent]);
     } catch (e) {
       c.close();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     return c;
   }

@@ -250,4 +250,15 @@ describe("slow clients", () => {
       await proc.exited;
     }
   });
+
+  test("slow - a client pointed at something that accepts but never answers gives up with exit 3, not a hang", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await clip(["list", "-s", `tcp:127.0.0.1:${silent.port}`], { timeoutMs: 30_000, env: { CLIP_TOKEN: "x" } });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/^clip: no answer from tcp:127\.0\.0\.1:\d+ .*clip server/);
+    } finally {
+      silent.stop(true);
+    }
+  }, 40_000);
 });
