@@ -143,7 +143,7 @@ export class Client {
     try {
       frames = this.decoder.push(chunk);
     } catch (e) {
-      this.lost(new ClipError("PROTOCOL", `the server sent bytes that are not clip's protocol: ${asClipError(e).message}`));
+      this.lost(new ClipError("PROTOCOL", `${formatAddress(this.address)} sent bytes that are not clip's protocol (is it a clip server?): ${asClipError(e).message}`));
       this.conn.close("protocol");
       return;
     }

@@ -261,4 +261,16 @@ describe("slow clients", () => {
       silent.stop(true);
     }
   }, 40_000);
+
+  test("slow - a client pointed at a web server says it is not a clip server, in one line", async () => {
+    const http = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open(sock) { sock.write("HTTP/1.1 400 Bad Request\r\n\r\n"); sock.end(); }, data() {} } });
+    try {
+      const r = await clip(["list", "-s", `tcp:127.0.0.1:${http.port}`], { timeoutMs: 20_000, env: { CLIP_TOKEN: "x" } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/^clip: tcp:127\.0\.0\.1:\d+ sent bytes that are not clip's protocol \(is it a clip server\?\)/);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    } finally {
+      http.stop(true);
+    }
+  });
 });
