@@ -72,6 +72,7 @@ export class Store {
   private commitScheduled = false;
   /** Resolved (or rejected) by the next commit. */
   private commitWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private checkpointer: Checkpointer | null = null;
 
   constructor(private readonly opts: StoreOptions) {
     this.blobDir = opts.dir === null ? null : `${opts.dir}/blobs`;
@@ -88,7 +89,8 @@ export class Store {
     const path = `${dir}/state.db`;
     try {
       this.db = new Database(path, { create: true, strict: true });
-      this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+      // Checkpoints (the only fsyncs, several ms) run on a worker thread, off the path of a write.
+      this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;");
       // Values and secret hashes are nobody else's business: the folder is 0700 and the files 0600.
       for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
       chmodSync(dir, 0o700);
@@ -123,6 +125,7 @@ export class Store {
       "INSERT OR REPLACE INTO entries (key, t, n, deleted, meta, size, bytes, file, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.setState = this.db.prepare("INSERT OR REPLACE INTO state (k, v) VALUES (?, ?)");
+    this.checkpointer = new Checkpointer(this.db, path);
   }
 
   get persistent(): boolean {
@@ -266,6 +269,7 @@ export class Store {
     }
     this.pending.clear();
     this.seqDirty = false;
+    this.checkpointer?.committed();
     const drops = this.pendingDrops;
     this.pendingDrops = [];
     for (const v of drops) dropFile(v);
@@ -284,8 +288,97 @@ export class Store {
     try {
       this.flush();
     } catch {}
+    this.checkpointer?.stop();
     this.db?.close();
     this.db = null;
+  }
+}
+
+/** Commits between checkpoints (a small write is ~2 WAL pages: about SQLite's default of 1000 pages). */
+const CHECKPOINT_EVERY = 400;
+/** Past this many commits with no checkpoint done (the worker stuck or gone), one runs here: the WAL stays bounded. */
+const CHECKPOINT_HERE = 8 * CHECKPOINT_EVERY;
+
+// The worker: its own connection to the same file; a PASSIVE checkpoint never blocks our writes.
+const CHECKPOINT_WORKER = `import { Database } from "bun:sqlite";
+let db = null;
+self.onmessage = (e) => {
+  try {
+    db ??= new Database(e.data, { readwrite: true });
+    db.exec("PRAGMA busy_timeout=1000");
+    // all(), not get(): a statement left on its row keeps a read open, and the WAL could never start over.
+    postMessage({ ok: true, r: db.query("PRAGMA wal_checkpoint(PASSIVE)").all() });
+  } catch (err) {
+    postMessage({ ok: false, why: String(err && err.message || err) });
+  }
+};`;
+
+/**
+ * Copies the WAL back into the database file every CHECKPOINT_EVERY commits,
+ * on a worker thread started at the first need (most short-lived servers
+ * never start one). A checkpoint fsyncs the WAL and the database: done by
+ * SQLite's autocheckpoint inside a commit, it put several ms on a write's
+ * path every few hundred writes, at every server of a chain (their p99).
+ */
+class Checkpointer {
+  private worker: Worker | null = null;
+  private since = 0;
+  private running = false;
+  private failed = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly path: string,
+  ) {}
+
+  committed(): void {
+    this.since++;
+    if (this.since >= CHECKPOINT_HERE || this.failed) {
+      if (this.since < CHECKPOINT_EVERY) return;
+      this.since = 0;
+      try {
+        this.db.query("PRAGMA wal_checkpoint(PASSIVE)").all();
+      } catch {}
+      return;
+    }
+    if (this.running || this.since < CHECKPOINT_EVERY) return;
+    this.running = true;
+    try {
+      this.worker ??= this.start();
+      this.worker.postMessage(this.path);
+    } catch {
+      this.running = false;
+      this.failed = true;
+    }
+  }
+
+  private start(): Worker {
+    const w = new Worker(URL.createObjectURL(new Blob([CHECKPOINT_WORKER], { type: "application/javascript" })));
+    w.onmessage = (e: MessageEvent) => {
+      this.running = false;
+      if (!e.data?.ok) {
+        this.failed = true; // checkpoints go on here, every CHECKPOINT_EVERY commits
+        return;
+      }
+      this.since = 0;
+      // The WAL starts over only once a checkpoint has taken every frame in it; writes
+      // went on during the worker's, so we take the few written since, here (the bulk
+      // of the copying and of the data to sync is done): then the next commit restarts it.
+      try {
+        this.db.query("PRAGMA wal_checkpoint(PASSIVE)").all();
+      } catch {}
+    };
+    w.onerror = () => {
+      this.running = false;
+      this.failed = true;
+    };
+    w.unref();
+    return w;
+  }
+
+  stop(): void {
+    this.worker?.terminate();
+    this.worker = null;
   }
 }
 
