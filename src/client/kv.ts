@@ -4,23 +4,15 @@
 // admin calls for groups and apps. Built on the Client's generic requests.
 
 import { ClipError } from "../protocol/errors.ts";
-import { checkGroupName, checkKey } from "../protocol/messages.ts";
+import { type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, checkGroupName, checkKey } from "../protocol/messages.ts";
+
+export type { AppInfo, AppsReport, GroupInfo, KeyInfo };
 import { FrameType } from "../protocol/frame.ts";
-import type { Client, CopyOptions, CopySource, Head, Message, Subscription } from "./client.ts";
+import { type Client, type CopyOptions, type CopySource, type Head, type Message, type Subscription, collect } from "./client.ts";
 
 export interface KvOptions {
   group: string;
   secret: string;
-}
-
-export interface KeyInfo {
-  key: string;
-  size: number;
-  /** ms since the epoch */
-  at: number;
-  /** the server the write was made on */
-  by: string;
-  seq: number;
 }
 
 export type KvEvent =
@@ -37,55 +29,10 @@ export interface WatchOptions {
   maxQueued?: number;
 }
 
-export interface GroupInfo {
-  group: string;
-  keys: number;
-  /** applications on the answering server that proved the secret */
-  apps: number;
-  created: number;
-  rotated: number;
-  by: string;
-}
-
-export interface AppInfo {
-  pid: number;
-  kind: string;
-  name: string;
-  remote: string;
-  groups: string[];
-  watches: string[];
-  since: number;
-  duration: number;
-  left?: number;
-  self?: boolean;
-}
-
-export interface AppsReport {
-  apps: AppInfo[];
-  left: AppInfo[];
-}
-
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 /** Values up to this size are sent in the request frame itself. */
 const SMALL_VALUE = 64 << 10;
-
-async function bodyBytes(m: Message): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of m.body) {
-    parts.push(c.slice());
-    n += c.length;
-  }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 async function jsonBody<T>(c: Client, op: string, meta: Record<string, unknown>): Promise<T> {
   const r = await c.callValue(op, meta);
@@ -253,7 +200,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
         else {
           this.collecting = true;
           try {
-            this.handle(m, await bodyBytes({ type: m.type, meta: m.meta, body: sub.rest(m) }));
+            this.handle(m, await collect(sub.rest(m)));
           } finally {
             this.collecting = false;
           }

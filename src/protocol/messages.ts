@@ -82,3 +82,50 @@ export function optNum(meta: Record<string, unknown>, field: string): number | u
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ClipError("PROTOCOL", `field "${field}" must be a non-negative number`);
   return v;
 }
+
+/** One key as `kv.list` reports it. */
+export interface KeyInfo {
+  key: string;
+  size: number;
+  /** ms since the epoch */
+  at: number;
+  /** the server the write was made on */
+  by: string;
+  seq: number;
+}
+
+/** One group as `group.info` and `group.list` report it. */
+export interface GroupInfo {
+  group: string;
+  keys: number;
+  /** Applications on the answering server that proved the secret. */
+  apps: number;
+  created: number;
+  rotated: number;
+  by: string;
+}
+
+/** One application as `apps` reports it. */
+export interface AppInfo {
+  pid: number;
+  kind: string;
+  name: string;
+  remote: string;
+  /** Groups whose secret the app proved. */
+  groups: string[];
+  /** "group/key" of each open watch. */
+  watches: string[];
+  /** ms since the epoch */
+  since: number;
+  /** seconds connected (until now, or until it left) */
+  duration: number;
+  /** ms since the epoch; only for apps that left */
+  left?: number;
+  /** the app asking (only in the live list) */
+  self?: boolean;
+}
+
+export interface AppsReport {
+  apps: AppInfo[];
+  left: AppInfo[];
+}

@@ -2,28 +2,10 @@
 // connected to this server, and those that left in the last hour. Departures
 // are kept in a bounded ring: a flood of short connections cannot grow it.
 
+import type { AppInfo } from "../../protocol/messages.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
 import { jsonValue, memberships, watches } from "./groups.ts";
-
-export interface AppInfo {
-  pid: number;
-  kind: string;
-  name: string;
-  remote: string;
-  /** Groups whose secret the app proved. */
-  groups: string[];
-  /** "group/key" of each open watch. */
-  watches: string[];
-  /** ms since the epoch */
-  since: number;
-  /** seconds connected (until now, or until it left) */
-  duration: number;
-  /** ms since the epoch; only for apps that left */
-  left?: number;
-  /** the app asking (only in the live list) */
-  self?: boolean;
-}
 
 const KEEP_MS = 60 * 60_000;
 const KEEP_MAX = 256;

@@ -9,7 +9,7 @@
 // rotation or a deletion, wherever in the tree it was made, closes it.
 
 import { ClipError } from "../../protocol/errors.ts";
-import { checkGroupName } from "../../protocol/messages.ts";
+import { checkGroupName, type GroupInfo } from "../../protocol/messages.ts";
 import { hashSecret, newSalt, newSecret, sameHex } from "../auth.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
@@ -134,16 +134,6 @@ async function changing<T>(s: Session, group: string, fn: () => Promise<T>): Pro
   } finally {
     s.tags.delete("changing");
   }
-}
-
-export interface GroupInfo {
-  group: string;
-  keys: number;
-  /** Applications on this server that proved the secret. */
-  apps: number;
-  created: number;
-  rotated: number;
-  by: string;
 }
 
 function info(node: ClipNode, group: string): GroupInfo {

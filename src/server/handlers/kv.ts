@@ -4,7 +4,7 @@
 // that group's secret first (kv.auth): one hash per connection, not per request.
 
 import { ClipError } from "../../protocol/errors.ts";
-import { checkGroupName, checkKey } from "../../protocol/messages.ts";
+import { checkGroupName, checkKey, type KeyInfo } from "../../protocol/messages.ts";
 import type { Entry } from "../store.ts";
 import type { Handler, Session } from "../session.ts";
 import { authenticate, jsonValue, keyPrefix, requireMember, watches } from "./groups.ts";
@@ -16,16 +16,6 @@ function checkKv(meta: Record<string, unknown>, s: Session): void {
   const group = checkGroupName(meta.group);
   checkKey(meta.key);
   requireMember(s, group);
-}
-
-export interface KeyInfo {
-  key: string;
-  size: number;
-  /** ms since the epoch */
-  at: number;
-  /** the server the write was made on */
-  by: string;
-  seq: number;
 }
 
 function keyInfo(group: string, e: Entry): KeyInfo {
