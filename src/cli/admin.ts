@@ -1,16 +1,10 @@
 // clip status: what this server is and holds.
 
-import { type ClientFlags, openClient } from "./common.ts";
+import { type ClientFlags, withClient } from "./common.ts";
 import { duration, json, out } from "./output.ts";
 
 export async function status(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const c = await openClient(flags);
-  let s: Record<string, unknown>;
-  try {
-    s = await c.status();
-  } finally {
-    c.close();
-  }
+  const s = await withClient(flags, (c) => c.status());
   if (flags.json) return json(s);
   const children = (s.children as { name?: string; addr?: string }[]) ?? [];
   const lines = [

@@ -2,20 +2,14 @@
 // in the last hour (an admin command).
 
 import type { AppInfo } from "../client/kv.ts";
-import { type ClientFlags, openClient } from "./common.ts";
+import { type ClientFlags, withClient } from "./common.ts";
 import { ago, duration, json, out, table } from "./output.ts";
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 const who = (a: AppInfo) => `${a.kind}${a.self ? " (this)" : ""}`;
 
 export async function apps(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const c = await openClient(flags);
-  let r;
-  try {
-    r = await c.apps();
-  } finally {
-    c.close();
-  }
+  const r = await withClient(flags, (c) => c.apps());
   if (flags.json) return json(r);
   const list = (xs: string[]) => (xs.length ? xs.join(",") : "-");
   let text = table(

@@ -1,19 +1,10 @@
 // clip copy | paste | wait | list: thin wrappers over the library client.
 
-import { type Client, type CopySource, FileSource, type Message } from "../client/client.ts";
+import { type CopySource, FileSource, type Message } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
-import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
+import { type ClientFlags, withClient, timeoutFlag } from "./common.ts";
 import { ago, humanSize, json, out, progress, stdoutIsTTY, table } from "./output.ts";
-
-async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = await openClient(flags);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
 
 export async function copy(region: unknown, file: string | undefined, flags: ClientFlags): Promise<void> {
   const r = parseRegion(region); // before reading a byte or connecting

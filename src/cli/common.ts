@@ -41,6 +41,16 @@ export async function openClient(flags: ClientFlags): Promise<Client> {
   return Client.connect({ server, token, kind: "cli", tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined });
 }
 
+/** Opens a client for one command and closes it whatever happens. */
+export async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = await openClient(flags);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
+
 /** Seconds from a --timeout flag, checked. */
 export function timeoutFlag(v: unknown): number | undefined {
   if (v === undefined) return undefined;

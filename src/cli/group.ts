@@ -3,20 +3,10 @@
 
 import { cac } from "cac";
 import { helpLayout } from "./help.ts";
-import type { Client } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName } from "../protocol/messages.ts";
-import { type ClientFlags, openClient } from "./common.ts";
+import { type ClientFlags, withClient } from "./common.ts";
 import { ago, json, out, table } from "./output.ts";
-
-async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = await openClient(flags);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
 
 const name = (g: unknown) => checkGroupName(g === undefined ? "" : String(g));
 

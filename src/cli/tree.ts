@@ -1,6 +1,6 @@
 // clip tree: the whole tree of servers, drawn from any one of them.
 
-import { type ClientFlags, openClient } from "./common.ts";
+import { type ClientFlags, withClient } from "./common.ts";
 import { bold, dim, json, out } from "./output.ts";
 
 interface TreeNode {
@@ -14,13 +14,7 @@ interface TreeNode {
 }
 
 export async function tree(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const c = await openClient(flags);
-  let t: Record<string, unknown>;
-  try {
-    t = await c.tree();
-  } finally {
-    c.close();
-  }
+  const t = await withClient(flags, (c) => c.tree());
   if (flags.json) return json(t);
   const self = String(t.self ?? "");
   const lines: string[] = [];
