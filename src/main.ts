@@ -72,7 +72,7 @@ clientOptions(cli.command("status", "This server: name, id, role, parent, childr
 clientOptions(cli.command("tree", "The whole tree of servers, seen from this one: names, addresses, roles, clients"))
   .option("--json", "print JSON")
   .example("clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token")
-  .action(async (o) => (await import("./cli/tree.ts")).tree(flat(o)));
+  .action(async (o) => (await import("./cli/admin.ts")).tree(flat(o)));
 
 clientOptions(cli.command("shell", "Interactive session: copy, paste, wait, list, kv, group, status (also reads commands from a pipe)"))
   .option("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { type: [String] })

@@ -4,7 +4,8 @@ import { type CopySource, FileSource, type Message } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
 import { type ClientFlags, withClient, timeoutFlag } from "./common.ts";
-import { ago, humanSize, json, out, progress, stdoutIsTTY, table } from "./output.ts";
+import { json, out, progress, stdoutIsTTY } from "./output.ts";
+import { regionsTable } from "./render.ts";
 
 export async function copy(region: unknown, file: string | undefined, flags: ClientFlags): Promise<void> {
   const r = parseRegion(region); // before reading a byte or connecting
@@ -112,13 +113,5 @@ function unescape(s: string): string {
 export async function list(flags: ClientFlags & { json?: boolean }): Promise<void> {
   const regions = await withClient(flags, (c) => c.list());
   if (flags.json) return json(regions);
-  const tty = stdoutIsTTY();
-  const rows = regions.map((g) => [
-    String(g.region),
-    g.at ? (tty ? humanSize(g.size) : String(g.size)) : "-",
-    ago(g.at),
-    g.by || "-",
-    g.binary ? `binary, ${humanSize(g.size)}` : g.preview,
-  ]);
-  await out(table(["REGION", "SIZE", "WRITTEN", "BY", "PREVIEW"], rows));
+  await out(regionsTable(regions, stdoutIsTTY()));
 }

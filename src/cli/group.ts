@@ -6,7 +6,8 @@ import { helpLayout } from "./help.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName } from "../protocol/messages.ts";
 import { type ClientFlags, withClient } from "./common.ts";
-import { ago, json, out, table } from "./output.ts";
+import { json, out } from "./output.ts";
+import { groupInfoText, groupsTable } from "./render.ts";
 
 const name = (g: unknown) => checkGroupName(g === undefined ? "" : String(g));
 
@@ -27,27 +28,17 @@ export async function remove(g: unknown, flags: ClientFlags): Promise<void> {
   await withClient(flags, (c) => c.groups.delete(group));
 }
 
-const when = (ms: number) => (ms ? `${new Date(ms).toISOString().replace(/\.\d+Z$/, "Z")} (${ago(ms)})` : "-");
-
 export async function info(g: unknown, flags: ClientFlags & { json?: boolean }): Promise<void> {
   const group = name(g);
   const i = await withClient(flags, (c) => c.groups.info(group));
   if (flags.json) return json(i);
-  const rows = [
-    ["group", i.group],
-    ["keys", String(i.keys)],
-    ["apps", `${i.apps} connected to this server`],
-    ["created", when(i.created)],
-    ["secret", `issued ${when(i.rotated)}`],
-    ["by", i.by || "-"],
-  ];
-  await out(rows.map(([k, v]) => `${k.padEnd(9)}${v}`).join("\n") + "\n");
+  await out(groupInfoText(i));
 }
 
 export async function list(flags: ClientFlags & { json?: boolean }): Promise<void> {
   const groups = await withClient(flags, (c) => c.groups.list());
   if (flags.json) return json(groups);
-  await out(table(["GROUP", "KEYS", "APPS", "CREATED"], groups.map((g) => [g.group, String(g.keys), String(g.apps), ago(g.created)])));
+  await out(groupsTable(groups));
 }
 
 const withFlags = (cmd: ReturnType<ReturnType<typeof cac>["command"]>) =>

@@ -9,7 +9,8 @@ import type { Kv, KvEvent } from "../client/kv.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName, checkKey } from "../protocol/messages.ts";
 import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
-import { ago, humanSize, json, out, stdoutIsTTY, table } from "./output.ts";
+import { json, out, stdoutIsTTY } from "./output.ts";
+import { keysTable } from "./render.ts";
 
 interface KvFlags extends ClientFlags {
   group?: string;
@@ -96,8 +97,7 @@ export async function list(prefix: unknown, flags: KvFlags & { json?: boolean })
   const p = prefix === undefined ? "" : key(prefix);
   const keys = await withKv(flags, (kv) => kv.list(p));
   if (flags.json) return json(keys);
-  const tty = stdoutIsTTY();
-  await out(table(["KEY", "SIZE", "WRITTEN", "BY"], keys.map((k) => [k.key, tty ? humanSize(k.size) : String(k.size), ago(k.at), k.by || "-"])));
+  await out(keysTable(keys, stdoutIsTTY()));
 }
 
 interface WatchFlags extends KvFlags {

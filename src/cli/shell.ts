@@ -13,7 +13,8 @@ import { ClipError, asClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
 import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
-import { ago, bold, dim, duration, humanSize, out, paint, table } from "./output.ts";
+import { groupInfoText, groupsTable, keysTable, regionsTable, statusText, treeText } from "./render.ts";
+import { dim, humanSize, out, paint } from "./output.ts";
 
 /** Dim on stderr: coloured only if stderr is a terminal. */
 const dimErr = (s: string) => paint(2, s, 2);
@@ -316,15 +317,7 @@ class Shell {
     const { f } = flagsOf(args, { json: "bool" });
     const regions = await (await this.conn()).list();
     if (f.json) return this.print(JSON.stringify(regions));
-    const tty = this.ui.interactive;
-    const rows = regions.map((g) => [
-      String(g.region),
-      g.at ? (tty ? humanSize(g.size) : String(g.size)) : "-",
-      ago(g.at),
-      g.by || "-",
-      g.binary ? `binary, ${humanSize(g.size)}` : g.preview,
-    ]);
-    return this.print(table(["REGION", "SIZE", "WRITTEN", "BY", "PREVIEW"], rows).trimEnd());
+    return this.print(regionsTable(regions, this.ui.interactive).trimEnd());
   }
 
   private async kvCommand(args: string[]): Promise<void> {
@@ -347,7 +340,7 @@ class Shell {
         const keys = await (await this.kv()).list(pos[0] ?? "");
         if (f.json) return this.print(JSON.stringify(keys));
         const tty = this.ui.interactive;
-        return this.print(table(["KEY", "SIZE", "WRITTEN", "BY"], keys.map((k) => [k.key, tty ? humanSize(k.size) : String(k.size), ago(k.at), k.by || "-"])).trimEnd());
+        return this.print(keysTable(keys, tty).trimEnd());
       }
       case "watch": {
         need(rest, 1, "kv watch K");
@@ -390,12 +383,12 @@ class Shell {
         need(pos, 1, "group info G");
         const i = await g.info(pos[0]);
         if (f.json) return this.print(JSON.stringify(i));
-        return this.print(`group    ${i.group}\nkeys     ${i.keys}\napps     ${i.apps}\ncreated  ${ago(i.created)}\nby       ${i.by || "-"}`);
+        return this.print(groupInfoText(i).trimEnd());
       }
       case "list": {
         const groups = await g.list();
         if (f.json) return this.print(JSON.stringify(groups));
-        return this.print(table(["GROUP", "KEYS", "APPS", "CREATED"], groups.map((x) => [x.group, String(x.keys), String(x.apps), ago(x.created)])).trimEnd());
+        return this.print(groupsTable(groups).trimEnd());
       }
       default:
         throw new ClipError("USAGE", `usage: group create|rotate|delete|info|list ... (not ${JSON.stringify(sub ?? "")})`);
@@ -406,54 +399,20 @@ class Shell {
     const { f } = flagsOf(args, { json: "bool" });
     const s = await (await this.conn()).status();
     if (f.json) return this.print(JSON.stringify(s));
-    const lines: [string, string][] = [
-      ["name", String(s.name)],
-      ["id", String(s.id)],
-      ["version", String(s.version)],
-      ["uptime", duration(Number(s.uptime))],
-      ["role", String(s.role)],
-      ["parent", parentOf(s.parent as { name?: string; addr?: string } | null, s.upstream)],
-      ["children", ((s.children as { name?: string }[]) ?? []).map((c) => c.name ?? "?").join(", ") || "-"],
-      ["clients", String(s.clients)],
-      ["regions", String(s.regions)],
-      ["groups", String(s.groups)],
-      ["keys", String(s.keys)],
-      ["last write", `seq ${s.seq}`],
-    ];
-    return this.print(lines.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n"));
+    return this.print(statusText(s).trimEnd());
   }
 
   private async tree(args: string[]): Promise<void> {
     const { f } = flagsOf(args, { json: "bool" });
     const t = await (await this.conn()).tree();
     if (f.json) return this.print(JSON.stringify(t));
-    interface N {
-      id: string;
-      name: string;
-      role: string;
-      addrs?: string[];
-      children?: N[];
-    }
-    const lines: string[] = [];
-    const walk = (n: N, prefix: string, last: boolean, top: boolean) => {
-      const label = `${n.id === t.self ? bold(`${n.name} *`) : n.name}  ${n.role}  ${n.addrs?.length ? n.addrs.join(" ") : "-"}`;
-      lines.push(top ? label : `${prefix}${last ? "└─ " : "├─ "}${label}`);
-      const kids = n.children ?? [];
-      kids.forEach((k, i) => walk(k, top ? "" : `${prefix}${last ? "   " : "│  "}`, i === kids.length - 1, false));
-    };
-    walk(t.root as N, "", true, true);
-    return this.print(lines.join("\n"));
+    return this.print(treeText(t).trimEnd());
   }
 
   close(): void {
     for (const w of this.watches.values()) w.stop();
     this.client?.close();
   }
-}
-
-function parentOf(p: { name?: string; addr?: string } | null, upstream: unknown): string {
-  if (!p) return upstream === "dialing" ? "- (retrying --connect)" : "-";
-  return `${p.name ?? "?"} (${p.addr ?? "?"})`;
 }
 
 function completer(line: string): [string[], string] {

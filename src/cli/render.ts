@@ -1,0 +1,104 @@
+// How reports look as text: shared by the one-shot commands and `clip shell`,
+// so both show the same thing. Pure functions: data in, text out (with a
+// final newline); `human` picks sizes for people (at a terminal) or exact
+// byte counts (in a pipe).
+
+import type { GroupInfo, KeyInfo, RegionInfo } from "../protocol/messages.ts";
+import { ago, bold, dim, duration, humanSize, table } from "./output.ts";
+
+const size = (n: number, human: boolean) => (human ? humanSize(n) : String(n));
+
+export function regionsTable(regions: RegionInfo[], human: boolean): string {
+  const rows = regions.map((g) => [
+    String(g.region),
+    g.at ? size(g.size, human) : "-",
+    ago(g.at),
+    g.by || "-",
+    g.binary ? `binary, ${humanSize(g.size)}` : g.preview,
+  ]);
+  return table(["REGION", "SIZE", "WRITTEN", "BY", "PREVIEW"], rows);
+}
+
+export function keysTable(keys: KeyInfo[], human: boolean): string {
+  return table(["KEY", "SIZE", "WRITTEN", "BY"], keys.map((k) => [k.key, size(k.size, human), ago(k.at), k.by || "-"]));
+}
+
+export function groupsTable(groups: GroupInfo[]): string {
+  return table(["GROUP", "KEYS", "APPS", "CREATED"], groups.map((g) => [g.group, String(g.keys), String(g.apps), ago(g.created)]));
+}
+
+const when = (ms: number) => (ms ? `${new Date(ms).toISOString().replace(/\.\d+Z$/, "Z")} (${ago(ms)})` : "-");
+
+export function groupInfoText(i: GroupInfo): string {
+  return pairs(
+    [
+      ["group", i.group],
+      ["keys", String(i.keys)],
+      ["apps", `${i.apps} connected to this server`],
+      ["created", when(i.created)],
+      ["secret", `issued ${when(i.rotated)}`],
+      ["by", i.by || "-"],
+    ],
+    9,
+  );
+}
+
+export function statusText(s: Record<string, unknown>): string {
+  const children = (s.children as { name?: string; addr?: string }[]) ?? [];
+  const lines: [string, string][] = [
+    ["name", String(s.name)],
+    ["id", String(s.id)],
+    ["version", String(s.version)],
+    ["uptime", duration(Number(s.uptime))],
+    ["role", String(s.role)],
+    ["parent", parentText(s.parent as { name?: string; addr?: string } | null, s.upstream)],
+    ["children", children.length ? children.map((c) => c.name ?? c.addr ?? "?").join(", ") : "-"],
+    ["clients", String(s.clients)],
+    ["regions", String(s.regions)],
+    ["groups", String(s.groups)],
+    ["keys", String(s.keys)],
+    ["last write", `seq ${s.seq}`],
+    ["storage", s.persistent ? "on disk" : "memory only"],
+  ];
+  if (typeof s.lag === "number") lines.push(["lag", `${s.lag} write${s.lag === 1 ? "" : "s"} behind the parent`]);
+  return pairs(lines, 11);
+}
+
+function parentText(p: { name?: string; addr?: string } | null, upstream: unknown): string {
+  if (!p) return upstream === "dialing" ? "- (retrying --connect)" : "-";
+  return `${p.name ?? "?"} (${p.addr ?? "?"})${upstream === "syncing" ? ", taking its snapshot" : ""}`;
+}
+
+interface TreeNode {
+  id: string;
+  name: string;
+  addrs: string[];
+  role: string;
+  clients: number;
+  seq: number;
+  children?: TreeNode[];
+}
+
+/** The tree drawn from its root, this server marked with a star. */
+export function treeText(t: Record<string, unknown>): string {
+  const self = String(t.self ?? "");
+  const lines: string[] = [];
+  const label = (n: TreeNode) => {
+    const name = n.id === self ? bold(`${n.name} *`) : n.name;
+    const clients = `${n.clients} client${n.clients === 1 ? "" : "s"}`;
+    return `${name}  ${n.role}  ${n.addrs?.length ? n.addrs.join(" ") : "-"}  ${clients}  ${dim(`seq ${n.seq}  id ${n.id}`)}`;
+  };
+  const walk = (n: TreeNode, prefix: string, last: boolean, top: boolean) => {
+    lines.push(top ? label(n) : `${prefix}${last ? "└─ " : "├─ "}${label(n)}`);
+    const kids = n.children ?? [];
+    const next = top ? "" : `${prefix}${last ? "   " : "│  "}`;
+    kids.forEach((k, i) => walk(k, next, i === kids.length - 1, false));
+  };
+  walk(t.root as TreeNode, "", true, true);
+  if (t.partial) lines.push(dim("(the root could not be reached: this is this server's subtree only)"));
+  return `${lines.join("\n")}\n`;
+}
+
+function pairs(lines: [string, string][], width: number): string {
+  return `${lines.map(([k, v]) => `${k.padEnd(width)}${v}`).join("\n")}\n`;
+}
