@@ -2,6 +2,7 @@
 // where errors become a line on stderr and an exit status (SPEC "Exit codes").
 
 import { cac } from "cac";
+import { clientFlags, flat } from "./cli/flags.ts";
 import { helpLayout } from "./cli/help.ts";
 import { ClipError } from "./protocol/errors.ts";
 import { PROTOCOL_VERSION } from "./protocol/frame.ts";
@@ -9,19 +10,6 @@ import { VERSION } from "./version.ts";
 
 const cli = cac("clip");
 
-const clientOptions = (cmd: ReturnType<typeof cli.command>) =>
-  cmd
-    .option("-s, --server <addr>", "server address: unix:/path, /path, tcp:host:port (env CLIP_SERVER; default: the local socket)", { type: [String] })
-    .option("--token-file <file>", "file holding the cluster token, for TCP servers", { type: [String] })
-    .option("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { type: [String] })
-    .option("--tls-ca <file>", "CA certificate (PEM) to trust for a TLS server", { type: [String] });
-
-/** cac hands `type: [String]` flags over as arrays; a flag given twice keeps the last. */
-function flat<T extends Record<string, unknown>>(o: T): T {
-  const r: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) r[k] = Array.isArray(v) && k !== "listen" && k !== "connect" && k !== "--" ? v[v.length - 1] : v;
-  return r as T;
-}
 
 cli
   .command("serve", "Run a server (one per machine); join a tree with --connect")
@@ -43,15 +31,15 @@ cli
   .example("clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token")
   .action(async (o) => (await import("./cli/serve.ts")).serve(flat(o)));
 
-clientOptions(cli.command("copy <region> [file]", "Store stdin (or FILE) in region 0-9"))
+clientFlags(cli.command("copy <region> [file]", "Store stdin (or FILE) in region 0-9"))
   .example("clip copy 3 < photo.png")
   .action(async (r, file, o) => (await import("./cli/clipboard.ts")).copy(r, file, flat(o)));
 
-clientOptions(cli.command("paste <region>", "Write region 0-9 to stdout, byte for byte"))
+clientFlags(cli.command("paste <region>", "Write region 0-9 to stdout, byte for byte"))
   .example("clip paste 3 | tar x")
   .action(async (r, o) => (await import("./cli/clipboard.ts")).paste(r, flat(o)));
 
-clientOptions(cli.command("wait <region>", "Wait for the next write to a region and print it"))
+clientFlags(cli.command("wait <region>", "Wait for the next write to a region and print it"))
   .option("--timeout <seconds>", "give up after this long (exit 124)", { type: [String] })
   .option("--follow", "print every later write, until interrupted")
   .option("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { type: [String] })
@@ -59,34 +47,34 @@ clientOptions(cli.command("wait <region>", "Wait for the next write to a region 
   .example("clip wait 3 --follow --sep '\\n---\\n'")
   .action(async (r, o) => (await import("./cli/clipboard.ts")).wait(r, flat(o)));
 
-clientOptions(cli.command("list", "One row per region: size, when, by whom, preview"))
+clientFlags(cli.command("list", "One row per region: size, when, by whom, preview"))
   .option("--json", "print JSON")
   .example("clip list --json")
   .action(async (o) => (await import("./cli/clipboard.ts")).list(flat(o)));
 
-clientOptions(cli.command("status", "This server: name, id, role, parent, children, what it holds"))
+clientFlags(cli.command("status", "This server: name, id, role, parent, children, what it holds"))
   .option("--json", "print JSON")
   .example("clip status --json")
   .action(async (o) => (await import("./cli/admin.ts")).status(flat(o)));
 
-clientOptions(cli.command("tree", "The whole tree of servers, seen from this one: names, addresses, roles, clients"))
+clientFlags(cli.command("tree", "The whole tree of servers, seen from this one: names, addresses, roles, clients"))
   .option("--json", "print JSON")
   .example("clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token")
   .action(async (o) => (await import("./cli/admin.ts")).tree(flat(o)));
 
-clientOptions(cli.command("shell", "Interactive session: copy, paste, wait, list, kv, group, status (also reads commands from a pipe)"))
+clientFlags(cli.command("shell", "Interactive session: copy, paste, wait, list, kv, group, status (also reads commands from a pipe)"))
   .option("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { type: [String] })
   .option("--secret <secret>", "the group's secret (env CLIP_SECRET)", { type: [String] })
   .example("printf 'copy 3 hello\\npaste 3\\n' | clip shell")
   .action(async (o) => (await import("./cli/shell.ts")).shell(flat(o)));
 
-clientOptions(cli.command("chat <room>", "Chat with everyone in ROOM, on every server of the tree (nothing is stored)"))
+clientFlags(cli.command("chat <room>", "Chat with everyone in ROOM, on every server of the tree (nothing is stored)"))
   .option("--name <name>", "how others see you (default: $USER)", { type: [String] })
   .option("--json", "print each event as a JSON line")
   .example("clip chat ops --name alice")
   .action(async (room, o) => (await import("./cli/chat.ts")).chat(room, flat(o)));
 
-clientOptions(cli.command("completion <shell>", "Print a completion script for bash, zsh or fish"))
+clientFlags(cli.command("completion <shell>", "Print a completion script for bash, zsh or fish"))
   .example("source <(clip completion bash)        # or: clip completion fish | source")
   .action(async (sh, o) => (await import("./cli/completion.ts")).completion(sh, cli, flat(o)));
 
@@ -94,7 +82,7 @@ clientOptions(cli.command("completion <shell>", "Print a completion script for b
 cli.command("kv <action> [...args]", "Keys in a group: put, get, del, list, watch (clip kv ACTION --help)").allowUnknownOptions();
 cli.command("group <action> [...args]", "Admin: create, delete, info, rotate, list groups (clip group ACTION --help)").allowUnknownOptions();
 
-clientOptions(cli.command("apps", "Applications connected to this server (pid, group, since, watches) and those that left lately"))
+clientFlags(cli.command("apps", "Applications connected to this server (pid, group, since, watches) and those that left lately"))
   .option("--json", "print JSON")
   .example("clip apps --json")
   .action(async (o) => (await import("./cli/apps.ts")).apps(flat(o)));
@@ -128,8 +116,8 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", fail);
   try {
     const family = process.argv[2];
-    if (family === "kv") return await (await import("./cli/kv.ts")).run(process.argv.slice(3), flat);
-    if (family === "group") return await (await import("./cli/group.ts")).run(process.argv.slice(3), flat);
+    if (family === "kv") return await (await import("./cli/kv.ts")).run(process.argv.slice(3));
+    if (family === "group") return await (await import("./cli/group.ts")).run(process.argv.slice(3));
     const parsed = cli.parse(process.argv, { run: false });
     if (!cli.matchedCommand) {
       if (parsed.options.help || parsed.options.version) return;

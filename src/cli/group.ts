@@ -2,6 +2,7 @@
 // socket, or a TCP client that proved the cluster token), with their own parser.
 
 import { cac } from "cac";
+import { clientFlags, flat } from "./flags.ts";
 import { helpLayout } from "./help.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName } from "../protocol/messages.ts";
@@ -41,15 +42,10 @@ export async function list(flags: ClientFlags & { json?: boolean }): Promise<voi
   await out(groupsTable(groups));
 }
 
-const withFlags = (cmd: ReturnType<ReturnType<typeof cac>["command"]>) =>
-  cmd
-    .option("-s, --server <addr>", "server address: unix:/path, /path, tcp:host:port (env CLIP_SERVER; default: the local socket)", { type: [String] })
-    .option("--token-file <file>", "file holding the cluster token, for TCP servers", { type: [String] })
-    .option("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { type: [String] })
-    .option("--tls-ca <file>", "CA certificate (PEM) to trust for a TLS server", { type: [String] });
+const withFlags = clientFlags;
 
 /** Parses `clip group ACTION ...` and runs it. */
-export async function run(argv: string[], flat: <T extends Record<string, unknown>>(o: T) => T): Promise<void> {
+export async function run(argv: string[]): Promise<void> {
   const cli = cac("clip group");
   withFlags(cli.command("create <group>", "Create GROUP and print its secret alone on stdout (shown only now; names: 1-64 of A-Z a-z 0-9 _ . -)"))
     .example("S=$(clip group create app)")

@@ -2,6 +2,7 @@
 // that `clip kv put --help` shows that action's flags and an example.
 
 import { cac } from "cac";
+import { clientFlags, flat } from "./flags.ts";
 import { helpLayout } from "./help.ts";
 import { fstatSync } from "node:fs";
 import type { Client, Message } from "../client/client.ts";
@@ -201,16 +202,12 @@ export async function watch(k: unknown, flags: WatchFlags): Promise<void> {
 }
 
 const withFlags = (cmd: ReturnType<ReturnType<typeof cac>["command"]>) =>
-  cmd
+  clientFlags(cmd)
     .option("-g, --group <group>", "the group (env CLIP_GROUP)", { type: [String] })
-    .option("--secret <secret>", "the group's secret (env CLIP_SECRET; preferred: argv is visible in ps)", { type: [String] })
-    .option("-s, --server <addr>", "server address: unix:/path, /path, tcp:host:port (env CLIP_SERVER; default: the local socket)", { type: [String] })
-    .option("--token-file <file>", "file holding the cluster token, for TCP servers", { type: [String] })
-    .option("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { type: [String] })
-    .option("--tls-ca <file>", "CA certificate (PEM) to trust for a TLS server", { type: [String] });
+    .option("--secret <secret>", "the group's secret (env CLIP_SECRET; preferred: argv is visible in ps)", { type: [String] });
 
 /** Parses `clip kv ACTION ...` and runs it. */
-export async function run(argv: string[], flat: <T extends Record<string, unknown>>(o: T) => T): Promise<void> {
+export async function run(argv: string[]): Promise<void> {
   const cli = cac("clip kv");
   withFlags(cli.command("put <key> [value]", "Set KEY to VALUE, or to stdin when VALUE is absent (binary-safe, streamed)"))
     .example("clip kv put -g app --secret \"$S\" color blue")
