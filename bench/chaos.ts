@@ -223,7 +223,7 @@ function flag(name: string, def: number): number {
  * 100 KiB values, which live in files), restarted on the same --data; the
  * acknowledged-writes log is checked after every restart.
  */
-export async function durability(rounds: number, seed: number, log?: (l: string) => void): Promise<{ rounds: number; acked: number; lost: string[]; seconds: number }> {
+export async function durability(rounds: number, seed: number, log?: (l: string) => void): Promise<{ rounds: number; acked: number; ackedPerRound: number[]; lost: string[]; seconds: number }> {
   const { mkdtempSync } = await import("node:fs");
   const { startServer } = await import("../tests/helpers/clip.ts");
   const t0 = Date.now();
@@ -231,6 +231,7 @@ export async function durability(rounds: number, seed: number, log?: (l: string)
   const rng = new Rng(seed);
   let srv = await startServer({ data });
   const lostAll: string[] = [];
+  const ackedPerRound: number[] = [];
   const ack = new AckLog();
   try {
     const admin = await Client.connect({ server: `unix:${srv.socket}` });
@@ -245,11 +246,13 @@ export async function durability(rounds: number, seed: number, log?: (l: string)
     for (let round = 0; round < rounds; round++) {
       const stop = { stopped: false };
       const running = specs.map((s, i) => runWriter(s, i, ack, stop));
+      const before = ack.writes;
       await Bun.sleep(50 + rng.int(300));
       srv.proc.kill(9);
       await srv.proc.exited;
       stop.stopped = true;
       await Promise.all(running);
+      ackedPerRound.push(ack.writes - before);
       srv = await startServer({ data });
       const r = await reader(`unix:${srv.socket}`, undefined, group);
       for (const l of await ack.verify(targets, r.read)) lostAll.push(`round ${round + 1}: ${l}`);
@@ -260,7 +263,7 @@ export async function durability(rounds: number, seed: number, log?: (l: string)
     await srv[Symbol.asyncDispose]();
     rmSync(data, { recursive: true, force: true });
   }
-  return { rounds, acked: ack.writes, lost: lostAll, seconds: (Date.now() - t0) / 1000 };
+  return { rounds, acked: ack.writes, ackedPerRound, lost: lostAll, seconds: (Date.now() - t0) / 1000 };
 }
 
 if (import.meta.main && process.argv.includes("--single")) {
