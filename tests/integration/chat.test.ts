@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "../../src/index.ts";
 import { BIN, spawnClip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
+import { haveScript, onTerminal } from "../helpers/terminal.ts";
 import { TreeFixture } from "../helpers/tree.ts";
 
 function chatter(server: string, room: string, name: string) {
@@ -197,40 +198,22 @@ describe("chat", () => {
 });
 
 describe("chat at a terminal", () => {
-  test.skipIf(!Bun.which("script"))("chat - at a terminal, a server that goes away is reported and rejoined when it is back", async () => {
+  test.skipIf(!haveScript)("chat - at a terminal, a server that goes away is reported and rejoined when it is back", async () => {
     using dir = tempDir("cr");
     const first = await startServer({ memory: true, dir: String(dir), name: "one" });
     const socket = first.socket;
-    // script(1) gives the chat a terminal; what it prints is what the terminal saw.
-    const p = Bun.spawn(["script", "-qfec", `'${BIN}' chat r --name amy --server 'unix:${socket}'`, "/dev/null"], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TERM: "xterm", NO_COLOR: "1" },
-    });
-    let seen = "";
-    (async () => {
-      const dec = new TextDecoder();
-      for await (const c of p.stdout as ReadableStream<Uint8Array>) seen += dec.decode(c, { stream: true });
-    })();
-    const type = (t: string) => {
-      p.stdin.write(t);
-      p.stdin.flush();
-    };
-    try {
-      await waitFor(() => seen.includes("* amy joined (on one)"), 10_000, "the join");
-      await first.stop("SIGTERM");
-      await first[Symbol.asyncDispose]();
-      await waitFor(() => /clip: chat: .*; reconnecting/.test(seen), 10_000, "the lost-server notice");
-      await using second = await startServer({ memory: true, dir: String(dir), name: "two" });
-      await waitFor(() => seen.includes("* amy joined (on two)"), 15_000, "the rejoin");
-      type("back again\r");
-      await waitFor(() => /amy: back again/.test(seen), 10_000, "the line after the rejoin");
-      expect((await second.run(["status", "--json"])).code).toBe(0);
-      type("/quit\r");
-      expect(await p.exited).toBe(0);
-    } finally {
-      p.kill(9);
-    }
+    await using t = onTerminal(`'${BIN}' chat r --name amy --server 'unix:${socket}'`);
+    const seen = () => t.seen();
+    await waitFor(() => seen().includes("* amy joined (on one)"), 10_000, "the join");
+    await first.stop("SIGTERM");
+    await first[Symbol.asyncDispose]();
+    await waitFor(() => /clip: chat: .*; reconnecting/.test(seen()), 10_000, "the lost-server notice");
+    await using second = await startServer({ memory: true, dir: String(dir), name: "two" });
+    await waitFor(() => seen().includes("* amy joined (on two)"), 15_000, "the rejoin");
+    t.type("back again\r");
+    await waitFor(() => /amy: back again/.test(seen()), 10_000, "the line after the rejoin");
+    expect((await second.run(["status", "--json"])).code).toBe(0);
+    t.type("/quit\r");
+    expect(await t.proc.exited).toBe(0);
   });
 });

@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "../../src/index.ts";
 import { randomBytes, sameBytes, spawnClip, startServer, waitFor } from "../helpers/clip.ts";
+import { haveScript, onTerminal } from "../helpers/terminal.ts";
 
 describe("shell", () => {
   test("shell - a script on stdin runs its commands in order", async () => {
@@ -138,43 +139,25 @@ describe("shell", () => {
 });
 
 describe("shell at a terminal", () => {
-  test.skipIf(!Bun.which("script"))("shell - at a terminal: a prompt, and watch events printed above it without losing the typed line", async () => {
+  test.skipIf(!haveScript)("shell - at a terminal: a prompt, and watch events printed above it without losing the typed line", async () => {
     await using s = await startServer({ memory: true, name: "tty" });
     const addr = `unix:${s.socket}`;
     const bin = (await import("../helpers/clip.ts")).BIN;
-    // script(1) gives the shell a terminal; what it prints is what the terminal saw.
-    const p = Bun.spawn(["script", "-qfec", `'${bin}' shell --server '${addr}'`, "/dev/null"], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TERM: "xterm", NO_COLOR: "1", XDG_STATE_HOME: String(s.dir) },
-    });
-    let seen = "";
-    (async () => {
-      const dec = new TextDecoder();
-      for await (const c of p.stdout as ReadableStream<Uint8Array>) seen += dec.decode(c, { stream: true });
-    })();
-    const type = (t: string) => {
-      p.stdin.write(t);
-      p.stdin.flush();
-    };
-    try {
-      await waitFor(() => seen.includes("connected to tty") && seen.includes("clip> "), 10_000, "the prompt");
-      type("wait 5 --follow\r");
-      await waitFor(() => /\[1\] wait 5 --follow: watching/.test(seen), 10_000, "the background watch");
-      type("paste 5"); // typed, not entered: the event must not eat it
-      await waitFor(() => seen.endsWith("paste 5"), 10_000, "the typed text echoed");
-      const c = await connect(addr);
-      await c.copy(5, "ping");
-      c.close();
-      // The event line, then the prompt redrawn with the half-typed line.
-      await waitFor(() => /\[1\] ping\r?\n(\x1b\[[0-9]*[A-Za-z])*clip> (\x1b\[[0-9]*[A-Za-z])*paste 5/.test(seen), 10_000, "the event above the prompt");
-      type("\r");
-      await waitFor(() => /paste 5(\x1b\[[0-9]*[A-Za-z])*\r?\r\nping\r\n/.test(seen), 10_000, "the paste output");
-      type("quit\r");
-      expect(await p.exited).toBe(0);
-    } finally {
-      p.kill(9);
-    }
+    await using t = onTerminal(`'${bin}' shell --server '${addr}'`, { XDG_STATE_HOME: String(s.dir) });
+    const seen = () => t.seen();
+    await waitFor(() => seen().includes("connected to tty") && seen().includes("clip> "), 10_000, "the prompt");
+    t.type("wait 5 --follow\r");
+    await waitFor(() => /\[1\] wait 5 --follow: watching/.test(seen()), 10_000, "the background watch");
+    t.type("paste 5"); // typed, not entered: the event must not eat it
+    await waitFor(() => seen().endsWith("paste 5"), 10_000, "the typed text echoed");
+    const c = await connect(addr);
+    await c.copy(5, "ping");
+    c.close();
+    // The event line, then the prompt redrawn with the half-typed line.
+    await waitFor(() => /\[1\] ping\r?\n(\x1b\[[0-9]*[A-Za-z])*clip> (\x1b\[[0-9]*[A-Za-z])*paste 5/.test(seen()), 10_000, "the event above the prompt");
+    t.type("\r");
+    await waitFor(() => /paste 5(\x1b\[[0-9]*[A-Za-z])*\r?\r\nping\r\n/.test(seen()), 10_000, "the paste output");
+    t.type("quit\r");
+    expect(await t.proc.exited).toBe(0);
   });
 });
