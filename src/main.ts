@@ -116,6 +116,11 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", fail);
   try {
     const family = process.argv[2];
+    // cac's own line reports Bun's Node-compatibility version as "bun-v26": say what runs instead.
+    if ((family === "--version" || family === "-v") && process.argv.length === 3) {
+      process.stdout.write(`clip/${VERSION} (protocol ${PROTOCOL_VERSION}) bun/${Bun.version} ${process.platform}-${process.arch}\n`);
+      return;
+    }
     if (family === "kv") return await (await import("./cli/kv.ts")).run(process.argv.slice(3));
     if (family === "group") return await (await import("./cli/group.ts")).run(process.argv.slice(3));
     const parsed = cli.parse(process.argv, { run: false });
