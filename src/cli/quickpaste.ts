@@ -7,19 +7,17 @@
 // is not sure of (TCP, a refused connect) goes to the normal path instead.
 //
 // A large value (the reply announces HANDOFF bytes or more) is pasted again
-// over blocking libc calls on Linux with glibc: blockingPaste() calls libc
-// through bun:ffi (socket, connect, read, write), reading up to 4 MiB per
-// read into one buffer and writing the payload to fd 1 from that same
-// buffer, as socat does. A Bun socket reads into its own buffer and copies
-// every read into a fresh JS buffer, and each ~200 KiB read costs an
-// event-loop turn and a promise: the blocking loop halves the client's CPU
-// for a 1 GiB paste (0.59 -> 0.44 s). Small values stay on Bun's socket:
-// loading bun:ffi and libc costs ~0.5 ms, a tenth of a cold paste. The first
-// request is dropped before any of its bytes reach stdout, so the output is
-// one whole value, the one the second request found.
+// over blocking libc calls on Linux with glibc (../net/libc.ts): reads of up
+// to 4 MiB into one buffer, the payload written to fd 1 from that same
+// buffer, as socat does; a Bun socket copies each ~200 KiB read into a fresh
+// JS buffer and costs an event-loop turn and a promise per read. That halves
+// the client's CPU for a 1 GiB paste (0.30 -> 0.13 s). Small values stay on
+// Bun's socket: loading bun:ffi and libc costs ~0.5 ms, a tenth of a cold
+// paste. The first request is dropped before any of its bytes reach stdout,
+// so the output is one whole value, the one the second request found.
 
-import { FFIType, type Pointer, dlopen, ptr, read as peek } from "bun:ffi";
 import { clientAddress, formatAddress } from "../net/address.ts";
+import { BlockingSocket } from "../net/libc.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { FrameDecoder, FrameType, HEADER_SIZE, MAX_FRAME, PROTOCOL_VERSION, encodeFrame } from "../protocol/frame.ts";
 
@@ -136,24 +134,8 @@ export async function quickPaste(region: number, server: string | undefined, han
   return true;
 }
 
-const LIBC = {
-  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
-  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
-  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
-  close: { args: [FFIType.i32], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
-} as const;
-
 /** Values from this size are pasted again over blocking calls (see the header). */
 const HANDOFF = 16 << 20;
-const AF_UNIX = 1;
-const SOCK_STREAM_CLOEXEC = 1 | 0o2000000;
-const EINTR = 4;
-const EAGAIN = 11;
-const EPIPE = 32;
-const POLLOUT = 4;
 /** One read's worth: a whole 1 MiB frame and then some, reused for every read. */
 const BUF = 4 << 20;
 
@@ -163,54 +145,15 @@ const BUF = 4 << 20;
  * say what is wrong in the normal words.
  */
 async function blockingPaste(region: number, path: string, where: () => string): Promise<boolean> {
-  if (process.platform !== "linux") return false;
-  let c;
-  try {
-    c = dlopen("libc.so.6", LIBC).symbols;
-  } catch {
-    return false; // not glibc (musl names it otherwise): Bun's sockets instead
-  }
-  const pathBytes = new TextEncoder().encode(path);
-  if (pathBytes.length > 107) return false;
-  const addr = new Uint8Array(110);
-  addr[0] = AF_UNIX; // sa_family_t, little-endian on every Linux Bun runs on
-  addr.set(pathBytes, 2);
-  const fd = c.socket(AF_UNIX, SOCK_STREAM_CLOEXEC, 0);
-  if (fd < 0) return false;
-  if (c.connect(fd, addr, 2 + pathBytes.length + 1) !== 0) {
-    c.close(fd);
-    return false;
-  }
-  const errno = () => peek.i32(c.__errno_location()!, 0);
-  const lost = () => new ClipError("LOST", `connection to ${where()} was lost`);
+  const sock = BlockingSocket.open(path, where());
+  if (!sock) return false;
   const buf = new Uint8Array(BUF);
-  const base = ptr(buf);
-  /** Writes buf[from..from+n] (or `bytes`) to `to`, waiting when it is a non-blocking pipe that is full. */
-  const writeAll = (to: number, at: number, n: number) => {
-    let done = 0;
-    while (done < n) {
-      const w = Number(c.write(to, (at + done) as Pointer, n - done));
-      if (w >= 0) {
-        done += w;
-        continue;
-      }
-      const e = errno();
-      if (e === EINTR) continue;
-      if (e === EAGAIN) {
-        const pfd = new Int32Array([to, POLLOUT]);
-        c.poll(pfd, 1, -1);
-        continue;
-      }
-      if (to !== 1) throw lost();
-      throw Object.assign(new Error(e === EPIPE ? "broken pipe" : `cannot write to stdout (errno ${e})`), { code: e === EPIPE ? "EPIPE" : "EIO" });
-    }
-  };
   try {
     const hello = encodeFrame(FrameType.REQ, 1, { op: "hello", v: PROTOCOL_VERSION, kind: "cli", pid: process.pid });
     const paste = encodeFrame(FrameType.REQ, 2, { op: "paste", r: region });
     buf.set(hello);
     buf.set(paste, hello.length);
-    writeAll(fd, base, hello.length + paste.length);
+    sock.send(buf, 0, hello.length + paste.length);
 
     let have = 0; // bytes in buf
     let off = 0; // bytes of them consumed
@@ -228,18 +171,12 @@ async function blockingPaste(region: number, path: string, where: () => string):
           have -= off;
           off = 0;
         }
-        const r = Number(c.read(fd, (base + have) as Pointer, BUF - have));
-        if (r === 0) throw lost();
-        if (r < 0) {
-          if (errno() === EINTR) continue;
-          throw lost();
-        }
-        have += r;
+        have += sock.read(buf, have);
         while (off < have) {
           if (left > 0) {
             const take = Math.min(left, have - off);
             if (mine) {
-              writeAll(1, base + off, take);
+              sock.stdout(buf, off, take);
               done += take;
               // Only large values show progress (at a terminal): small ones never load output.ts.
               if (done >= 4 << 20 && done - take < 4 << 20) bar = (await import("./output.ts")).progress(`paste ${region}:`);
@@ -280,6 +217,6 @@ async function blockingPaste(region: number, path: string, where: () => string):
       bar.end();
     }
   } finally {
-    c.close(fd);
+    sock.close();
   }
 }
