@@ -17,7 +17,6 @@
 // so the output is one whole value, the one the second request found.
 
 import { clientAddress, formatAddress } from "../net/address.ts";
-import { BlockingSocket } from "../net/libc.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { FrameDecoder, FrameType, HEADER_SIZE, MAX_FRAME, PROTOCOL_VERSION, encodeFrame } from "../protocol/frame.ts";
 
@@ -145,6 +144,8 @@ const BUF = 4 << 20;
  * say what is wrong in the normal words.
  */
 async function blockingPaste(region: number, path: string, where: () => string): Promise<boolean> {
+  // Loaded only here: loading bun:ffi costs ~0.16 ms of every cold paste.
+  const { BlockingSocket } = await import("../net/libc.ts");
   const sock = BlockingSocket.open(path, where());
   if (!sock) return false;
   const buf = new Uint8Array(BUF);

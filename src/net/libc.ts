@@ -7,8 +7,12 @@
 // callers keep Bun's sockets. Loading costs ~0.5 ms, so small transfers
 // never come here.
 
-import { FFIType, type Pointer, dlopen, ptr, read as peek } from "bun:ffi";
+import type { Pointer } from "bun:ffi";
 import { ClipError } from "../protocol/errors.ts";
+
+// Required, not imported: the bundler hoists a static import of bun:ffi into
+// the chunk every command loads, and loading it costs ~0.16 ms of a cold paste.
+const { FFIType, dlopen, ptr, read: peek } = require("bun:ffi") as typeof import("bun:ffi");
 
 const LIBC = {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
