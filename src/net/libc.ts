@@ -1,5 +1,5 @@
 // Blocking unix-socket I/O through libc (bun:ffi), for the CLI's large
-// transfers (quickpaste.ts, blockcopy.ts). A Bun socket reads into its own
+// transfers (cli/quickpaste.ts, cli/blockcopy.ts). A Bun socket reads into its own
 // buffer and copies each ~200 KiB read into a fresh JS buffer, and writes
 // what the kernel takes, then waits for an event-loop turn to write more; a
 // blocking read or write of a whole 1 MiB frame lets the kernel stream, as
@@ -19,6 +19,8 @@ const LIBC = {
   connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
+  setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
@@ -30,6 +32,10 @@ const EINTR = 4;
 const EAGAIN = 11;
 const EPIPE = 32;
 const POLLOUT = 4;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+/** A closed peer is an error to report (LOST), not a SIGPIPE that kills the process. */
+const MSG_NOSIGNAL = 0x4000;
 
 /** A connected unix socket with blocking calls; `buf` is the caller's to fill and send from. */
 export class BlockingSocket {
@@ -39,8 +45,13 @@ export class BlockingSocket {
     private readonly where: string,
   ) {}
 
-  /** Connects to `path`; null when libc or the socket is not to be had (the caller uses Bun's sockets). */
-  static open(path: string, where: string): BlockingSocket | null {
+  /**
+   * Connects to `path`; null when libc or the socket is not to be had (the
+   * caller uses Bun's sockets). `sndbuf` asks for a larger send buffer (the
+   * kernel caps it at net.core.wmem_max): on a unix socket the sender's
+   * buffer bounds the bytes in flight, ~208 KiB by default.
+   */
+  static open(path: string, where: string, sndbuf = 0): BlockingSocket | null {
     if (process.platform !== "linux") return null;
     let c;
     try {
@@ -55,6 +66,8 @@ export class BlockingSocket {
     addr.set(pathBytes, 2);
     const fd = c.socket(AF_UNIX, SOCK_STREAM_CLOEXEC, 0);
     if (fd < 0) return null;
+    if (sndbuf > 0) c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, new Int32Array([sndbuf]), 4); // best effort
+
     if (c.connect(fd, addr, 2 + pathBytes.length + 1) !== 0) {
       c.close(fd);
       return null;
@@ -95,7 +108,8 @@ export class BlockingSocket {
     const base = ptr(buf);
     let done = 0;
     while (done < n) {
-      const w = Number(this.c.write(to, (base + at + done) as Pointer, n - done));
+      const p = (base + at + done) as Pointer;
+      const w = Number(to === 1 ? this.c.write(to, p, n - done) : this.c.send(to, p, n - done, MSG_NOSIGNAL));
       if (w >= 0) {
         done += w;
         continue;
