@@ -13,7 +13,8 @@
 import { clientAddress, formatAddress } from "../net/address.ts";
 import { BlockingSocket } from "../net/libc.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, writeHeader } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, encodeFrame, writeHeader } from "../protocol/frame.ts";
+import { decode, helloAnd } from "./quickpaste.ts";
 
 /** Files from this size go this way: below it, loading bun:ffi (~0.5 ms) is not paid back. */
 export const BLOCKING_MIN = 16 << 20;
@@ -31,12 +32,9 @@ export function blockingCopy(r: number, fd: number, size: number, server: string
   const sock = BlockingSocket.open(addr.path, formatAddress(addr), SNDBUF);
   if (!sock) return false;
   try {
-    const hello = encodeFrame(FrameType.REQ, 1, { op: "hello", v: PROTOCOL_VERSION, kind: "cli", pid: process.pid });
-    const req = encodeFrame(FrameType.REQ, 2, { op: "copy", r, size }, new Uint8Array(0), false);
+    const first = helloAnd(encodeFrame(FrameType.REQ, 2, { op: "copy", r, size }, new Uint8Array(0), false));
+    sock.send(first, 0, first.length);
     const buf = new Uint8Array(HEADER_SIZE + MAX_CHUNK);
-    buf.set(hello);
-    buf.set(req, hello.length);
-    sock.send(buf, 0, hello.length + req.length);
     // Required here: a static node:fs import would be hoisted into the chunk every command loads.
     const { readSync } = require("node:fs") as typeof import("node:fs");
     let sent = 0;
@@ -65,38 +63,12 @@ export function blockingCopy(r: number, fd: number, size: number, server: string
 
 /** Reads frames until the copy's reply (id 2): RES returns, ERR throws. */
 function readReply(sock: BlockingSocket): void {
-  let buf = new Uint8Array(64 << 10);
-  let have = 0;
+  const decoder = new FrameDecoder();
+  const buf = new Uint8Array(64 << 10);
   while (true) {
-    if (have === buf.length) {
-      const bigger = new Uint8Array(buf.length * 2);
-      bigger.set(buf);
-      buf = bigger;
-    }
-    have += sock.read(buf, have);
-    let off = 0;
-    while (have - off >= HEADER_SIZE) {
-      const total = (((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0) + 4;
-      const type = buf[off + 4];
-      const id = ((buf[off + 6] << 24) | (buf[off + 7] << 16) | (buf[off + 8] << 8) | buf[off + 9]) >>> 0;
-      const metaLen = (buf[off + 10] << 8) | buf[off + 11];
-      if (total < HEADER_SIZE || total > MAX_FRAME || metaLen > total - HEADER_SIZE) throw new ClipError("PROTOCOL", "the server sent bytes that are not clip's protocol");
-      if (have - off < total) break;
-      if (type === FrameType.ERR || (id === 2 && type === FrameType.RES)) {
-        let meta: Record<string, unknown> = {};
-        try {
-          meta = JSON.parse(new TextDecoder().decode(buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + metaLen)));
-        } catch {
-          throw new ClipError("PROTOCOL", "the server sent bytes that are not clip's protocol: bad meta");
-        }
-        if (type === FrameType.ERR) throw ClipError.fromWire(meta);
-        return;
-      }
-      off += total;
-    }
-    if (off > 0) {
-      buf.copyWithin(0, off, have);
-      have -= off;
+    for (const f of decode(decoder, buf.subarray(0, sock.read(buf, 0)))) {
+      if (f.type === FrameType.ERR) throw ClipError.fromWire(f.meta);
+      if (f.id === 2 && f.type === FrameType.RES) return;
     }
   }
 }

@@ -18,7 +18,7 @@
 
 import { clientAddress, formatAddress } from "../net/address.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, HEADER_SIZE, MAX_FRAME, PROTOCOL_VERSION, encodeFrame } from "../protocol/frame.ts";
+import { type Frame, FrameDecoder, FrameType, MAX_FRAME, PROTOCOL_VERSION, encodeFrame } from "../protocol/frame.ts";
 
 /** Client's flow-control marks: stop reading the socket while stdout is this far behind. */
 const HIGH_WATER = 16 << 20;
@@ -51,9 +51,9 @@ export async function quickPaste(region: number, server: string | undefined, han
   const onData = (s: Sock, chunk: Uint8Array) => {
     let frames;
     try {
-      frames = decoder.push(chunk);
+      frames = decode(decoder, chunk);
     } catch (e) {
-      return fail(new ClipError("PROTOCOL", `the server sent bytes that are not clip's protocol: ${(e as Error).message}`));
+      return fail(e as ClipError);
     }
     for (const f of frames) {
       if (handingOff) break;
@@ -89,12 +89,7 @@ export async function quickPaste(region: number, server: string | undefined, han
   } catch {
     return false; // no server: the normal path says so in its words
   }
-  const hello = encodeFrame(FrameType.REQ, 1, { op: "hello", v: PROTOCOL_VERSION, kind: "cli", pid: process.pid });
-  const paste = encodeFrame(FrameType.REQ, 2, { op: "paste", r: region });
-  const both = new Uint8Array(hello.length + paste.length);
-  both.set(hello);
-  both.set(paste, hello.length);
-  sock.write(both); // 100-odd bytes: the kernel takes them whole
+  sock.write(helloAnd(encodeFrame(FrameType.REQ, 2, { op: "paste", r: region }))); // 100-odd bytes: the kernel takes them whole
 
   const out = Bun.stdout.writer({ highWaterMark: 1 << 20 });
   let bar: ((done: number, total?: number) => void) & { end(): void } = Object.assign(() => {}, { end() {} });
@@ -148,76 +143,51 @@ async function blockingPaste(region: number, path: string, where: () => string):
   const { BlockingSocket } = await import("../net/libc.ts");
   const sock = BlockingSocket.open(path, where());
   if (!sock) return false;
+  // The decoder hands DATA out as views of `buf`: each is written to stdout
+  // before the next read reuses the buffer, so no byte is copied in between.
+  const decoder = new FrameDecoder(MAX_FRAME, { streamData: true });
   const buf = new Uint8Array(BUF);
+  let total: number | undefined;
+  let done = 0;
+  let bar: ((done: number, total?: number) => void) & { end(): void } = Object.assign(() => {}, { end() {} });
   try {
-    const hello = encodeFrame(FrameType.REQ, 1, { op: "hello", v: PROTOCOL_VERSION, kind: "cli", pid: process.pid });
-    const paste = encodeFrame(FrameType.REQ, 2, { op: "paste", r: region });
-    buf.set(hello);
-    buf.set(paste, hello.length);
-    sock.send(buf, 0, hello.length + paste.length);
-
-    let have = 0; // bytes in buf
-    let off = 0; // bytes of them consumed
-    let left = 0; // payload bytes of the current frame still to come
-    let mine = false; // the current frame is the paste's (id 2): its payload goes to stdout
-    let fin = false;
-    let total: number | undefined;
-    let done = 0;
-    let bar: ((done: number, total?: number) => void) & { end(): void } = Object.assign(() => {}, { end() {} });
-    try {
-      while (true) {
-        if (off > 0) {
-          // Only a partial header or meta is ever left over (payload is consumed whole): small.
-          if (off < have) buf.copyWithin(0, off, have);
-          have -= off;
-          off = 0;
+    const first = helloAnd(encodeFrame(FrameType.REQ, 2, { op: "paste", r: region }));
+    sock.send(first, 0, first.length);
+    while (true) {
+      for (const f of decode(decoder, buf.subarray(0, sock.read(buf, 0)))) {
+        if (f.type === FrameType.ERR) throw ClipError.fromWire(f.meta);
+        if (f.id !== 2) continue; // the welcome
+        if (f.type === FrameType.RES && typeof f.meta.size === "number") total = f.meta.size;
+        if (f.payload.length > 0) {
+          sock.stdout(f.payload, 0, f.payload.length);
+          done += f.payload.length;
+          // Only large values show progress (at a terminal): small ones never load output.ts.
+          if (done >= 4 << 20 && done - f.payload.length < 4 << 20) bar = (await import("./output.ts")).progress(`paste ${region}:`);
+          bar(done, total);
         }
-        have += sock.read(buf, have);
-        while (off < have) {
-          if (left > 0) {
-            const take = Math.min(left, have - off);
-            if (mine) {
-              sock.stdout(buf, off, take);
-              done += take;
-              // Only large values show progress (at a terminal): small ones never load output.ts.
-              if (done >= 4 << 20 && done - take < 4 << 20) bar = (await import("./output.ts")).progress(`paste ${region}:`);
-              bar(done, total);
-            }
-            off += take;
-            left -= take;
-            if (left === 0 && mine && fin) return true;
-            continue;
-          }
-          if (have - off < HEADER_SIZE) break;
-          const len = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
-          const type = buf[off + 4];
-          const id = ((buf[off + 6] << 24) | (buf[off + 7] << 16) | (buf[off + 8] << 8) | buf[off + 9]) >>> 0;
-          const metaLen = (buf[off + 10] << 8) | buf[off + 11];
-          if (len + 4 < HEADER_SIZE || len + 4 > MAX_FRAME || type < FrameType.REQ || type > FrameType.CANCEL || metaLen > len + 4 - HEADER_SIZE) {
-            throw new ClipError("PROTOCOL", "the server sent bytes that are not clip's protocol");
-          }
-          if (have - off < HEADER_SIZE + metaLen) break;
-          let meta: Record<string, unknown> = {};
-          if (metaLen > 0) {
-            try {
-              meta = JSON.parse(new TextDecoder().decode(buf.subarray(off + HEADER_SIZE, off + HEADER_SIZE + metaLen)));
-            } catch {
-              throw new ClipError("PROTOCOL", "the server sent bytes that are not clip's protocol: bad meta");
-            }
-          }
-          if (type === FrameType.ERR) throw ClipError.fromWire(meta);
-          mine = id === 2;
-          fin = (buf[off + 5] & 1) !== 0;
-          if (mine && type === FrameType.RES && typeof meta.size === "number") total = meta.size;
-          off += HEADER_SIZE + metaLen;
-          left = len + 4 - HEADER_SIZE - metaLen;
-          if (left === 0 && mine && fin) return true;
-        }
+        if (f.fin) return true;
       }
-    } finally {
-      bar.end();
     }
   } finally {
+    bar.end();
     sock.close();
+  }
+}
+
+/** hello (id 1) and then `request` (id 2), in one buffer: one write opens the session and asks. */
+export function helloAnd(request: Uint8Array): Uint8Array {
+  const hello = encodeFrame(FrameType.REQ, 1, { op: "hello", v: PROTOCOL_VERSION, kind: "cli", pid: process.pid });
+  const both = new Uint8Array(hello.length + request.length);
+  both.set(hello);
+  both.set(request, hello.length);
+  return both;
+}
+
+/** decoder.push, with the codec's complaint said as the server's fault. */
+export function decode(decoder: FrameDecoder, bytes: Uint8Array): Frame[] {
+  try {
+    return decoder.push(bytes);
+  } catch (e) {
+    throw new ClipError("PROTOCOL", `the server sent bytes that are not clip's protocol: ${(e as Error).message}`);
   }
 }
