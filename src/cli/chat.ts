@@ -11,7 +11,7 @@ import { lineUI, type LineUI } from "./lineui.ts";
 import { bold, dim, paint } from "./output.ts";
 
 /** Dim on stderr: coloured only if stderr is a terminal. */
-const dimErr = (s: string) => paint(2, s, 2);
+const dimErr = (s: string) => paint("dim", s, 2);
 
 export interface ChatFlags extends ClientFlags {
   name?: unknown;

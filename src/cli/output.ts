@@ -2,22 +2,15 @@
 // colour only on a terminal and never with NO_COLOR; sizes human-readable
 // at a terminal and exact in --json.
 
-// node:tty costs ~7 ms of startup (it pulls in node's streams), more than a
-// whole `clip paste` should take: load it only when a question needs it.
-const isatty = (fd: number): boolean => (require("node:tty") as typeof import("node:tty")).isatty(fd);
+import { isatty, paint } from "../color.ts";
+
+export { paint, useColor } from "../color.ts";
 
 export const stdoutIsTTY = (): boolean => isatty(1);
 export const stderrIsTTY = (): boolean => isatty(2);
 
-export function useColor(fd: 1 | 2 = 1): boolean {
-  return !process.env.NO_COLOR && process.env.TERM !== "dumb" && isatty(fd);
-}
-
-export function paint(code: number, s: string, fd: 1 | 2 = 1): string {
-  return useColor(fd) ? `\x1b[${code}m${s}\x1b[0m` : s;
-}
-export const bold = (s: string) => paint(1, s);
-export const dim = (s: string) => paint(2, s);
+export const bold = (s: string) => paint("bold", s);
+export const dim = (s: string) => paint("dim", s);
 
 export function humanSize(n: number): string {
   if (n < 1000) return `${n} B`;

@@ -17,7 +17,7 @@ import { groupInfoText, groupsTable, keysTable, regionsTable, statusText, treeTe
 import { dim, humanSize, out, paint } from "./output.ts";
 
 /** Dim on stderr: coloured only if stderr is a terminal. */
-const dimErr = (s: string) => paint(2, s, 2);
+const dimErr = (s: string) => paint("dim", s, 2);
 
 export interface ShellFlags extends ClientFlags {
   group?: unknown;
