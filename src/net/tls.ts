@@ -11,7 +11,3 @@ export function serverTls(files: TlsFiles): { cert: ReturnType<typeof Bun.file>;
   if (!files.cert || !files.key) throw new Error("--tls-cert and --tls-key go together");
   return { cert: Bun.file(files.cert), key: Bun.file(files.key) };
 }
-
-export function clientTls(files: TlsFiles): { ca: ReturnType<typeof Bun.file> } | undefined {
-  return files.ca ? { ca: Bun.file(files.ca) } : undefined;
-}

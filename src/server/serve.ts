@@ -31,13 +31,6 @@ export interface ServeOptions {
   log: Logger;
 }
 
-/** Modules that extend a server (the tree, groups and keys) plug in here. */
-export interface Extension {
-  (server: RunningServer, opts: ServeOptions): void | Promise<void>;
-}
-
-export const extensions: Extension[] = [];
-
 export interface RunningServer {
   node: ClipNode;
   listeners: Listener[];
@@ -45,7 +38,7 @@ export interface RunningServer {
   addresses: Address[];
   /** Stops accepting, tells sessions, closes state, removes the socket. */
   stop(): Promise<void>;
-  /** Called on stop, before the store closes (extensions add theirs). */
+  /** Called on stop, before the store closes (the tree adds its own). */
   onStop(fn: () => void | Promise<void>): void;
 }
 
@@ -88,7 +81,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       server.addresses.push(l.address);
     }
     attachTree(server, opts);
-    for (const ext of extensions) await ext(server, opts);
   } catch (e) {
     for (const l of listeners) l.stop();
     node.shutdown();

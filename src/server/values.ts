@@ -7,7 +7,7 @@
 // leaves through a ValueReader (an fd opened at once, so the file stays
 // readable even if a newer write replaces and unlinks it meanwhile).
 
-import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync, fstatSync } from "node:fs";
+import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { ClipError } from "../protocol/errors.ts";
 
 export interface Value {
@@ -228,18 +228,6 @@ export class ValueReader {
   }
 }
 
-/** The whole value in memory: for small values (kv, previews, tests). */
-export function readAll(value: Value): Uint8Array {
-  if (value.bytes) return value.bytes;
-  const r = new ValueReader(value);
-  try {
-    const out = new Uint8Array(value.size);
-    r.readInto(out);
-    return out;
-  } finally {
-    r.close();
-  }
-}
 
 /** The first `n` bytes, for previews. */
 export function readHead(value: Value, n: number): Uint8Array {
@@ -254,11 +242,3 @@ export function readHead(value: Value, n: number): Uint8Array {
   }
 }
 
-export function fileSize(path: string): number {
-  const fd = openSync(path, "r");
-  try {
-    return fstatSync(fd).size;
-  } finally {
-    closeSync(fd);
-  }
-}

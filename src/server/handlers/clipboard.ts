@@ -1,6 +1,5 @@
 // The clipboard: ten regions, each an entry "r/N" holding any bytes.
 
-import { ClipError } from "../../protocol/errors.ts";
 import { REGIONS, type RegionInfo, parseRegion } from "../../protocol/messages.ts";
 import type { Entry } from "../store.ts";
 import type { Handler, RequestContext } from "../session.ts";
@@ -108,7 +107,3 @@ export const adminHandlers: Record<string, Handler> = {
     },
   },
 };
-
-export function assertNever(x: never): never {
-  throw new ClipError("INTERNAL", `unexpected ${String(x)}`);
-}
