@@ -18,18 +18,21 @@ async function tokenServer(dir: string, extra: string[] = []) {
   return { srv, port, addr: `tcp:127.0.0.1:${port}` };
 }
 
+/** True once `path` exists and is a socket. */
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 describe("security", () => {
   test("security - the default socket folder is 0700 and the socket 0600", async () => {
     using dir = tempDir("sec");
     const proc = Bun.spawn([BIN, "serve", "--memory"], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, CLIP_SOCKET: "", XDG_RUNTIME_DIR: String(dir) } });
     try {
-      await waitFor(() => {
-        try {
-          return statSync(`${dir}/clip/clip.sock`).isSocket();
-        } catch {
-          return false;
-        }
-      });
+      await waitFor(() => isSocket(`${dir}/clip/clip.sock`), 10_000, "the default socket");
       expect(statSync(`${dir}/clip`).mode & 0o777).toBe(0o700);
       expect(statSync(`${dir}/clip/clip.sock`).mode & 0o777).toBe(0o600);
     } finally {
@@ -205,13 +208,7 @@ describe("security", () => {
     // Ours, but open to everyone: tightened before the socket appears.
     const proc = Bun.spawn([BIN, "serve", "--memory"], { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
     try {
-      await waitFor(() => {
-        try {
-          return statSync(`${dir}/clip/clip.sock`).isSocket();
-        } catch {
-          return false;
-        }
-      });
+      await waitFor(() => isSocket(`${dir}/clip/clip.sock`), 10_000, "the default socket");
       expect(statSync(`${dir}/clip`).mode & 0o777).toBe(0o700);
     } finally {
       proc.kill(9);
