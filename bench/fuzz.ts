@@ -90,7 +90,7 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
       break;
     default:
       // Unknown to us (kv, group, tree ops): throw plausible fields at them.
-      for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "seq", "since", "count", "name", "w", "tree", "topic", "msg", "room", "text"]) {
+      for (const k of ["r", "g", "group", "secret", "key", "k", "prefix", "value", "size", "id", "rev", "since", "count", "name", "w", "tree", "topic", "msg", "room", "text"]) {
         if (rng.chance(0.4)) m[k] = rng.chance(0.5) ? rng.pick(NASTY) : `f${rng.int(5)}`;
       }
   }
@@ -101,7 +101,7 @@ function metaFor(rng: Rng, op: string): Record<string, unknown> {
 /** A server's description as the tree sends it, sometimes wrong. */
 function nodeInfo(rng: Rng): unknown {
   if (rng.chance(0.2)) return rng.pick(NASTY);
-  const n: Record<string, unknown> = { id: `f${rng.int(99)}`, name: "fz", addrs: rng.pick([[], ["tcp:127.0.0.1:1"], "x", [5]]), role: rng.pick(["root", "child", "x"]), clients: rng.pick([0, -1, "x"]), seq: rng.pick([0, 2 ** 53, -5]) };
+  const n: Record<string, unknown> = { id: `f${rng.int(99)}`, name: "fz", addrs: rng.pick([[], ["tcp:127.0.0.1:1"], "x", [5]]), role: rng.pick(["root", "child", "x"]), clients: rng.pick([0, -1, "x"]), rev: rng.pick([0, 2 ** 53, -5]) };
   if (rng.chance(0.3)) n.children = rng.pick([[], [{ ...n }], "x", [{ id: 1 }]]);
   return n;
 }
@@ -400,7 +400,7 @@ export class HostileParent {
 
   listen(): number {
     const { FrameDecoder } = require("../src/protocol/frame.ts") as typeof import("../src/protocol/frame.ts");
-    const { serverProof } = require("../src/server/auth.ts") as typeof import("../src/server/auth.ts");
+    const { serverProof } = require("../src/protocol/proof.ts") as typeof import("../src/protocol/proof.ts");
     type S = { dec: InstanceType<typeof FrameDecoder>; rng: Rng; snonce: string; timer?: ReturnType<typeof setTimeout> };
     const self = this;
     this.listener = Bun.listen<S>({
@@ -463,7 +463,7 @@ export class HostileParent {
 /** The events a parent sends on a join stream: mostly well-formed, some not. */
 function joinStream(rng: Rng, id: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  let seq = 1 + rng.int(5);
+  let rev = 1 + rng.int(5);
   const t0 = Date.now() * 1000;
   const op = (i: number) => {
     const w = rng.chance(0.7)
@@ -472,10 +472,15 @@ function joinStream(rng: Rng, id: number): Uint8Array[] {
     return w;
   };
   const evt = (meta: object, payload?: Uint8Array, fin = true) => encodeFrame(FrameType.EVT, id, meta, payload, fin);
-  if (rng.chance(0.85)) out.push(evt({ t: "path", path: rng.chance(0.9) ? [] : rng.pick([["x"], "x", [1]]), parent: rng.chance(0.9) ? { id: "e0e0e0e0e0e0", name: "evil", addrs: [], role: "root", clients: 0, seq } : nodeInfo(rng) }));
+  if (rng.chance(0.85)) out.push(evt({ t: "path", path: rng.chance(0.9) ? [] : rng.pick([["x"], "x", [1]]), parent: rng.chance(0.9) ? { id: "e0e0e0e0e0e0", name: "evil", addrs: [], role: "root", clients: 0, rev } : nodeInfo(rng) }));
   const entries = rng.int(4);
-  for (let i = 0; i < entries; i++) out.push(evt({ t: "entry", ...op(i) }, rng.bytes(rng.int(50))));
-  if (rng.chance(0.8)) out.push(evt({ t: "synced", seq: rng.chance(0.9) ? seq : rng.pick(NASTY), entries }));
+  for (let i = 0; i < entries; i++) {
+    // A key's entry, then (sometimes) its history rows, as a snapshot sends them.
+    // Mostly well-formed, so that most joins get as far as synced and the stream after it is exercised too.
+    out.push(evt({ t: "entry", ...op(i), rev: rng.chance(0.9) ? i + 1 : rng.pick([-1, "x", 2 ** 53]), dropped: rng.chance(0.9) ? 0 : rng.pick([3, -2, "x"]) }, rng.bytes(rng.int(50))));
+    for (let j = rng.chance(0.7) ? 0 : rng.int(3); j > 0; j--) out.push(evt({ t: "row", ...op(i), rev: rng.chance(0.9) ? j : "x", has: rng.chance(0.5), skip: rng.chance(0.1) }, rng.bytes(rng.int(30))));
+  }
+  if (rng.chance(0.8)) out.push(evt({ t: "synced", rev: rng.chance(0.9) ? rev : rng.pick(NASTY), entries }));
   const more = rng.int(8);
   for (let i = 0; i < more; i++) {
     const k = rng.int(10);
@@ -485,11 +490,11 @@ function joinStream(rng: Rng, id: number): Uint8Array[] {
       const w = op(100 + i);
       const body = rng.bytes(rng.int(3000));
       const cut = rng.int(body.length + 1);
-      frames = [evt({ t: "op", seq: ++seq, op: w }, body.subarray(0, cut), rng.chance(0.6))];
+      frames = [evt({ t: "op", rev: ++rev, op: w, ...(rng.chance(0.15) ? { held: true } : {}) }, body.subarray(0, cut), rng.chance(0.6))];
       if (rng.chance(0.5)) frames.push(encodeFrame(FrameType.DATA, id, null, body.subarray(cut), true));
-    } else if (k === 4) frames = [evt({ t: "reseq", seq: rng.pick([seq, 0, -1, "x"]) })];
+    } else if (k === 4) frames = [evt({ t: "reseq", rev: rng.pick([rev, 0, -1, "x"]) })];
     else if (k === 5) frames = [evt({ t: "msg", topic: rng.pick(["chat:fz", 5]), msg: rng.pick([{ text: "hi" }, null, "x"]) })];
-    else if (k === 6) frames = [evt({ t: "beat", seq: rng.pick([seq, 2 ** 53, "x"]) })];
+    else if (k === 6) frames = [evt({ t: "beat", rev: rng.pick([rev, 2 ** 53, "x"]) })];
     else if (k === 7) frames = [evt({ t: rng.pick(["entry", "synced", "path", "nope", 5]), ...op(200 + i) })];
     else if (k === 8) frames = [encodeFrame(rng.pick([FrameType.RES, FrameType.ERR, FrameType.DATA]), rng.pick([id, 0, id + 1]), { code: "X", message: "m", t: "op" })];
     else frames = [rng.bytes(1 + rng.int(40))];

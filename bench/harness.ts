@@ -4,7 +4,7 @@
 // a spawned server logged. Everything here targets loopback or unix sockets.
 
 import { readFileSync } from "node:fs";
-import { clientProof, nonce } from "../src/server/auth.ts";
+import { clientProof, nonce } from "../src/protocol/proof.ts";
 import { FrameDecoder, FrameType, PROTOCOL_VERSION, encodeFrame, type Frame } from "../src/protocol/frame.ts";
 
 /** mulberry32: small, fast and the same on every run for one seed. */

@@ -1,10 +1,9 @@
 // The executable's entry point. `clip paste N` is what scripts run in loops,
 // and for it starting up is most of the cost: here it goes straight to the
-// paste command without loading cac and the command table (main.ts), which
-// cost ~1.5 ms of a ~5 ms run. Any other command line, or a paste with any
-// other flag, is main.ts's, unchanged: this only skips work, never decides.
+// paste command without loading cac and the command table (main.ts). Any
+// other command line, or a paste with any other flag, is main.ts's,
+// unchanged: this only skips work, never decides.
 
-import { quickPaste } from "./cli/quickpaste.ts";
 import { ClipError } from "./protocol/errors.ts";
 
 /** `paste <0-9>` with at most one --server/-s; null for anything else. */
@@ -33,7 +32,7 @@ const fast = plainPaste(process.argv.slice(2));
 if (fast) {
   process.on("unhandledRejection", fail);
   try {
-    if (!(await quickPaste(Number(fast.region), fast.server))) await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
+    await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
   } catch (e) {
     fail(e);
   }

@@ -23,6 +23,7 @@ cli
   .option("--memory", "keep nothing on disk")
   .option("--name <name>", "this server's name in logs, status and tree (default: the host name)", { type: [String] })
   .option("--max-size <size>", "largest value accepted, e.g. 512M (default 1G)", { type: [String] })
+  .option("--history <n>", "earlier values kept per region and key, on every server (default 16; 0 keeps only the current one)", { type: [String] })
   .option("--tls-cert <file>", "TLS certificate (PEM) for TCP listeners", { type: [String] })
   .option("--tls-key <file>", "TLS private key (PEM) for TCP listeners", { type: [String] })
   .option("--tls-ca <file>", "CA (PEM) to trust when connecting to a TLS parent", { type: [String] })

@@ -30,19 +30,6 @@ export async function copy(region: unknown, file: string | undefined, flags: Cli
     source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     if (st.isFile()) total = st.size;
   }
-  if (source instanceof FileSource && total !== undefined && total >= 16 << 20 && !flags.tlsCa) {
-    // A large regular file over a unix socket: blocking writes of whole frames (blockcopy.ts;
-    // its BLOCKING_MIN, not imported here so that other commands never load bun:ffi).
-    const { blockingCopy } = await import("./blockcopy.ts");
-    const fd = typeof source.file === "number" ? source.file : require("node:fs").openSync(source.file, "r");
-    const bar = progress(`copy ${r}:`);
-    try {
-      if (blockingCopy(r, fd, total, flags.server, (n) => bar(n, total))) return;
-    } finally {
-      bar.end();
-      if (fd !== source.file) require("node:fs").closeSync(fd);
-    }
-  }
   await withClient(flags, async (c) => {
     const bar = progress(`copy ${r}:`);
     try {

@@ -113,7 +113,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const enc = new TextEncoder();
 
 function eventJson(group: string, e: KvEvent): Record<string, unknown> {
-  if (e.event === "del") return { event: "del", group, key: e.key, seq: e.seq, at: e.at, by: e.by };
+  if (e.event === "del") return { event: "del", group, key: e.key, rev: e.rev, at: e.at, by: e.by };
   const { value, ...rest } = e;
   let text: string | null = null;
   try {
@@ -139,7 +139,7 @@ async function runExec(cmd: string, group: string, e: KvEvent, n: number, limitS
     stdin: e.event === "put" && e.value.length > 0 ? new Blob([e.value as Uint8Array<ArrayBuffer>]) : "ignore",
     stdout: "inherit",
     stderr: "inherit",
-    env: { ...process.env, CLIP_KEY: e.key, CLIP_EVENT: e.event, CLIP_GROUP: group, CLIP_SEQ: String(e.seq) },
+    env: { ...process.env, CLIP_KEY: e.key, CLIP_EVENT: e.event, CLIP_GROUP: group, CLIP_REV: String(e.rev) },
     // Its own process group, so a hung command is killed with everything it started.
     detached: true,
   });
@@ -229,7 +229,7 @@ export async function run(argv: string[]): Promise<void> {
       "Report every later change of KEY (put or del), in order: 'put KEY VALUE' or 'del KEY' lines (the key need not exist yet)",
     ),
   )
-    .option("--exec <cmd>", "run CMD (sh -c) once per change, one at a time, in order, with the value on stdin and CLIP_KEY, CLIP_EVENT (put/del), CLIP_GROUP, CLIP_SEQ set; a CMD that fails, or hangs past --exec-timeout (then killed), is reported on stderr and the watch GOES ON", { type: [String] })
+    .option("--exec <cmd>", "run CMD (sh -c) once per change, one at a time, in order, with the value on stdin and CLIP_KEY, CLIP_EVENT (put/del), CLIP_GROUP, CLIP_REV set; a CMD that fails, or hangs past --exec-timeout (then killed), is reported on stderr and the watch GOES ON", { type: [String] })
     .option("--exec-timeout <seconds>", "kill a CMD still running after this long, report it, go on (default 60; 0: never)", { type: [String] })
     .option("--json", "one JSON object per change: value as UTF-8 text, or base64 when not (see \"encoding\")")
     .option("--count <n>", "stop after N changes (a watcher more than 1024 changes behind is cut off: exit 1)", { type: [String] })

@@ -20,10 +20,18 @@ export interface ServeFlags {
   name?: string;
   socket?: string;
   maxSize?: string;
+  history?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
   quiet?: boolean;
+}
+
+/** --history N: earlier values kept per region and key; bounded, since every one is kept on every server. */
+function historyFlag(v: unknown): number {
+  const s = String(v);
+  if (!/^[0-9]{1,5}$/.test(s) || Number(s) > 10_000) throw new ClipError("USAGE", `bad --history ${JSON.stringify(v)}: give a whole number from 0 to 10000`);
+  return Number(s);
 }
 
 export function defaultDataDir(env = process.env): string {
@@ -76,6 +84,7 @@ export async function serve(flags: ServeFlags & { printSystemdUnit?: boolean }):
     insecure: !!flags.insecure,
     dataDir: flags.memory ? null : flags.data ? String(flags.data) : defaultDataDir(),
     maxSize: flags.maxSize !== undefined ? parseSize(flags.maxSize, "--max-size") : 1 << 30,
+    history: flags.history !== undefined ? historyFlag(flags.history) : undefined,
     name,
     tls: flags.tlsCert || flags.tlsKey || flags.tlsCa ? { cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa } : undefined,
     log,

@@ -494,7 +494,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
   if (ui.interactive) {
     try {
       const c = await sh.conn();
-      ui.note(dimErr(`connected to ${c.welcome.server}; help lists the commands, Ctrl-D leaves`));
+      ui.note(dimErr(`connected to ${(await c.ready()).server}; help lists the commands, Ctrl-D leaves`));
     } catch (e) {
       ui.close();
       throw e;

@@ -1,14 +1,24 @@
 // The library's key-value store: `await client.kv({ group, secret })` proves
 // the secret once on the connection and returns a handle for that group;
 // `watch(key)` is an async iterator (breaking out unsubscribes). Also the
-// admin calls for groups and apps. Built on the Client's generic requests.
+// admin calls for groups and apps. Built on the multiplexer's requests.
 
 import { ClipError } from "../protocol/errors.ts";
 import { type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, checkGroupName, checkKey } from "../protocol/messages.ts";
 
 export type { AppInfo, AppsReport, GroupInfo, KeyInfo };
 import { FrameType } from "../protocol/frame.ts";
-import { type Client, type CopyOptions, type CopySource, type Head, type Message, type Subscription, collect } from "./client.ts";
+import { collect } from "../value/sink.ts";
+import { type SourceLike, toSource } from "../value/source.ts";
+import type { Head, Message, Mux, Subscription } from "./mux.ts";
+
+type Client = Mux;
+
+export interface PutOptions {
+  /** Progress callback: bytes sent so far, and the total when known. */
+  onProgress?: (sent: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+}
 
 export interface KvOptions {
   group: string;
@@ -17,7 +27,7 @@ export interface KvOptions {
 
 export type KvEvent =
   | ({ event: "put"; value: Uint8Array } & KeyInfo)
-  | { event: "del"; key: string; seq: number; at: number; by: string };
+  | { event: "del"; key: string; rev: number; at: number; by: string };
 
 export interface WatchOptions {
   signal?: AbortSignal;
@@ -30,7 +40,6 @@ export interface WatchOptions {
 }
 
 const dec = new TextDecoder();
-const enc = new TextEncoder();
 /** Values up to this size are sent in the request frame itself. */
 const SMALL_VALUE = 64 << 10;
 
@@ -80,16 +89,17 @@ export class Kv {
   ) {}
 
   /** Sets `key` to `value` (bytes, string, Blob or stream); resolves once applied on this server. */
-  async put(key: string, value: CopySource, opts?: CopyOptions): Promise<{ seq: number; size: number }> {
+  async put(key: string, value: SourceLike, opts: PutOptions = {}): Promise<{ rev: number; size: number }> {
     checkKey(key);
-    // Short values go whole in one frame: the common case, and no upload slot is held.
-    const small = typeof value === "string" ? enc.encode(value) : value instanceof Uint8Array ? value : null;
-    if (small && small.length <= SMALL_VALUE && !opts) return (await this.c.callWith("kv.put", { group: this.group, key }, small)) as { seq: number; size: number };
+    const source = toSource(value);
+    const up = () => this.c.upload("kv.put", { group: this.group, key }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
+    // Short values go whole in one frame: the common case, and no upload slot is held on the server.
+    if (source.size !== undefined && source.size <= SMALL_VALUE) return (await up()) as { rev: number; size: number };
     // The server takes 16 uploads at once per connection; more wait here instead of failing BUSY.
     const gate = uploadGate(this.c);
     await gate.acquire();
     try {
-      return (await this.c.upload("kv.put", { group: this.group, key }, value, opts)) as { seq: number; size: number };
+      return (await up()) as { rev: number; size: number };
     } finally {
       gate.release();
     }
@@ -111,8 +121,8 @@ export class Kv {
   }
 
   /** Deletes `key`; a missing key rejects with ClipError("NOTFOUND"). */
-  async del(key: string): Promise<{ seq: number }> {
-    return (await this.c.call("kv.del", { group: this.group, key: checkKey(key) })) as { seq: number };
+  async del(key: string): Promise<{ rev: number }> {
+    return (await this.c.call("kv.del", { group: this.group, key: checkKey(key) })) as { rev: number };
   }
 
   /** The keys (optionally under a prefix), in key order. */

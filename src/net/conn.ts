@@ -70,7 +70,7 @@ export class SocketConn implements Conn {
 
   constructor(
     private readonly socket: RawSocket,
-    readonly transport: "unix" | "tcp",
+    readonly transport: Conn["transport"],
     readonly remote: string,
     private readonly limits: QueueLimits = DEFAULT_LIMITS,
   ) {}

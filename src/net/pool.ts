@@ -24,6 +24,13 @@ export class FramePool {
     private readonly max = 6,
   ) {}
 
+  /** A buffer at once, or null when `max` are still queued (then take() waits for one). */
+  takeNow(): Uint8Array | null {
+    this.reclaim();
+    if (this.free.length === 0 && this.inFlight.length >= this.max) return null;
+    return this.free.pop() ?? new Uint8Array(this.size);
+  }
+
   /** A buffer to fill; waits (backpressure) while `max` are still queued. */
   async take(): Promise<Uint8Array> {
     this.reclaim();

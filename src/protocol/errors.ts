@@ -11,7 +11,8 @@ export type ErrorCode =
   | "AUTH" // unknown group or wrong secret, bad token (exit 4)
   | "DENIED" // admin command without the rights for it (exit 4)
   | "GROUP_DELETED" // the group was deleted under a live session (exit 4)
-  | "NOTFOUND" // missing key or group (exit 5)
+  | "NOTFOUND" // missing key or group, or a revision no longer held (exit 5)
+  | "CONDITION" // a conditional write (--if-rev) found another revision (exit 6)
   | "TIMEOUT" // --timeout passed before anything arrived (exit 124)
   | "TOOBIG" // value over the server's --max-size
   | "PROTOCOL" // the peer broke the wire protocol (bad frame, bad field)
@@ -31,6 +32,7 @@ const EXIT: Record<ErrorCode, number> = {
   DENIED: 4,
   GROUP_DELETED: 4,
   NOTFOUND: 5,
+  CONDITION: 6,
   TIMEOUT: 124,
   TOOBIG: 1,
   PROTOCOL: 1,
@@ -46,12 +48,15 @@ const CODES = new Set(Object.keys(EXIT));
 
 export class ClipError extends Error {
   override name = "ClipError";
+  /** CONDITION: the revision the entry is at; NOTFOUND for a revision: the oldest held. */
+  readonly rev?: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; rev?: number },
   ) {
     super(message, options);
+    if (options?.rev !== undefined) this.rev = options.rev;
   }
 
   /** The process exit status SPEC.md assigns to this error. */
@@ -63,11 +68,12 @@ export class ClipError extends Error {
   static fromWire(meta: { code?: unknown; message?: unknown }): ClipError {
     const code = typeof meta.code === "string" && CODES.has(meta.code) ? (meta.code as ErrorCode) : "INTERNAL";
     const message = typeof meta.message === "string" ? meta.message : "error from server";
-    return new ClipError(code, message);
+    const rev = (meta as { rev?: unknown }).rev;
+    return new ClipError(code, message, typeof rev === "number" && Number.isSafeInteger(rev) ? { rev } : undefined);
   }
 
-  toWire(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  toWire(): { code: ErrorCode; message: string; rev?: number } {
+    return this.rev === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, rev: this.rev };
   }
 }
 

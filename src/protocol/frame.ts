@@ -15,7 +15,7 @@
 
 import { ClipError } from "./errors.ts";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const FrameType = {
   REQ: 1, // a request: meta.op names it; a value may follow

@@ -33,6 +33,8 @@ export interface RegionInfo {
   /** ms since the epoch; 0 for a region never written */
   at: number;
   by: string;
+  /** The revision of the write it holds (0: never written). */
+  rev: number;
   preview: string;
   binary: boolean;
 }
@@ -91,7 +93,7 @@ export interface KeyInfo {
   at: number;
   /** the server the write was made on */
   by: string;
-  seq: number;
+  rev: number;
 }
 
 /** One group as `group.info` and `group.list` report it. */

@@ -1,29 +1,12 @@
-// The cluster token is proved, never sent: the server offers a nonce, the
-// client answers with HMAC(token, "clip-client" | snonce | cnonce) and the
-// server proves itself back with HMAC(token, "clip-server" | cnonce | snonce),
-// so neither side learns anything from a peer that does not hold the token.
-// Group secrets are random 128+ bit strings: a salted SHA-256 is enough to
-// store them (no password stretching needed) and comparisons are constant-time.
+// Secrets on the server's side: group secrets are random 128+ bit strings,
+// so a salted SHA-256 is enough to store them (no password stretching
+// needed), compared in constant time; and the delays that slow down anyone
+// guessing a secret or the cluster token. (The token proof both sides
+// compute is in protocol/proof.ts.)
 
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-
-export function nonce(): string {
-  return randomBytes(16).toString("hex");
-}
-
-export function clientProof(token: string, snonce: string, cnonce: string): string {
-  return createHmac("sha256", token).update(`clip-client|${snonce}|${cnonce}`).digest("hex");
-}
-
-export function serverProof(token: string, snonce: string, cnonce: string): string {
-  return createHmac("sha256", token).update(`clip-server|${cnonce}|${snonce}`).digest("hex");
-}
-
-export function sameHex(a: string, b: string): boolean {
-  const x = Buffer.from(a, "hex");
-  const y = Buffer.from(b, "hex");
-  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
-}
+import { createHash, randomBytes } from "node:crypto";
+import { sameHex } from "../protocol/proof.ts";
+export { sameHex };
 
 /** A new group secret: 160 random bits, URL-safe. */
 export function newSecret(): string {

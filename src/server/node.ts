@@ -1,22 +1,26 @@
 // A clip server, whatever its place in a tree: the state it holds, the
-// sessions connected to it, who watches which entry, and the one path by
-// which writes are ordered and applied. Transports (net/) hand it Conns;
-// the tree (tree/) swaps its sequencer when it has a parent.
+// sessions connected to it, who watches what, and the one path by which
+// writes are ordered and applied. Transports (net/) hand it Conns; the tree
+// (tree/) swaps its sequencer when it has a parent.
 
-import type { Conn, ConnHandler, CloseReason } from "../net/conn.ts";
-import { ClipError } from "../protocol/errors.ts";
-import { hostname } from "node:os";
-import { readFileSync } from "node:fs";
-import { FrameType, encodeFrame } from "../protocol/frame.ts";
 import { randomBytes } from "node:crypto";
-import type { Logger } from "./log.ts";
-import { SESSION_LIMITS, Session, type Handler } from "./session.ts";
-import { STAGING } from "./values.ts";
-import { type Change, Store, type WriteOp } from "./store.ts";
-import { HybridClock } from "./version.ts";
-import { FailureDelay, TurnGate } from "./auth.ts";
-
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import type { CloseReason, Conn, ConnHandler } from "../net/conn.ts";
+import { ClipError } from "../protocol/errors.ts";
+import { FrameType, encodeFrame } from "../protocol/frame.ts";
 import { VERSION } from "../version.ts";
+import { FailureDelay, TurnGate } from "./auth.ts";
+import { SESSION_LIMITS } from "./limits.ts";
+import type { Logger } from "./log.ts";
+import { type Handler, Session, type SessionHost } from "./session.ts";
+import { type Applied, Store, type WriteOp } from "./store.ts";
+import type { Upload } from "./upload.ts";
+import { STAGING, type Stage, type Value } from "./values.ts";
+import { HybridClock } from "./version.ts";
+import { Watchers } from "./watchers.ts";
+import type { ValueSource } from "../value/source.ts";
+
 export { VERSION };
 
 /** This process's descriptor limit (Linux /proc; 1024 when unknown). */
@@ -47,19 +51,34 @@ export interface NodeOptions {
   /** Folder for state; null keeps nothing (--memory). */
   dataDir: string | null;
   maxSize: number;
+  /** Earlier values kept per region and key (--history). */
+  history: number;
   /** Cluster token; required for TCP listeners unless insecure. */
   token?: string;
   insecure?: boolean;
   log: Logger;
 }
 
-/** Orders writes. The root's applies them at once; a child's sends them up first. */
-export interface Sequencer {
-  /** Resolves with the sequence number once the write is applied on this server. */
-  submit(op: WriteOp): Promise<number>;
+/** A write on its way to its place in the order. */
+export interface Write {
+  /** Its value is null while `upload` is still arriving. */
+  op: WriteOp;
+  /** The value, arriving: a server with a parent passes it up as it comes (cut-through). */
+  upload?: Upload | null;
+  /** The child link it came up through: its bytes go back down everywhere but there. */
+  via?: object | null;
+  /** Write only if the entry is at this revision (0: absent); decided where the write is ordered. */
+  ifRev?: number;
 }
 
-export type Watcher = (change: Change) => void;
+/** Orders writes. The root's applies them at once; a child's sends them up first. */
+export interface Sequencer {
+  /** Resolves with the write's revision once it is applied on this server. */
+  submit(w: Write): Promise<number>;
+}
+
+/** Told of every applied write, in order (the tree relays them; apps, expiry, metrics listen). */
+export type AppliedListener = (op: WriteOp, rev: number, applied: Applied, via: object | null) => void;
 
 /**
  * Messages delivered to every server of the tree but never stored (chat).
@@ -70,12 +89,15 @@ export interface Bus {
   route(topic: string, msg: Record<string, unknown>): void;
 }
 
-/** Hooks that the tree adds to what status reports. */
-export interface StatusSource {
-  (): Record<string, unknown>;
+/** What an entry's key is, in a person's words: "region 3", the key's own name, "group G". */
+export function describeKey(key: string): string {
+  if (key.startsWith("r/")) return `region ${key.slice(2)}`;
+  if (key.startsWith("g/")) return `group ${key.slice(2)}`;
+  if (key.startsWith("k/")) return key.slice(key.indexOf("/", 2) + 1);
+  return key;
 }
 
-export class ClipNode {
+export class ClipNode implements SessionHost {
   readonly store: Store;
   readonly id: string;
   readonly name: string;
@@ -83,27 +105,29 @@ export class ClipNode {
   readonly startedAt = Date.now();
   readonly handlers = new Map<string, Handler>();
   readonly sessions = new Set<Session>();
+  readonly watchers = new Watchers();
   readonly log: Logger;
   readonly authDelay = new FailureDelay();
   /** Token checks take turns after a failure (see TurnGate). */
   readonly tokenTurns = new TurnGate();
   sequencer: Sequencer;
-  private readonly watchers = new Map<string, Set<Watcher>>();
-  private readonly prefixWatchers = new Set<{ prefix: string; fn: Watcher }>();
   private readonly closedListeners = new Set<(s: Session, reason: CloseReason) => void>();
-  private readonly appliedListeners = new Set<(op: WriteOp, seq: number, changes: Change[]) => void>();
-  readonly statusSources: StatusSource[] = [];
+  private readonly appliedListeners = new Set<AppliedListener>();
+  readonly statusSources: (() => Record<string, unknown>)[] = [];
   bus: Bus = { route: (topic, msg) => this.deliver(topic, msg) };
   private readonly topics = new Map<string, Set<(msg: Record<string, unknown>) => void>>();
   private closing = false;
+  /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor budget allows). */
+  readonly maxConnections = descriptorBudget().connections;
+  private lastRefuseLog = 0;
 
   constructor(readonly opts: NodeOptions) {
     this.log = opts.log;
     const { files } = descriptorBudget();
     SESSION_LIMITS.maxOpenValueFiles = Math.min(SESSION_LIMITS.maxOpenValueFiles, files);
     STAGING.maxFiles = Math.min(STAGING.maxFiles, files);
-    this.store = new Store({ dir: opts.dataDir, maxSize: opts.maxSize });
-    let id = this.store.state.get("id");
+    this.store = new Store({ dir: opts.dataDir, maxSize: opts.maxSize, history: opts.history });
+    let id = this.store.facts.get("id");
     if (!id) {
       id = randomBytes(6).toString("hex");
       this.store.setFact("id", id);
@@ -112,13 +136,32 @@ export class ClipNode {
     this.name = opts.name ?? hostname();
     this.clock = new HybridClock(this.id);
     for (const e of this.store.all()) this.clock.observe(e.ver);
-    this.sequencer = { submit: async (op) => this.applyLocal(op) };
+    this.sequencer = { submit: (w) => this.applyLocal(w) };
   }
 
   /** Registers request handlers (each module brings its own set). */
   use(handlers: Record<string, Handler>): this {
     for (const [op, h] of Object.entries(handlers)) this.handlers.set(op, h);
     return this;
+  }
+
+  // --- SessionHost ---
+
+  stage(expected?: number): Stage {
+    return this.store.stage(expected);
+  }
+
+  source(v: Value): ValueSource {
+    return this.store.source(v);
+  }
+
+  release(v: Value | null): void {
+    this.store.values.release(v);
+  }
+
+  sessionClosed(s: Session, reason: CloseReason): void {
+    this.sessions.delete(s);
+    for (const fn of this.closedListeners) fn(s, reason);
   }
 
   /** A new connection: the transport adapters call this. */
@@ -150,10 +193,6 @@ export class ClipNode {
     return s;
   }
 
-  /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor budget allows). */
-  readonly maxConnections = descriptorBudget().connections;
-  private lastRefuseLog = 0;
-
   private refuseNote(): void {
     if (Date.now() - this.lastRefuseLog < 10_000) return;
     this.lastRefuseLog = Date.now();
@@ -165,70 +204,73 @@ export class ClipNode {
     return undefined;
   }
 
-  sessionClosed(s: Session, reason: CloseReason): void {
-    this.sessions.delete(s);
-    for (const fn of this.closedListeners) fn(s, reason);
-  }
-
   /** Calls `fn` as each session ends (the apps listing records departures). */
   onSessionClosed(fn: (s: Session, reason: CloseReason) => void): () => void {
     this.closedListeners.add(fn);
     return () => this.closedListeners.delete(fn);
   }
 
-  /** Orders (through the sequencer) and applies a write made on this server. */
-  submit(op: WriteOp): Promise<number> {
-    if (this.closing) return Promise.reject(new ClipError("SHUTDOWN", "the server is shutting down"));
-    const applied = this.sequencer.submit(op);
+  // --- writes ---
+
+  /**
+   * Orders (through the sequencer) and applies a write made on this server.
+   * Applied in memory (and relayed) at once; acknowledged only once
+   * committed (group commit), so an acknowledged write survives kill -9.
+   */
+  submit(w: Write): Promise<number> {
+    if (this.closing) {
+      w.upload?.fail(new ClipError("SHUTDOWN", "the server is shutting down"));
+      return Promise.reject(new ClipError("SHUTDOWN", "the server is shutting down"));
+    }
+    const applied = this.sequencer.submit(w);
     if (!this.store.persistent) return applied;
-    // Applied in memory (and relayed) at once; acknowledged only once committed (group commit).
-    return applied.then((seq) => {
+    return applied.then((rev) => {
       const d = this.store.durable();
-      return d ? d.then(() => seq) : seq;
+      return d ? d.then(() => rev) : rev;
     });
   }
 
+  /** A root's submit: wait for the value, then order and apply it here. */
+  async applyLocal(w: Write): Promise<number> {
+    if (w.upload) w.op.value = await w.upload.whole();
+    return this.order(w);
+  }
+
   /**
-   * The root's rule: only the root assigns sequence numbers. A server
-   * without a parent is a root, so this is where its writes get theirs.
+   * The root's rule: only the root assigns revisions. A server without a
+   * parent is a root, so this is where its writes get theirs; a condition
+   * (ifRev) is decided here too, in the same step, so two conditional
+   * writes against one revision can never both pass.
    */
-  applyLocal(op: WriteOp): number {
-    const seq = this.store.seq + 1;
-    this.applyOrdered(op, seq);
-    return seq;
+  order(w: Write): number {
+    const { op } = w;
+    if (w.ifRev !== undefined) {
+      const at = this.store.get(op.key)?.rev ?? 0;
+      if (at !== w.ifRev) {
+        this.store.values.release(op.value);
+        throw new ClipError("CONDITION", `${describeKey(op.key)} is at revision ${at}, not ${w.ifRev}`, { rev: at });
+      }
+    }
+    const rev = this.store.rev + 1;
+    this.applyOrdered(op, rev, w.via ?? null);
+    return rev;
   }
 
-  /** Applies a write that already has its place in the order (local or from the parent). */
-  applyOrdered(op: WriteOp, seq: number): Change[] {
+  /** Applies a write that has its place in the order (ours, or from the parent). Takes over its value's reference. */
+  applyOrdered(op: WriteOp, rev: number, via: object | null = null): Applied {
     this.clock.observe(op.ver);
-    const changes = this.store.apply(op, seq);
-    for (const l of this.appliedListeners) l(op, seq, changes);
-    for (const c of changes) this.notify(c);
-    return changes;
+    const applied = this.store.apply(op, rev);
+    for (const l of this.appliedListeners) l(op, rev, applied, via);
+    for (const c of applied.changes) this.watchers.notify(c);
+    return applied;
   }
 
-  onApplied(fn: (op: WriteOp, seq: number, changes: Change[]) => void): () => void {
+  onApplied(fn: AppliedListener): () => void {
     this.appliedListeners.add(fn);
     return () => this.appliedListeners.delete(fn);
   }
 
-  /** Calls `fn` for every later change of `key`. Returns the unsubscribe. */
-  watch(key: string, fn: Watcher): () => void {
-    let set = this.watchers.get(key);
-    if (!set) this.watchers.set(key, (set = new Set()));
-    set.add(fn);
-    return () => {
-      set!.delete(fn);
-      if (set!.size === 0) this.watchers.delete(key);
-    };
-  }
-
-  /** Calls `fn` for every later change under `prefix`. */
-  watchPrefix(prefix: string, fn: Watcher): () => void {
-    const w = { prefix, fn };
-    this.prefixWatchers.add(w);
-    return () => this.prefixWatchers.delete(w);
-  }
+  // --- the bus (chat) ---
 
   /** Sends a message to every subscriber of `topic` on every server. */
   publish(topic: string, msg: Record<string, unknown>): void {
@@ -251,15 +293,7 @@ export class ClipNode {
     };
   }
 
-  watcherCount(key: string): number {
-    return this.watchers.get(key)?.size ?? 0;
-  }
-
-  private notify(c: Change): void {
-    const set = this.watchers.get(c.entry.key);
-    if (set) for (const fn of [...set]) fn(c);
-    for (const w of this.prefixWatchers) if (c.entry.key.startsWith(w.prefix)) w.fn(c);
-  }
+  // --- what it reports ---
 
   status(): Record<string, unknown> {
     const base: Record<string, unknown> = {
@@ -274,7 +308,8 @@ export class ClipNode {
       regions: this.store.count("r/"),
       groups: this.store.count("g/"),
       keys: this.store.count("k/"),
-      seq: this.store.seq,
+      rev: this.store.rev,
+      history: this.store.historyMax,
       persistent: this.store.persistent,
     };
     for (const src of this.statusSources) Object.assign(base, src());

@@ -1,18 +1,24 @@
 // One connection seen from the server: a client (cli or library) or a peer
-// server. It decodes frames, runs the handshake, gathers uploaded values
-// and hands whole requests to handlers; it knows nothing of the transport.
+// server. It decodes frames, runs the handshake states, opens a Request per
+// REQ, feeds uploaded values into their stages, and hands requests to
+// handlers; it knows nothing of the transport and nothing of the node: what
+// it needs of the server is the SessionHost below.
 //
 //   hello ──▶ auth ──▶ ready ──▶ closed
 //     │         ▲         (auth only on a TCP listener with a token)
 //     └─────────┘
 
-import type { Conn, CloseReason } from "../net/conn.ts";
-import { FramePool } from "../net/pool.ts";
+import type { CloseReason, Conn } from "../net/conn.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { FrameDecoder, FrameType, HEADER_SIZE, MAX_CHUNK, MAX_FRAME, encodeFrame, withStreamId, writeHeader, type Frame } from "../protocol/frame.ts";
+import { FrameDecoder, FrameType, MAX_FRAME, encodeFrame, type Frame } from "../protocol/frame.ts";
 import type { PeerKind } from "../protocol/messages.ts";
-import type { ClipNode } from "./node.ts";
-import { type Value, type ValueSink, ValueReader, isValueFileOpen, openValueFiles } from "./values.ts";
+import type { ValueSource } from "../value/source.ts";
+import type { Logger } from "./log.ts";
+import { SESSION_LIMITS } from "./limits.ts";
+import { admitFileSend } from "./pressure.ts";
+import { Request, type RequestOptions, type StreamOwner } from "./request.ts";
+import { Upload } from "./upload.ts";
+import type { Stage, Value } from "./values.ts";
 
 export type SessionState =
   | "hello" // waiting for the first request, which must be `hello`
@@ -20,33 +26,15 @@ export type SessionState =
   | "ready" // requests flow
   | "closed"; // the connection is gone
 
-/** A request handed to a handler, with everything it needs to answer. */
-export interface RequestContext {
-  readonly id: number;
-  readonly meta: Record<string, unknown>;
-  /** The uploaded value, for ops that carry one. */
-  readonly value: Value | null;
-  readonly session: Session;
-  readonly node: ClipNode;
-  /** Sends the RES (with a value, streamed); ends the request unless it is a subscription. */
-  reply(meta: object, value?: Value | null): Promise<void>;
-  /** Sends one EVT on a subscription; events on one stream never interleave. */
-  event(meta: object, value?: Value | null): Promise<void>;
-  /** Runs when the client cancels this stream or the connection closes. */
-  onCancel(fn: () => void): void;
-  /** Ends a subscription from the server's side with an error. */
-  fail(err: ClipError): void;
-  /** Ends a subscription normally, once what was sent on it has left. */
-  end(): void;
-  readonly cancelled: boolean;
-}
+/** A request as its handler sees it. */
+export type RequestContext = Request<Session>;
 
-export interface Handler {
+export interface Handler extends RequestOptions {
   /** Needs admin rights (unix socket, or a proved token over TCP). */
   admin?: boolean;
   /** Allowed before the handshake finishes (hello, auth). */
   preAuth?: boolean;
-  /** Whether a value is uploaded with the request. */
+  /** A value is uploaded with the request: ctx.upload (the handler runs when its first frame arrives). */
   value?: "none" | "required";
   /** Checks the request before any value byte is stored; throw ClipError("USAGE") to refuse. */
   check?(meta: Record<string, unknown>, session: Session): void;
@@ -55,10 +43,31 @@ export interface Handler {
    * return undefined when the handler answered itself (reply/event).
    */
   run(ctx: RequestContext): Promise<object | undefined> | object | undefined;
-  /** The request stays open after run() (a subscription): it ends on cancel or fail. */
-  subscription?: boolean;
-  /** Events a subscription may have queued before its reader counts as too slow (default SESSION_LIMITS.maxPendingEvents). */
-  maxPending?: number;
+}
+
+/** What a session needs of the server it belongs to. */
+export interface SessionHost {
+  readonly handlers: ReadonlyMap<string, Handler>;
+  readonly log: Logger;
+  readonly sessions: Iterable<Session>;
+  stage(expected?: number): Stage;
+  source(v: Value): ValueSource;
+  release(v: Value | null): void;
+  sessionClosed(s: Session, reason: CloseReason): void;
+}
+
+/** What a session proved of a group's secret: the hash it matched (a rotation changes it). */
+export interface Membership {
+  hash: string;
+  since: number;
+}
+
+/** An open kv watch, as `clip apps` shows it and as a group change ends it. */
+export interface OpenWatch {
+  group: string;
+  /** "group/key" (or "group/prefix*") */
+  name: string;
+  fail(err: ClipError): void;
 }
 
 /** Requests open in this process, all sessions together (see maxOpenTotal). */
@@ -69,177 +78,8 @@ export function openRequests(): number {
   return openTotal;
 }
 
-/** Per-connection bounds: what one client can make the server hold. */
-export const SESSION_LIMITS = {
-  /** Requests open at once (uploads, waits, watches, replies in flight). */
-  maxOpen: 1024,
-  /**
-   * Requests open at once across every connection: 1024 per connection times
-   * thousands of connections would be gigabytes (a wait holds about 0.8 KiB).
-   */
-  maxOpenTotal: 256 << 10,
-  /** Value uploads at once. */
-  maxUploads: 16,
-  /** The handshake must finish within this. */
-  handshakeMs: 10_000,
-  /** Events queued on one subscription before its reader counts as too slow. */
-  maxPendingEvents: 64,
-  /**
-   * Value files held open (shared by every send of one value) for sends not
-   * yet made: each is a descriptor, and readers that fall behind on many
-   * different values would otherwise run the process out of them (EMFILE
-   * for everyone). Past it, the connection with the most files waiting (the
-   * slowest reader) is closed, and its files with it.
-   */
-  maxOpenValueFiles: 2048,
-  /**
-   * A value chunk is sent only while the connection's queue is at most this.
-   * Checked right before each send, so many replies woken together (100
-   * waits on one connection) take turns instead of each adding 1 MiB past
-   * the queue's hard limit, which would cut the connection off as slow.
-   */
-  sendRoom: 4 << 20,
-};
-
-/**
- * The last frame encoded from a frozen meta: a handler that hands the same
- * frozen meta and value to many streams in a row (a kv change woken on 1000
- * watchers) has it encoded once; each stream gets a copy with its own id.
- * Frozen, so the meta cannot have changed since; small frames only.
- */
-let shared: { type: FrameType; meta: object; value: Value | null | undefined; frame: Uint8Array } | null = null;
-
-function sharedFrame(type: FrameType, id: number, meta: object, value: Value | null | undefined): Uint8Array {
-  if (shared && shared.type === type && shared.meta === meta && shared.value === value) return withStreamId(shared.frame, id);
-  const frame = encodeFrame(type, id, meta, value && value.size > 0 ? value.bytes : undefined);
-  shared = frame.length <= 64 << 10 ? { type, meta, value, frame } : null;
-  return frame;
-}
-
-/** What send() returns when the frame went out at once (no chain). */
-const SENT: Promise<void> = Promise.resolve();
-
-/**
- * One request being handled: the context its handler gets and the state of
- * its stream. A class rather than closures: a small kv request used to
- * allocate seven closures, an accessor object and a promise per request.
- */
-class Open implements RequestContext {
-  /** Run on cancel (CANCEL from the client, connection closed) or fail(). */
-  cancelHooks: (() => void)[] | null = null;
-  cancelled = false;
-  /** fail() was called: its ERR is queued on the chain; nothing may overtake it. */
-  failing = false;
-  /** Serialises sends on this stream. */
-  chain: Promise<void> = SENT;
-  /** Sends queued on the chain and not yet handed to the connection. */
-  pending = 0;
-
-  constructor(
-    readonly session: Session,
-    readonly id: number,
-    readonly meta: Record<string, unknown>,
-    readonly value: Value | null,
-    readonly handler: Handler,
-  ) {}
-
-  get node(): ClipNode {
-    return this.session.node;
-  }
-
-  /** The request is over: its id may be used again. */
-  finish(): void {
-    this.session.finished(this);
-  }
-
-  private send(type: FrameType, m: object, v: Value | null | undefined): Promise<void> {
-    const s = this.session;
-    if (this.cancelled || s.state === "closed") return SENT;
-    const maxPending = this.handler.maxPending ?? SESSION_LIMITS.maxPendingEvents;
-    if (this.pending >= maxPending) {
-      // A subscriber that does not read is cut off, not buffered without end.
-      this.fail(new ClipError("SLOW", `the reader fell more than ${maxPending} events behind and was cut off`));
-      return SENT;
-    }
-    // Nothing queued on this stream and the value whole in memory within one
-    // frame (most replies and events: small kv values): send it now, with
-    // no promise chain. Anything else keeps its turn on the chain.
-    if (this.pending === 0 && !this.failing && s.conn.queued <= SESSION_LIMITS.sendRoom && (!v || v.size === 0 || (v.bytes?.length === v.size && v.size <= MAX_CHUNK))) {
-      s.conn.send(Object.isFrozen(m) ? sharedFrame(type, this.id, m, v) : encodeFrame(type, this.id, m, v && v.size > 0 ? v.bytes : undefined));
-      return SENT;
-    }
-    if (v?.file !== undefined && !isValueFileOpen(v.file) && openValueFiles() >= SESSION_LIMITS.maxOpenValueFiles) {
-      let victim = s;
-      for (const o of s.node.sessions) if (o.pendingFiles > victim.pendingFiles) victim = o;
-      victim.close("slow", new ClipError("SLOW", `${victim.pendingFiles} values wait for this reader while the server holds ${openValueFiles()} value files open; cut off`));
-      if (victim === s) return SENT;
-    }
-    // Open the value now: a file replaced meanwhile stays readable through the fd.
-    const reader = v && v.size > 0 ? new ValueReader(v) : null;
-    const file = v?.file !== undefined;
-    if (file) s.pendingFiles++;
-    this.pending++;
-    const p = this.chain
-      .then(() => s.sendValue(type, this.id, m, reader, this))
-      .finally(() => {
-        this.pending--;
-        if (file) s.pendingFiles--;
-        if (this.cancelled) reader?.close();
-      });
-    this.chain = p.catch(() => {});
-    return p;
-  }
-
-  reply(m: object, v?: Value | null): Promise<void> {
-    const p = this.send(FrameType.RES, m, v);
-    if (!this.handler.subscription) {
-      if (p === SENT) this.finish();
-      else p.finally(() => this.finish());
-    }
-    return p;
-  }
-
-  event(m: object, v?: Value | null): Promise<void> {
-    return this.send(FrameType.EVT, m, v);
-  }
-
-  onCancel(fn: () => void): void {
-    if (this.cancelled) fn();
-    else (this.cancelHooks ??= []).push(fn);
-  }
-
-  fail(err: ClipError): void {
-    if (this.cancelled) return;
-    this.failing = true;
-    // Stop callbacks at once; the error leaves after what is already queued.
-    this.runHooks();
-    this.chain.then(() => {
-      if (this.cancelled) return;
-      this.session.sendError(this.id, err);
-      this.session.cancelStream(this.id);
-    });
-  }
-
-  end(): void {
-    this.chain.then(() => this.finish());
-  }
-
-  runHooks(): void {
-    const hooks = this.cancelHooks;
-    this.cancelHooks = null;
-    if (!hooks) return;
-    for (const fn of hooks) {
-      try {
-        fn();
-      } catch {}
-    }
-  }
-}
-
-export class Session {
+export class Session implements StreamOwner {
   state: SessionState = "hello";
-  /** Sends on this connection waiting with a value file open (see maxOpenValueFiles). */
-  pendingFiles = 0;
   kind: PeerKind = "cli";
   pid = 0;
   name = "";
@@ -248,25 +88,41 @@ export class Session {
   admin = false;
   /** The nonce this server offered for the token proof. */
   snonce = "";
-  /** Free-form facts other modules attach (group, watches, peer link). */
-  readonly tags = new Map<string, unknown>();
+  /** A token proof is being checked (one per connection). */
+  proving = false;
+  /** Groups whose secret this connection proved. */
+  readonly groups = new Map<string, Membership>();
+  /** Secret checks on this connection, one at a time (parallel guesses must not dodge the delay). */
+  secretChecks: Promise<void> = Promise.resolve();
+  /** The group an admin request of this connection is changing: spared when the change closes the group's sessions. */
+  changingGroup: string | null = null;
+  /** kv watches open now, by stream id. */
+  readonly watches = new Map<number, OpenWatch>();
+  /** What it watched (a few), for the departures `clip apps` lists. */
+  readonly watched: string[] = [];
+  /** File sends queued and not yet made (descriptor pressure). */
+  pendingFiles = 0;
   private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
-  private readonly uploads = new Map<number, { sink: ValueSink; meta: Record<string, unknown>; handler: Handler }>();
-  /** Streams whose remaining DATA frames we drop (refused upload). */
+  private readonly uploads = new Map<number, Upload>();
+  /** Streams whose remaining DATA frames we drop (a refused or failed upload). */
   private readonly discarding = new Set<number>();
-  private readonly open = new Map<number, Open>();
+  private readonly open = new Map<number, Request<Session>>();
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
   private closeHooks: ((reason: CloseReason) => void)[] = [];
 
   constructor(
     readonly conn: Conn,
-    readonly node: ClipNode,
+    private readonly host: SessionHost,
   ) {
     this.handshakeTimer = setTimeout(() => this.close("timeout", new ClipError("PROTOCOL", "handshake not finished in time")), SESSION_LIMITS.handshakeMs);
   }
 
   get transport(): Conn["transport"] {
     return this.conn.transport;
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
   }
 
   /** Called once the handshake is complete. */
@@ -288,7 +144,7 @@ export class Session {
       frames = this.decoder.push(chunk);
     } catch (e) {
       const err = asClipError(e);
-      this.node.log("warn", "protocol error", `from ${this.describe()}: ${err.message}; closing`);
+      this.host.log("warn", "protocol error", `from ${this.describe()}: ${err.message}; closing`);
       this.close("protocol", err);
       return;
     }
@@ -302,15 +158,13 @@ export class Session {
     if (this.state === "closed") return;
     this.state = "closed";
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    for (const u of this.uploads.values()) u.sink.abort(); // a half copy never lands
-    this.uploads.clear();
-    for (const id of [...this.open.keys()]) this.cancelStream(id);
+    for (const id of [...this.open.keys(), ...this.uploads.keys()]) this.cancelStream(id); // a half copy never lands
     for (const fn of this.closeHooks) {
       try {
         fn(reason);
       } catch {}
     }
-    this.node.sessionClosed(this, reason);
+    this.host.sessionClosed(this, reason);
   }
 
   /** Sends a final ERR (on stream 0) and closes. */
@@ -319,9 +173,24 @@ export class Session {
     this.conn.close(reason);
   }
 
+  /** Closed by the descriptor-pressure policy. */
+  cut(err: ClipError): void {
+    this.close("slow", err);
+  }
+
   describe(): string {
     const who = this.name ? `${this.kind} ${this.name}` : this.kind;
     return `${who}${this.pid ? ` pid ${this.pid}` : ""} (${this.conn.remote})`;
+  }
+
+  // --- what requests use ---
+
+  source(v: Value): ValueSource {
+    return this.host.source(v);
+  }
+
+  admitFile(file: string): boolean {
+    return admitFileSend(this, file, this.host.sessions);
   }
 
   // --- frames ---
@@ -335,14 +204,15 @@ export class Session {
       case FrameType.CANCEL:
         return this.cancelStream(f.id);
       default:
-        // RES/ERR/EVT flow server → client only; peers (tree links) use their own handler.
+        // RES/ERR/EVT flow server → client only.
         this.sendError(f.id, new ClipError("PROTOCOL", `unexpected frame type ${f.type} from a client`));
     }
   }
 
   private request(f: Frame): void {
     const op = f.meta.op;
-    const handler = typeof op === "string" ? this.node.handlers.get(op) : undefined;
+    const handler = typeof op === "string" ? this.host.handlers.get(op) : undefined;
+    let upload: Upload | null = null;
     try {
       if (this.open.has(f.id) || this.uploads.has(f.id)) throw new ClipError("PROTOCOL", `stream id ${f.id} is already in use`);
       if (!handler) throw new ClipError("PROTOCOL", `unknown op ${JSON.stringify(op)}`);
@@ -350,24 +220,24 @@ export class Session {
         throw new ClipError(this.state === "auth" ? "AUTH" : "PROTOCOL", this.state === "auth" ? "prove the cluster token first" : "say hello first");
       }
       if (handler.admin && !this.admin) throw new ClipError("DENIED", `"${op}" is an admin command: use the unix socket, or a client that proved the cluster token`);
-      if (this.open.size + this.uploads.size >= SESSION_LIMITS.maxOpen) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxOpen} requests open on one connection`);
+      if (this.open.size >= SESSION_LIMITS.maxOpen) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxOpen} requests open on one connection`);
       // The handshake is exempt: it is short, one per connection, and bounded by the connection limit.
       if (openTotal >= SESSION_LIMITS.maxOpenTotal && !handler.preAuth) throw new ClipError("BUSY", `the server holds ${SESSION_LIMITS.maxOpenTotal} requests open; try again later`);
       handler.check?.(f.meta, this);
       if (handler.value === "required") {
         if (this.uploads.size >= SESSION_LIMITS.maxUploads) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxUploads} uploads at once on one connection`);
         const size = f.meta.size;
-        const sink = this.node.store.stage(typeof size === "number" && size >= 0 ? size : undefined);
-        this.uploads.set(f.id, { sink, meta: f.meta, handler });
-        this.uploadData(f);
-        return;
+        upload = new Upload(this.host.stage(typeof size === "number" && size >= 0 ? size : undefined), (v) => this.host.release(v));
+        this.uploads.set(f.id, upload);
       }
     } catch (e) {
       if (!f.fin) this.discarding.add(f.id);
       this.sendError(f.id, asClipError(e));
       return;
     }
-    this.run(f.id, handler, f.meta, null);
+    // The value's first bytes (all of it, for a small one) go in before the handler runs.
+    if (upload && !this.feed(upload, f)) return;
+    this.run(f.id, handler, f.meta, upload);
   }
 
   private uploadData(f: Frame): void {
@@ -380,74 +250,97 @@ export class Session {
       this.sendError(f.id, new ClipError("PROTOCOL", `data for stream ${f.id}, which has no upload open`));
       return;
     }
+    this.feed(up, f);
+  }
+
+  /** Writes a frame's bytes into the upload; at FIN, commits it. False if the upload failed (answered already). */
+  private feed(up: Upload, f: Frame): boolean {
     try {
-      if (f.payload.length > 0) up.sink.write(f.payload);
+      if (f.payload.length > 0) up.stage.write(f.payload);
+      if (f.fin) {
+        this.uploads.delete(f.id);
+        up.finish();
+        if (up.stage.state !== "committed") throw up.stage.error ?? new ClipError("INTERNAL", "the value could not be stored");
+      }
+      return true;
     } catch (e) {
-      up.sink.abort();
+      // Said at once, so the sender stops sending; the request ends here.
+      const err = asClipError(e);
       this.uploads.delete(f.id);
+      up.fail(err);
       if (!f.fin) this.discarding.add(f.id);
-      this.sendError(f.id, asClipError(e));
-      return;
+      this.sendError(f.id, err);
+      const o = this.open.get(f.id);
+      if (o) this.drop(o);
+      return false;
     }
-    if (!f.fin) return;
-    this.uploads.delete(f.id);
-    let value: Value;
-    try {
-      value = up.sink.commit();
-    } catch (e) {
-      up.sink.abort();
-      this.sendError(f.id, asClipError(e));
-      return;
-    }
-    this.run(f.id, up.handler, up.meta, value);
   }
 
   /** @internal Ends a stream: the client cancelled it, the connection closed, or fail(). */
   cancelStream(id: number): void {
     const up = this.uploads.get(id);
     if (up) {
-      up.sink.abort();
       this.uploads.delete(id);
+      up.fail(new ClipError("LOST", "the upload was cancelled"));
     }
     const o = this.open.get(id);
-    if (!o) return;
-    this.open.delete(id);
+    if (o) this.drop(o);
+  }
+
+  private drop(o: Request<Session>): void {
+    if (this.open.get(o.id) !== o) return;
+    this.open.delete(o.id);
     openTotal--;
     o.cancelled = true;
+    o.upload?.settle();
     o.runHooks();
   }
 
   /** @internal A request ended: its id may be used again. */
-  finished(o: Open): void {
-    if (this.open.get(o.id) === o) {
-      this.open.delete(o.id);
-      openTotal--;
+  finished(o: Request<StreamOwner>): void {
+    if (this.open.get(o.id) !== o) return;
+    this.open.delete(o.id);
+    openTotal--;
+    const up = o.upload;
+    if (!up) return;
+    // Answered before its value was whole (refused): the rest of it is dropped.
+    if (this.uploads.get(o.id) === up) {
+      this.uploads.delete(o.id);
+      up.fail(new ClipError("LOST", "the request was answered before its value arrived"));
+      this.discarding.add(o.id);
     }
+    up.settle();
   }
 
-  private run(id: number, handler: Handler, meta: Record<string, unknown>, value: Value | null): void {
-    const o = new Open(this, id, meta, value, handler);
+  private run(id: number, handler: Handler, meta: Record<string, unknown>, upload: Upload | null): void {
+    const o = new Request<Session>(this, id, meta, upload, handler);
     this.open.set(id, o);
     openTotal++;
     let result: Promise<object | undefined> | object | undefined;
     try {
       result = handler.run(o);
     } catch (e) {
-      o.finish();
       this.sendError(id, asClipError(e));
+      o.finish();
       return;
     }
     if (result === undefined) return; // the handler answers (or answered) itself
-    Promise.resolve(result).then(
+    if (!(result instanceof Promise)) {
+      o.finish();
+      this.conn.send(encodeFrame(FrameType.RES, id, result));
+      return;
+    }
+    result.then(
       (r) => {
-        if (r !== undefined) {
-          o.finish();
-          if (!o.cancelled) this.conn.send(encodeFrame(FrameType.RES, id, r));
-        }
+        if (r === undefined) return;
+        const cancelled = o.cancelled;
+        o.finish();
+        if (!cancelled) this.conn.send(encodeFrame(FrameType.RES, id, r));
       },
       (e) => {
+        const cancelled = o.cancelled;
         o.finish();
-        if (!o.cancelled) this.sendError(id, asClipError(e));
+        if (!cancelled) this.sendError(id, asClipError(e));
         if (handler.subscription) this.cancelStream(id);
       },
     );
@@ -456,44 +349,5 @@ export class Session {
   sendError(id: number, err: ClipError): void {
     if (this.state === "closed") return;
     this.conn.send(encodeFrame(FrameType.ERR, id, err.toWire()));
-  }
-
-  /**
-   * Streams a value: the opening frame carries meta and the first bytes, DATA
-   * frames the rest. Each chunk is read straight into its frame buffer and
-   * waits for the connection's queue to drain, so a slow reader holds back
-   * the disk, not our memory.
-   */
-  /** @internal */
-  async sendValue(type: FrameType, id: number, meta: object, reader: ValueReader | null, o: Open): Promise<void> {
-    if (!reader) {
-      this.conn.send(encodeFrame(type, id, meta));
-      return;
-    }
-    let pool: FramePool | undefined; // DATA frame buffers, reused once the kernel has them
-    try {
-      let first = true;
-      while (reader.remaining > 0 || first) {
-        if (o.cancelled || this.conn.isClosed) return;
-        while (!this.conn.isClosed && this.conn.queued > SESSION_LIMITS.sendRoom) await this.conn.drained(SESSION_LIMITS.sendRoom);
-        if (o.cancelled || this.conn.isClosed) return;
-        if (first) {
-          const chunk = reader.next(MAX_CHUNK);
-          this.conn.send(encodeFrame(type, id, meta, chunk, reader.remaining === 0));
-          first = false;
-          continue;
-        }
-        pool ??= new FramePool(this.conn, HEADER_SIZE + MAX_CHUNK);
-        const buf = await pool.take();
-        while (!this.conn.isClosed && this.conn.queued > SESSION_LIMITS.sendRoom) await this.conn.drained(SESSION_LIMITS.sendRoom);
-        if (o.cancelled || this.conn.isClosed) return;
-        const n = Math.min(MAX_CHUNK, reader.remaining);
-        reader.readInto(buf.subarray(HEADER_SIZE, HEADER_SIZE + n));
-        writeHeader(buf, FrameType.DATA, id, 0, n, reader.remaining === 0);
-        pool.send(buf, HEADER_SIZE + n);
-      }
-    } finally {
-      reader.close();
-    }
   }
 }

@@ -1,14 +1,22 @@
 // Values: bytes that may be far larger than memory should hold. Small ones
-// live inline (in SQLite or in memory); large ones as files beside the
-// database, so a 1 GiB copy is streamed to disk and back, never held whole.
+// live inline (in SQLite or in memory); large ones as files in blobs/ beside
+// the database, so a 1 GiB copy is streamed to disk and back, never held whole.
 //
-// A value arrives through a ValueSink (staging: written as it streams in,
-// discarded if the stream breaks, so a half copy never becomes visible) and
-// leaves through a ValueReader (an fd opened at once, so the file stays
-// readable even if a newer write replaces and unlinks it meanwhile).
+// A value arrives into a Stage: written as it streams in, readable while it
+// does (a relay up or down the tree reads the stage as it grows: cut-through),
+// and either committed whole or aborted, so a half copy never becomes a value
+// anywhere. A committed value is read through a source opened at once: its
+// fd keeps the bytes readable even if a newer write replaces and unlinks the
+// file meanwhile.
+//
+// Files are reference-counted: the state holds one reference per row that
+// names a file, and whoever carries a value around (a write waiting for its
+// turn, an event queued for a child) holds one until it is done. The last
+// release unlinks the file.
 
-import { closeSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, renameSync, unlink, unlinkSync, writeSync } from "node:fs";
 import { ClipError } from "../protocol/errors.ts";
+import type { ValueSource } from "../value/source.ts";
 
 export interface Value {
   size: number;
@@ -23,137 +31,20 @@ export const EMPTY_VALUE: Value = { size: 0, bytes: new Uint8Array(0) };
 /** Values up to this size stay inline; larger ones go to files (on disk). */
 export const INLINE_MAX = 64 << 10;
 
-export interface ValueSink {
-  readonly size: number;
-  write(chunk: Uint8Array): void;
-  /** The value, once whole. The sink is spent. */
-  commit(): Value;
-  /** Drops what was written. Safe to call more than once, and after commit. */
-  abort(): void;
-}
-
-/**
- * Stages a value. `dir` null keeps it in memory. `expected` (when the sender
- * announced a size) lets memory staging allocate once.
- */
-export function stageValue(dir: string | null, maxSize: number, expected?: number): ValueSink {
-  if (expected !== undefined && expected > maxSize) throw tooBig(expected, maxSize);
-  // An unannounced size (a pipe, a string) starts in memory and moves to a
-  // file only past INLINE_MAX, so small values stay inline in the database.
-  if (dir === null || expected === undefined || expected <= INLINE_MAX) return new MemorySink(maxSize, expected, dir);
-  return new FileSink(dir, maxSize);
-}
-
-function tooBig(size: number, max: number): ClipError {
-  return new ClipError("TOOBIG", `value of ${size} bytes is over the server's --max-size of ${max} bytes`);
-}
-
-let counter = 0;
-function blobName(dir: string): string {
-  counter = (counter + 1) % 1e9;
-  return `${dir}/${Date.now().toString(36)}-${process.pid.toString(36)}-${counter.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
-class MemorySink implements ValueSink {
-  private buf: Uint8Array;
-  size = 0;
-  private file: FileSink | null = null;
-  constructor(
-    private readonly max: number,
-    expected: number | undefined,
-    private readonly spillDir: string | null,
-  ) {
-    this.buf = new Uint8Array(expected ?? 4096);
-  }
-  write(chunk: Uint8Array): void {
-    if (this.file) return this.file.write(chunk);
-    const need = this.size + chunk.length;
-    if (need > this.max) throw tooBig(need, this.max);
-    // A sender on disk that under-announced: move to a file past the inline size.
-    if (this.spillDir !== null && need > INLINE_MAX) {
-      this.file = new FileSink(this.spillDir, this.max);
-      this.file.write(this.buf.subarray(0, this.size));
-      this.file.write(chunk);
-      return;
-    }
-    if (need > this.buf.length) {
-      const grown = new Uint8Array(Math.max(need, Math.min(this.buf.length * 2, this.max)));
-      grown.set(this.buf.subarray(0, this.size));
-      this.buf = grown;
-    }
-    this.buf.set(chunk, this.size);
-    this.size = need;
-  }
-  commit(): Value {
-    if (this.file) return this.file.commit();
-    const bytes = this.size === this.buf.length ? this.buf : this.buf.slice(0, this.size);
-    return { size: this.size, bytes };
-  }
-  abort(): void {
-    this.file?.abort();
-    this.buf = new Uint8Array(0);
-  }
-}
-
 /** Uploads staged in files right now: each holds a descriptor until it commits or aborts. */
 let stagedFiles = 0;
 
-/** At most this many uploads staged in files at once, all connections together (the node sets it from its descriptor budget). */
+/** At most this many values staged in files at once, all connections together (the node sets it from its descriptor budget). */
 export const STAGING = { maxFiles: 2048 };
 
 export function openStagedFiles(): number {
   return stagedFiles;
 }
 
-class FileSink implements ValueSink {
-  private fd: number | null;
-  private readonly tmp: string;
-  size = 0;
-  constructor(
-    private readonly dir: string,
-    private readonly max: number,
-  ) {
-    // Unfinished uploads must not take every descriptor (then accept fails and every client hangs).
-    if (stagedFiles >= STAGING.maxFiles) throw new ClipError("BUSY", `the server has ${stagedFiles} large uploads in progress; try again later`);
-    this.tmp = `${blobName(dir)}.part`;
-    this.fd = openSync(this.tmp, "wx", 0o600);
-    stagedFiles++;
-  }
-  write(chunk: Uint8Array): void {
-    if (this.fd === null) throw new ClipError("INTERNAL", "write to a closed value sink");
-    const need = this.size + chunk.length;
-    if (need > this.max) throw tooBig(need, this.max);
-    let off = 0;
-    while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
-    this.size = need;
-  }
-  commit(): Value {
-    if (this.fd === null) throw new ClipError("INTERNAL", "commit of a closed value sink");
-    closeSync(this.fd);
-    this.fd = null;
-    stagedFiles--;
-    const file = this.tmp.slice(0, -".part".length);
-    renameSync(this.tmp, file);
-    return { size: this.size, file };
-  }
-  abort(): void {
-    if (this.fd === null) return;
-    try {
-      closeSync(this.fd);
-    } catch {}
-    this.fd = null;
-    stagedFiles--;
-    try {
-      unlinkSync(this.tmp);
-    } catch {}
-  }
-}
-
-/** Reads a value in pieces; opening happens at construction. */
 /**
  * Value files open for readers, shared: 1,000 waiters sent one value hold
- * one descriptor, not 1,000 (reads are positional, and a blob's name is
- * never reused, so one fd serves every reader of that file).
+ * one descriptor, not 1,000 (reads are positional, and a file's name is
+ * never reused, so one fd serves every reader of it).
  */
 const openFiles = new Map<string, { fd: number; refs: number }>();
 
@@ -166,33 +57,315 @@ export function isValueFileOpen(file: string): boolean {
   return openFiles.has(file);
 }
 
-export class ValueReader {
+function tooBig(size: number, max: number): ClipError {
+  return new ClipError("TOOBIG", `value of ${size} bytes is over the server's --max-size of ${max} bytes`);
+}
+
+let counter = 0;
+function blobName(dir: string): string {
+  counter = (counter + 1) % 1e9;
+  return `${dir}/${Date.now().toString(36)}-${process.pid.toString(36)}-${counter.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export class ValueStore {
+  /** References to each value file (rows of the state, writes in flight, queued events). */
+  private readonly refs = new Map<string, number>();
+
+  constructor(
+    /** Folder for value files; null keeps everything in memory (--memory). */
+    readonly dir: string | null,
+    readonly maxSize: number,
+  ) {}
+
+  /**
+   * A stage for an incoming value. `expected` is the size the sender
+   * announced: over --max-size it is refused before a byte is stored, and
+   * the value must then be exactly that long.
+   */
+  stage(expected?: number): Stage {
+    if (expected !== undefined && expected > this.maxSize) throw tooBig(expected, this.maxSize);
+    return new Stage(this, expected);
+  }
+
+  /** A source over a whole value, opened now. */
+  source(v: Value): ValueSource {
+    return new StoredSource(v);
+  }
+
+  /** The first `n` bytes (previews, media type recognition). */
+  head(v: Value, n: number): Uint8Array {
+    if (v.bytes) return v.bytes.subarray(0, Math.min(n, v.size));
+    const s = new StoredSource(v);
+    try {
+      const out = new Uint8Array(Math.min(n, v.size));
+      let got = 0;
+      while (got < out.length) {
+        const k = s.read(out.subarray(got));
+        if (k === 0) break;
+        got += k;
+      }
+      return out.subarray(0, got);
+    } finally {
+      s.close();
+    }
+  }
+
+  /** One more reference to a value's file (no-op for values in memory). */
+  hold(v: Value | null): void {
+    if (v?.file !== undefined) this.refs.set(v.file, (this.refs.get(v.file) ?? 0) + 1);
+  }
+
+  /** Drops a reference; the last one unlinks the file (off the main thread: a 1 GiB unlink on tmpfs takes ~50 ms). */
+  release(v: Value | null): void {
+    const f = v?.file;
+    if (f === undefined) return;
+    const n = (this.refs.get(f) ?? 1) - 1;
+    if (n > 0) {
+      this.refs.set(f, n);
+      return;
+    }
+    this.refs.delete(f);
+    unlink(f, ignore);
+  }
+
+  /** References held now (tests check that nothing leaks). */
+  references(file: string): number {
+    return this.refs.get(file) ?? 0;
+  }
+
+  /** A committed stage's file: one reference, the committer's. */
+  adopt(file: string): void {
+    this.refs.set(file, 1);
+  }
+}
+
+const ignore = () => {};
+
+/** A value arriving: memory first, a file past INLINE_MAX (on disk), readable while it grows. */
+export class Stage {
+  state: "open" | "committed" | "aborted" = "open";
+  size = 0;
+  private buf: Uint8Array | null = null;
+  private fd: number | null = null;
+  private tmp: string | null = null;
+  /** One read fd shared by the readers of a file stage. */
+  private rfd: number | null = null;
+  private readers = 0;
+  private value: Value | null = null;
+  private failure: ClipError | null = null;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly store: ValueStore,
+    readonly expected: number | undefined,
+  ) {
+    // Announced and large, with a disk: straight to a file. Anything else
+    // starts in memory, so small values stay inline in the database.
+    if (store.dir !== null && expected !== undefined && expected > INLINE_MAX) this.toFile();
+    else this.buf = new Uint8Array(expected ?? 4096);
+  }
+
+  private toFile(): void {
+    // Unfinished uploads must not take every descriptor (then accept fails and every client hangs).
+    if (stagedFiles >= STAGING.maxFiles) throw new ClipError("BUSY", `the server has ${stagedFiles} large uploads in progress; try again later`);
+    this.tmp = `${blobName(this.store.dir!)}.part`;
+    this.fd = openSync(this.tmp, "wx", 0o600);
+    stagedFiles++;
+    // Readers of a spilled stage read the file from now on; opened now, while the name surely exists.
+    if (this.readers > 0) this.rfd ??= openSync(this.tmp, "r");
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.state !== "open") throw new ClipError("INTERNAL", "write to a closed stage");
+    const need = this.size + chunk.length;
+    if (need > this.store.maxSize) throw tooBig(need, this.store.maxSize);
+    if (this.expected !== undefined && need > this.expected) throw new ClipError("PROTOCOL", `value longer than the ${this.expected} bytes announced`);
+    if (this.fd === null && this.store.dir !== null && need > INLINE_MAX) {
+      // A sender that did not announce its size: move to a file past the inline size.
+      this.toFile();
+      writeAll(this.fd!, this.buf!.subarray(0, this.size));
+      this.buf = null;
+    }
+    if (this.fd !== null) writeAll(this.fd, chunk);
+    else {
+      if (need > this.buf!.length) {
+        const grown = new Uint8Array(Math.max(need, Math.min(this.buf!.length * 2, this.store.maxSize)));
+        grown.set(this.buf!.subarray(0, this.size));
+        this.buf = grown;
+      }
+      this.buf!.set(chunk, this.size);
+    }
+    this.size = need;
+    this.wake();
+  }
+
+  /** The value, once whole: one reference, the caller's. */
+  commit(): Value {
+    if (this.state !== "open") throw new ClipError("INTERNAL", "commit of a closed stage");
+    if (this.expected !== undefined && this.size !== this.expected) {
+      const err = new ClipError("PROTOCOL", `value of ${this.size} bytes, ${this.expected} announced`);
+      this.abort(err);
+      throw err;
+    }
+    if (this.fd !== null) {
+      closeSync(this.fd);
+      this.fd = null;
+      stagedFiles--;
+      const file = this.tmp!.slice(0, -".part".length);
+      renameSync(this.tmp!, file);
+      this.tmp = file; // readers' fd follows the inode
+      this.store.adopt(file);
+      this.value = { size: this.size, file };
+    } else {
+      const bytes = this.size === this.buf!.length ? this.buf! : this.buf!.slice(0, this.size);
+      this.buf = bytes;
+      this.value = { size: this.size, bytes };
+    }
+    this.state = "committed";
+    this.wake();
+    this.closeReadFd();
+    return this.value;
+  }
+
+  /** Drops what was written; readers fail with `err`. Safe to call more than once, and after commit. */
+  abort(err: ClipError = new ClipError("LOST", "the value was not sent whole")): void {
+    if (this.state !== "open") return;
+    this.state = "aborted";
+    this.failure = err;
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {}
+      this.fd = null;
+      stagedFiles--;
+      try {
+        unlinkSync(this.tmp!);
+      } catch {}
+    }
+    this.buf = null;
+    this.wake();
+    this.closeReadFd();
+  }
+
+  /** A source that reads the value as it arrives, and ends where it is committed (or fails where it is aborted). */
+  reader(): ValueSource {
+    if (this.state === "committed") return this.store.source(this.value!);
+    if (this.state === "aborted") throw this.failure!;
+    this.readers++;
+    // Opened at once: once committed, the file may be released (and unlinked) before the first read.
+    if (this.tmp !== null) this.rfd ??= openSync(this.tmp, "r");
+    return new GrowingSource(this);
+  }
+
+  /** @internal Reads bytes at `pos` that have arrived; 0 when none are there yet. */
+  readAt(pos: number, into: Uint8Array): number {
+    const n = Math.min(into.length, this.size - pos);
+    if (n <= 0) return 0;
+    if (this.buf) {
+      into.set(this.buf.subarray(pos, pos + n));
+      return n;
+    }
+    this.rfd ??= openSync(this.tmp!, "r");
+    let got = 0;
+    while (got < n) {
+      const k = readSync(this.rfd, into, got, n - got, pos + got);
+      if (k <= 0) break;
+      got += k;
+    }
+    return got;
+  }
+
+  /** @internal Resolves when more bytes, the commit or the abort arrive. */
+  more(): Promise<void> {
+    return new Promise((wake) => this.waiters.push(wake));
+  }
+
+  /** @internal */
+  get error(): ClipError | null {
+    return this.failure;
+  }
+
+  /** @internal */
+  readerClosed(): void {
+    this.readers--;
+    this.closeReadFd();
+  }
+
+  private closeReadFd(): void {
+    if (this.rfd === null || this.readers > 0 || this.state === "open") return;
+    try {
+      closeSync(this.rfd);
+    } catch {}
+    this.rfd = null;
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+/** Reads a stage as it grows (cut-through). */
+class GrowingSource implements ValueSource {
+  private pos = 0;
+  private closed = false;
+  constructor(private readonly stage: Stage) {}
+
+  get size(): number | undefined {
+    return this.stage.expected;
+  }
+
+  read(into: Uint8Array): number | Promise<number> {
+    const s = this.stage;
+    if (this.closed) return 0;
+    const n = s.readAt(this.pos, into);
+    if (n > 0) {
+      this.pos += n;
+      return n;
+    }
+    if (s.state === "committed") return 0;
+    if (s.state === "aborted") throw s.error!;
+    return s.more().then(() => this.read(into));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stage.readerClosed();
+  }
+}
+
+/** Reads a whole value: bytes in memory, or a file through the shared fd. */
+class StoredSource implements ValueSource {
   readonly size: number;
   private fd: number | null = null;
   private pos = 0;
   constructor(private readonly value: Value) {
     this.size = value.size;
-    if (value.file !== undefined) {
-      try {
-        const shared = openFiles.get(value.file);
-        if (shared) shared.refs++;
-        else openFiles.set(value.file, { fd: openSync(value.file, "r"), refs: 1 });
-        this.fd = openFiles.get(value.file)!.fd;
-      } catch (e) {
-        throw new ClipError("INTERNAL", `value file ${value.file} is missing: ${(e as Error).message}`, { cause: e });
-      }
+    const file = value.file;
+    if (file === undefined) return;
+    try {
+      const shared = openFiles.get(file);
+      if (shared) shared.refs++;
+      else openFiles.set(file, { fd: openSync(file, "r"), refs: 1 });
+      this.fd = openFiles.get(file)!.fd;
+    } catch (e) {
+      throw new ClipError("INTERNAL", `value file ${file} is missing: ${(e as Error).message}`, { cause: e });
     }
   }
-  get remaining(): number {
-    return this.size - this.pos;
-  }
-  /** Fills `into` with the next bytes; returns how many (0 at the end). */
-  readInto(into: Uint8Array): number {
-    const want = Math.min(into.length, this.remaining);
+
+  read(into: Uint8Array): number {
+    const want = Math.min(into.length, this.size - this.pos);
     if (want <= 0) return 0;
-    if (this.value.bytes) {
-      into.set(this.value.bytes.subarray(this.pos, this.pos + want));
-    } else {
+    if (this.value.bytes) into.set(this.value.bytes.subarray(this.pos, this.pos + want));
+    else {
       let got = 0;
       while (got < want) {
         const n = readSync(this.fd!, into, got, want - got, this.pos + got);
@@ -203,18 +376,7 @@ export class ValueReader {
     this.pos += want;
     return want;
   }
-  /** The next bytes without copying when they are in memory. */
-  next(max: number): Uint8Array {
-    const want = Math.min(max, this.remaining);
-    if (this.value.bytes) {
-      const out = this.value.bytes.subarray(this.pos, this.pos + want);
-      this.pos += want;
-      return out;
-    }
-    const out = new Uint8Array(want);
-    this.readInto(out);
-    return out;
-  }
+
   close(): void {
     if (this.fd === null) return;
     this.fd = null;
@@ -227,18 +389,3 @@ export class ValueReader {
     } catch {}
   }
 }
-
-
-/** The first `n` bytes, for previews. */
-export function readHead(value: Value, n: number): Uint8Array {
-  if (value.bytes) return value.bytes.subarray(0, Math.min(n, value.size));
-  const r = new ValueReader(value);
-  try {
-    const out = new Uint8Array(Math.min(n, value.size));
-    r.readInto(out);
-    return out;
-  } finally {
-    r.close();
-  }
-}
-

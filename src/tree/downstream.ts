@@ -1,23 +1,30 @@
 // The parent's side of the tree: the requests a child server makes of us.
 //   tree.join     a subscription: our ancestry (`path`), a snapshot of every
-//                 entry (values streamed), `synced`, then every write we apply,
-//                 in our order, which is the root's order (we only relay).
-//   tree.forward  a write made below us, on its way up to the root.
+//                 entry with its history (values streamed), `synced`, then
+//                 every write in the root's order: we only relay.
+//   tree.forward  a write made below us, on its way up to the root; its
+//                 value is passed on as it arrives (cut-through).
 //   tree.publish  a bus message (chat) on its way up to the root.
 //   tree.report   the child's subtree, for `clip tree` and the cycle check.
+//
+// What goes down to each child is decided here: a write's bytes go to every
+// child except the one it came up through (that child holds them: no echo),
+// and a write ordered again at a version we already held (a merge) goes
+// down held everywhere, since every synced child mirrors us.
 //
 // A child that does not keep up is dropped (SLOW) once QUEUE_BOUND events
 // wait for it; it comes back and re-syncs by snapshot, so our memory stays
 // bounded whatever it does.
 
-import { linkSync, unlinkSync } from "node:fs";
 import { ClipError } from "../protocol/errors.ts";
 import type { ClipNode } from "../server/node.ts";
+import type { Outgoing } from "../server/request.ts";
 import type { Handler, RequestContext, Session } from "../server/session.ts";
 import type { Entry, WriteOp } from "../server/store.ts";
-import type { Value } from "../server/values.ts";
-import { compareVersions, type Version } from "../server/version.ts";
-import { type JoinEvent, type NodeInfo, metaToOp, opToMeta, parseNodeInfo, parseOpMeta, subtreeIds } from "./wire.ts";
+import { Stage, type Value } from "../server/values.ts";
+import type { Version } from "../server/version.ts";
+import { isValueSource, type ValueSource } from "../value/source.ts";
+import { type JoinEvent, type NodeInfo, metaToOp, opToMeta, parseNodeInfo, parseOpMeta, rowToMeta, subtreeIds, verKey } from "./wire.ts";
 
 /**
  * What may wait for one child (buffered during its snapshot, or queued and
@@ -42,15 +49,15 @@ export interface TreeView {
   changed(): void;
   /** `clip tree`: the whole tree, from the root if we can reach it. */
   whole(): Promise<Record<string, unknown>>;
+  /** We relay our parent's stream (a child), rather than our own writes (a root). */
+  relaying(): boolean;
 }
-
-let pins = 0;
 
 /** One child server, seen from its parent. */
 export class ChildLink {
   info: NodeInfo;
-  /** Until `synced` is sent, later events wait here (values pinned by hard links). */
-  private buffer: { ev: JoinEvent; value: Value | null; pin: string | null }[] | null = [];
+  /** Until `synced` is sent, later events wait here, their values opened (a newer write may unlink a file). */
+  private buffer: { ev: JoinEvent; value: ValueSource | null; size: number }[] | null = [];
   private bufferBytes = 0;
   private inflight = 0;
   private inflightBytes = 0;
@@ -69,37 +76,38 @@ export class ChildLink {
     return this.ctx.session;
   }
 
-  send(ev: JoinEvent, value: Value | null = null): void {
+  /** Queues an event (buffered while the child's snapshot is being sent). */
+  send(ev: JoinEvent, value: Outgoing = null): void {
     if (this.dropped || this.ctx.cancelled) return;
     if (this.buffer) {
-      if (this.buffer.length >= QUEUE_BOUND || this.bufferBytes + (value?.size ?? 0) > QUEUE_BYTES) {
+      const size = sizeOf(value);
+      if (this.buffer.length >= QUEUE_BOUND || this.bufferBytes + size > QUEUE_BYTES) {
         return this.drop(`more than ${QUEUE_BOUND} writes or ${QUEUE_BYTES >> 20} MiB arrived during its snapshot`);
       }
-      this.bufferBytes += value?.size ?? 0;
-      // A newer write may unlink this value's file before the snapshot ends: keep a link to it.
-      let pin: string | null = null;
-      if (value?.file) {
-        pin = `${value.file}.pin${++pins}`;
-        try {
-          linkSync(value.file, pin);
-          value = { size: value.size, file: pin };
-        } catch {
-          pin = null;
-          value = null;
-        }
+      let source: ValueSource | null;
+      try {
+        source = open(this.node, value);
+      } catch (e) {
+        return this.drop(`cannot keep a value for it: ${(e as Error).message}`);
       }
-      this.buffer.push({ ev, value, pin });
+      this.bufferBytes += size;
+      this.buffer.push({ ev, value: source, size });
       return;
     }
     this.emit(ev, value);
   }
 
-  /** Sends now; the value is opened before this returns. */
-  emit(ev: JoinEvent, value: Value | null): Promise<void> {
-    if (this.dropped || this.ctx.cancelled) return Promise.resolve();
-    const size = value?.size ?? 0;
-    const file = value?.file !== undefined ? 1 : 0;
-    if (this.inflight >= QUEUE_BOUND || (this.inflightBytes > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
+  /** Sends now; a stored value is opened before this returns. */
+  emit(ev: JoinEvent, value: Outgoing): Promise<void> {
+    if (this.dropped || this.ctx.cancelled) {
+      if (isValueSource(value)) value.close();
+      return Promise.resolve();
+    }
+    const size = sizeOf(value);
+    const file = !isValueSource(value) && value?.file !== undefined ? 1 : 0;
+    // A value in flight streams with backpressure whatever its size; only what queues behind it counts.
+    if (this.inflight >= QUEUE_BOUND || (size > 0 && this.inflightBytes > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
+      if (isValueSource(value)) value.close();
       this.drop(`${this.inflight} events (${Math.round(this.inflightBytes / 1048576)} MiB) behind`);
       return Promise.resolve();
     }
@@ -113,7 +121,7 @@ export class ChildLink {
     };
     let p: Promise<void>;
     try {
-      p = this.ctx.event({ ...ev, size }, value);
+      p = this.ctx.event(ev, value);
     } catch (e) {
       settle();
       this.drop(`cannot send it a value: ${(e as Error).message}`);
@@ -127,42 +135,45 @@ export class ChildLink {
     const buf = this.buffer ?? [];
     this.buffer = null;
     this.bufferBytes = 0;
-    for (const b of buf) {
-      this.emit(b.ev, b.value);
-      if (b.pin) unpin(b.pin); // the reader holds an fd now
-    }
+    for (const b of buf) this.emit(b.ev, b.value);
   }
 
   drop(why: string): void {
     if (this.dropped) return;
     this.dropped = true;
     this.node.log("warn", "child dropped", `${this.info.name} (${this.info.id}): ${why}; it will re-sync by snapshot`);
-    this.releasePins();
+    this.release();
     this.ctx.fail(new ClipError("SLOW", `dropped by ${this.node.name}: ${why}; re-sync by snapshot`));
   }
 
-  releasePins(): void {
-    for (const b of this.buffer ?? []) if (b.pin) unpin(b.pin);
+  /** Closes what the buffer holds open. */
+  release(): void {
+    for (const b of this.buffer ?? []) b.value?.close();
     this.buffer = null;
   }
 }
 
-function unpin(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {}
+function sizeOf(v: Outgoing): number {
+  if (!v) return 0;
+  return isValueSource(v) ? (v.size ?? 0) : v.size;
+}
+
+function open(node: ClipNode, v: Outgoing): ValueSource | null {
+  if (!v) return null;
+  if (isValueSource(v)) return v;
+  return v.size > 0 ? node.source(v) : null;
 }
 
 export function entryOp(e: Entry): WriteOp {
   return { key: e.key, ver: e.ver, del: e.deleted || undefined, meta: e.meta, value: e.deleted ? null : e.value };
 }
 
-/** Reads `have`: versions the child holds of its large values, so we skip sending those it already has. */
-function parseHave(raw: unknown): Map<string, Version> {
-  const have = new Map<string, Version>();
+/** Reads `have`: versions the child holds of its large values, so we skip sending those. */
+function parseHave(raw: unknown): Set<string> {
+  const have = new Set<string>();
   if (!Array.isArray(raw)) return have;
-  for (const h of raw.slice(0, 512)) {
-    if (Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "number" && typeof h[2] === "string") have.set(h[0], { t: h[1], n: h[2] });
+  for (const h of raw.slice(0, 1024)) {
+    if (Array.isArray(h) && typeof h[0] === "string" && typeof h[1] === "number" && typeof h[2] === "string") have.add(`${h[0]}\n${verKey({ t: h[1], n: h[2] })}`);
   }
   return have;
 }
@@ -175,31 +186,63 @@ export class Downstream {
     private readonly node: ClipNode,
     private readonly tree: TreeView,
   ) {
-    node.onApplied((op, seq, changes) => {
-      if (this.children.size === 0) return;
-      // An op that lost here loses on the child too (it holds what we hold, or newer): its value need not travel.
-      const won = changes.length > 0 && changes[0].entry.key === op.key;
-      const ev: JoinEvent = { t: "op", seq, op: opToMeta(op, won) };
-      for (const c of this.children) c.send(ev, won ? op.value : null);
+    // A root relays what it applies; a child relays its parent's stream (upstream calls relayOp).
+    node.onApplied((op, rev, applied, via) => {
+      if (this.children.size === 0 || tree.relaying()) return;
+      const won = applied.changes.length > 0 && applied.changes[0].entry.key === op.key;
+      const again = applied.restamped.some((e) => e.key === op.key);
+      this.relayOp(rev, op, won ? op.value : null, won || again, via, again);
     });
     this.beat = setInterval(() => {
-      for (const c of this.children) c.send({ t: "beat", seq: node.store.seq });
+      for (const c of this.children) c.send({ t: "beat", rev: node.store.rev });
     }, BEAT_MS);
   }
 
+  /**
+   * Relays one ordered write to every child. `value` is what the write
+   * carries: a stored value, or the stage it is still arriving into when we
+   * relay our parent's stream (each child reads it as it fills). The child
+   * it came up through (`via`) holds its bytes, and so does every child when
+   * `heldByAll` (a version we held already: synced children mirror us).
+   */
+  relayOp(rev: number, op: WriteOp, value: Value | Stage | null, has: boolean, via: object | null, heldByAll: boolean): void {
+    for (const c of this.children) {
+      const held = has && (heldByAll || c === via);
+      const ev: JoinEvent = { t: "op", rev, op: { ...opToMeta(op), has: has && !held }, ...(held ? { held: true } : {}) };
+      if (held || !has || !value) c.send(ev, null);
+      else if (value instanceof Stage) {
+        let reader: ValueSource;
+        try {
+          reader = value.reader();
+        } catch (e) {
+          c.drop(`the write's value did not arrive whole: ${(e as Error).message}`);
+          continue;
+        }
+        c.send(ev, reader);
+      } else c.send(ev, value);
+    }
+  }
+
   /** Sends an event to every child, in order with the writes. */
-  broadcast(ev: JoinEvent): void {
-    for (const c of this.children) c.send(ev);
+  broadcast(ev: JoinEvent, value: Outgoing = null): void {
+    for (const c of this.children) c.send(ev, value);
   }
 
   stop(): void {
     clearInterval(this.beat);
-    for (const c of this.children) c.releasePins();
+    for (const c of this.children) c.release();
   }
 
-  private childOf(session: Session): ChildLink | undefined {
+  childOf(session: Session): ChildLink | undefined {
     for (const c of this.children) if (c.session === session) return c;
     return undefined;
+  }
+
+  /** Sends one key, its entry then its history rows, skipping values `has` says the child holds. */
+  async sendKey(child: ChildLink, e: Entry, has: (key: string, ver: Version) => boolean): Promise<void> {
+    const skip = (x: Entry) => x.value !== null && x.value.size > 0 && has(x.key, x.ver);
+    await child.emit({ t: "entry", ...rowToMeta(e, !skip(e)), dropped: this.node.store.droppedRev(e.key) }, skip(e) ? null : e.value);
+    for (const row of this.node.store.historyOf(e.key)) await child.emit({ t: "row", ...rowToMeta(row, !skip(row)) }, skip(row) ? null : row.value);
   }
 
   handlers(): Record<string, Handler> {
@@ -235,7 +278,7 @@ export class Downstream {
           });
           ctx.onCancel(() => {
             this.children.delete(child);
-            child.releasePins();
+            child.release();
             tree.changed();
             // The connection's close reason is known only after its streams are cancelled.
             queueMicrotask(() => {
@@ -247,22 +290,16 @@ export class Downstream {
           tree.changed();
           child.emit({ t: "path", path: tree.ancestors(), parent: tree.self() }, null);
           // The snapshot: the keys as they stand now, each sent as it stands when its turn
-          // comes (a newer version is harmless: the op that made it follows and changes nothing).
-          const seq = node.store.seq;
+          // comes (a newer version is harmless: the write that made it follows and changes nothing).
+          const rev = node.store.rev;
           const keys = node.store.all().map((e) => e.key);
+          const holds = (key: string, ver: Version) => have.has(`${key}\n${verKey(ver)}`);
           for (const key of keys) {
             if (ctx.cancelled || child.dropped) return undefined;
-            const e = node.store.getAny(key)!;
-            const h = have.get(key);
-            if (h && compareVersions(e.ver, h) <= 0) {
-              // The child holds this version or a newer one: say which, skip the bytes.
-              await child.emit({ t: "entry", ...opToMeta(entryOp(e), false), skip: true }, null);
-              continue;
-            }
-            await child.emit({ t: "entry", ...opToMeta(entryOp(e)) }, e.deleted ? null : e.value);
+            await this.sendKey(child, node.store.getAny(key)!, holds);
           }
           if (ctx.cancelled || child.dropped) return undefined;
-          child.emit({ t: "synced", seq, entries: keys.length }, null);
+          child.emit({ t: "synced", rev, entries: keys.length }, null);
           child.flush();
           return undefined;
         },
@@ -273,12 +310,16 @@ export class Downstream {
         value: "required",
         check(meta) {
           parseOpMeta(meta.w);
+          if (meta.ifRev !== undefined && (typeof meta.ifRev !== "number" || !Number.isSafeInteger(meta.ifRev) || meta.ifRev < 0)) throw new ClipError("PROTOCOL", "bad ifRev in a forwarded write");
         },
-        async run({ meta, value }) {
+        run: async ({ meta, upload, session }) => {
           const m = parseOpMeta(meta.w);
-          // Up it goes: the sequencer forwards to our parent, or applies it if we are the root.
-          const seq = await node.submit(metaToOp(m, m.has ? value : null));
-          return { seq };
+          const via = this.childOf(session) ?? null;
+          const ifRev = typeof meta.ifRev === "number" ? meta.ifRev : undefined;
+          // Up it goes: the sequencer forwards to our parent as the value arrives, or applies it if we are the root.
+          if (m.has) return { rev: await node.submit({ op: metaToOp(m, null), upload, via, ifRev }) };
+          upload!.whole().then((v) => node.release(v), () => {});
+          return { rev: await node.submit({ op: metaToOp(m, null), via, ifRev }) };
         },
       },
 

@@ -1,56 +1,79 @@
-// Where a write made on this server goes. Only the root assigns order: a
-// root applies the write at once (node.applyLocal); a child sends it up
-// (tree.forward) and returns once the root's ordered stream has brought it
-// back down and it is applied here, so `clip copy` on any server returns
-// with its write visible on that server.
+// Where a write made on this server (or passing through it from a child)
+// goes. Only the root assigns order: a root applies the write at once
+// (node.applyLocal); a child passes it up (tree.forward) while its value is
+// still arriving (cut-through: the parent reads our stage as it fills), and
+// returns once the root's ordered stream has brought it back and it is
+// applied here, so `clip copy` on any server returns with its write visible
+// on that server.
 //
-// "Applied here" is judged by version, not by sequence number: the entry's
-// version is at least the write's. That stays true across a re-join that
-// renumbers the sequence, and a write overtaken by a newer one counts as done.
-// If the parent link drops with writes in flight, they are applied locally:
+// No echo: we keep the value we staged, as "pending", keyed by its version;
+// the root relays the ordered write back down to us *held* (without bytes),
+// and we apply our own copy. A child we passed it on for gets it held too.
+//
+// "Applied here" is judged by version, not revision: the entry's version is
+// at least the write's. That stays true across a re-join that renumbers, and
+// a write overtaken by a newer one counts as done. If the parent link drops
+// with writes in flight, they are applied here, as the root we then are:
 // applying a version twice changes nothing, so a write is never lost between
 // the two sides and never doubled.
 
-import { unlinkSync } from "node:fs";
-import type { Client } from "../client/client.ts";
+import type { Mux } from "../client/mux.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import type { ClipNode, Sequencer } from "../server/node.ts";
-import type { WriteOp } from "../server/store.ts";
-import { ValueReader } from "../server/values.ts";
+import type { ClipNode, Sequencer, Write } from "../server/node.ts";
+import type { Value } from "../server/values.ts";
 import { compareVersions } from "../server/version.ts";
-import { opToMeta } from "./wire.ts";
+import { bytesSource, type ValueSource } from "../value/source.ts";
+import { opToMeta, verKey } from "./wire.ts";
 
-interface Waiter {
-  op: WriteOp;
-  done: () => void;
+/** A write passed up, waiting for its place in the order to come back down. */
+export interface Pending {
+  w: Write;
+  /** The value, once whole (ours to apply when the write comes back held). */
+  value: Promise<Value | null>;
+  /** The value once whole, for whoever must use it at once (the data callback of the join stream). */
+  settled?: Value | null;
+  /** The value arrived with the write (ours to release); false: a stored value we send up (a merge), the state's. */
+  owned: boolean;
+  /** The root answered: it is ordered; only its return down is awaited. */
+  ordered: boolean;
 }
 
 export class TreeSequencer implements Sequencer {
   /** The synced link to the parent, or null while we are a root. */
-  private up: Client | null = null;
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  private up: Mux | null = null;
+  private readonly pending = new Map<string, Pending>();
+  private readonly waiters = new Map<string, Set<{ w: Write; done: () => void }>>();
 
   constructor(private readonly node: ClipNode) {
-    node.onApplied((op, _seq, changes) => {
+    node.onApplied((op, _rev, applied) => {
       if (this.waiters.size === 0) return;
       this.wake(op.key);
-      for (const c of changes) if (c.entry.key !== op.key) this.wake(c.entry.key);
+      for (const c of applied.changes) if (c.entry.key !== op.key) this.wake(c.entry.key);
     });
   }
 
-  /** Becomes a child: writes go up through `client`. */
-  goUp(client: Client): void {
-    this.up = client;
+  /** Becomes a child: writes go up through `up`. */
+  goUp(up: Mux): void {
+    this.up = up;
   }
 
-  /** Becomes a root: writes waiting for the stream are applied here, now. */
+  /**
+   * Becomes a root. Writes the root had ordered but whose return we missed
+   * are applied here now; those still on their way up fail over to
+   * submit() as the link's requests fail.
+   */
   goRoot(): void {
     this.up = null;
-    const all = [...this.waiters.values()].flatMap((s) => [...s]);
-    this.waiters.clear();
-    for (const w of all) {
-      this.node.applyLocal(w.op);
-      w.done();
+    for (const [k, p] of [...this.pending]) {
+      if (!p.ordered) continue;
+      this.pending.delete(k);
+      p.value.then(
+        (value) => {
+          if (this.applied(p.w)) return p.owned ? this.node.store.values.release(value) : undefined;
+          this.node.order({ ...p.w, op: { ...p.w.op, value }, ifRev: undefined });
+        },
+        () => {},
+      );
     }
   }
 
@@ -58,78 +81,89 @@ export class TreeSequencer implements Sequencer {
     return this.up !== null;
   }
 
-  submit(op: WriteOp): Promise<number> {
+  submit(w: Write): Promise<number> {
     const up = this.up;
     // The root's rule: this is the only place where a server numbers its own writes.
-    if (!up) return Promise.resolve(this.node.applyLocal(op));
-    return this.forward(up, op);
+    if (!up) return this.node.applyLocal(w);
+    return this.forward(up, w);
   }
 
-  private async forward(up: Client, op: WriteOp): Promise<number> {
-    // Opened now: a newer write may replace (and unlink) the file while this one travels.
-    const reader = op.value?.file !== undefined && op.value.size > 0 ? new ValueReader(op.value) : null;
-    const source = reader ? chunksOf(reader) : (op.value?.bytes ?? new Uint8Array(0));
-    let seq: number;
+  /**
+   * The write with version `ver` came back down from the parent: take what
+   * we staged for it (null if we have nothing pending: it was not ours).
+   */
+  takePending(ver: Write["op"]["ver"]): Pending | null {
+    const k = verKey(ver);
+    const p = this.pending.get(k);
+    if (!p) return null;
+    this.pending.delete(k);
+    return p;
+  }
+
+  /** The pending write with version `ver`, left in place. */
+  peekPending(ver: Write["op"]["ver"]): Pending | null {
+    return this.pending.get(verKey(ver)) ?? null;
+  }
+
+  private async forward(up: Mux, w: Write): Promise<number> {
+    const { op } = w;
+    const key = verKey(op.ver);
+    const value = w.upload ? w.upload.whole() : Promise.resolve(op.value);
+    const p: Pending = { w, value, owned: !!w.upload, ordered: false };
+    value.then((v) => (p.settled = v), () => {});
+    this.pending.set(key, p);
+    let source: ValueSource | null = null;
+    let rev: number;
     try {
-      // The size goes first so the parent stages small values in memory, large ones on disk.
-      const res = await up.upload("tree.forward", { w: opToMeta(op), size: op.value?.size ?? 0 }, source);
-      seq = Number(res.seq);
+      // Opened now: the stage is read as it fills (a stored value: a newer write may unlink its file meanwhile).
+      source = w.upload ? w.upload.reader() : op.value ? this.node.source(op.value) : bytesSource(NONE);
+      const meta: Record<string, unknown> = { w: opToMeta({ ...op, value: op.value ?? (w.upload ? EMPTY : null) }) };
+      if (w.ifRev !== undefined) meta.ifRev = w.ifRev;
+      const res = await up.upload("tree.forward", meta, source);
+      rev = Number(res.rev);
+      p.ordered = true;
     } catch (e) {
-      reader?.close();
+      source?.close();
       const err = asClipError(e);
+      if (this.pending.get(key) === p) this.pending.delete(key);
+      // Came back down already (the answer was lost with the link): it is applied here.
+      if (this.applied(w)) return this.node.store.getAny(op.key)!.rev;
       // The link went: whoever we are now (root, or child of another parent) takes the write.
-      if (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") return this.submit(op);
-      this.dropStaged(op);
+      if (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") return this.submit(w);
+      if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
       throw err;
     }
-    if (!this.applied(op)) {
-      // Lost the link between the answer and the write's return: whoever we are now takes
-      // it (never applyLocal while a child: only the root numbers writes).
-      if (this.up !== up) return this.submit(op);
+    if (!this.applied(w)) {
+      // Lost the link between the answer and the write's return: goRoot() applies it.
       await new Promise<void>((done) => {
         let set = this.waiters.get(op.key);
         if (!set) this.waiters.set(op.key, (set = new Set()));
-        set.add({ op, done });
+        set.add({ w, done });
       });
     }
-    this.dropStaged(op);
-    return seq;
+    return rev;
   }
 
-  private applied(op: WriteOp): boolean {
-    const e = this.node.store.getAny(op.key);
-    return !!e && compareVersions(e.ver, op.ver) >= 0;
+  private applied(w: Write): boolean {
+    const e = this.node.store.getAny(w.op.key);
+    return !!e && compareVersions(e.ver, w.op.ver) >= 0;
   }
 
   private wake(key: string): void {
     const set = this.waiters.get(key);
     if (!set) return;
-    for (const w of [...set]) {
-      if (this.applied(w.op)) {
-        set.delete(w);
-        w.done();
-      }
+    for (const x of [...set]) {
+      if (!this.applied(x.w)) continue;
+      set.delete(x);
+      x.done();
     }
     if (set.size === 0) this.waiters.delete(key);
   }
-
-  /** The bytes staged for a forwarded write came back as their own copy; drop ours unless it is the one held. */
-  private dropStaged(op: WriteOp): void {
-    const file = op.value?.file;
-    if (!file || this.node.store.getAny(op.key)?.value?.file === file) return;
-    try {
-      unlinkSync(file);
-    } catch {}
-  }
 }
 
-async function* chunksOf(reader: ValueReader): AsyncGenerator<Uint8Array> {
-  try {
-    while (reader.remaining > 0) yield reader.next(1 << 20);
-  } finally {
-    reader.close();
-  }
-}
+/** Marks an op as carrying a value while its bytes are still arriving. */
+const NONE = new Uint8Array(0);
+const EMPTY: Value = { size: 0, bytes: NONE };
 
 export function isLinkError(e: unknown): boolean {
   return e instanceof ClipError && (e.code === "LOST" || e.code === "SHUTDOWN" || e.code === "NOSERVER");

@@ -3,41 +3,44 @@
 // rest of the server what it sees of the tree: the bus (chat) routed through
 // the root, the status fields, and `clip tree`. docs/TREE.md has the design.
 
-import { formatAddress } from "../net/address.ts";
-import type { RunningServer, ServeOptions } from "../server/serve.ts";
 import type { ClipNode } from "../server/node.ts";
 import { Downstream, type TreeView } from "./downstream.ts";
 import { TreeSequencer } from "./sequencer.ts";
-import { type TreeHooks, Upstream } from "./upstream.ts";
+import { type TreeHooks, Upstream, type UpstreamOptions } from "./upstream.ts";
 import { type NodeInfo, parseNodeInfo } from "./wire.ts";
 
+/** What the tree needs to know of the server it runs in. */
+export interface TreeOptions extends UpstreamOptions {
+  /** Our TCP addresses, as `clip tree` shows them (children may dial them). */
+  addresses(): string[];
+}
+
 export class Tree implements TreeView, TreeHooks {
-  readonly node: ClipNode;
   readonly seqr: TreeSequencer;
   readonly down: Downstream;
   readonly up: Upstream;
 
   constructor(
-    private readonly server: RunningServer,
-    private readonly opts: ServeOptions,
+    readonly node: ClipNode,
+    private readonly opts: TreeOptions,
   ) {
-    const node = (this.node = server.node);
     this.seqr = new TreeSequencer(node);
     node.sequencer = this.seqr;
     this.down = new Downstream(node, this);
     node.use(this.down.handlers());
-    this.up = new Upstream(node, this.seqr, this.down, this, { addrs: opts.connect ?? [], token: opts.token, tlsCa: opts.tls?.ca });
+    this.up = new Upstream(node, this.seqr, this.down, this, opts);
     // Bus messages (chat) go up to the root, which sends them down to everyone in one order.
     node.bus = { route: (topic, msg) => this.route(topic, msg) };
     node.statusSources.push(() => this.status());
-    server.onStop(() => {
-      this.up.stop();
-      this.down.stop();
-    });
   }
 
   start(): void {
     this.up.start();
+  }
+
+  stop(): void {
+    this.up.stop();
+    this.down.stop();
   }
 
   ancestors(): string[] {
@@ -56,6 +59,10 @@ export class Tree implements TreeView, TreeHooks {
     this.up.reportSoon();
   }
 
+  relaying(): boolean {
+    return this.seqr.isChild;
+  }
+
   pathChanged(): void {
     this.down.broadcast({ t: "path", path: this.up.ancestors, parent: this.self() });
   }
@@ -65,10 +72,10 @@ export class Tree implements TreeView, TreeHooks {
     return {
       id: node.id,
       name: node.name,
-      addrs: this.server.addresses.filter((a) => a.kind === "tcp").map(formatAddress),
+      addrs: this.opts.addresses(),
       role: this.up.state === "synced" ? "child" : "root",
       clients: [...node.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
-      seq: node.store.seq,
+      rev: node.store.rev,
       children: [...this.down.children].map((c) => c.info),
     };
   }
@@ -107,15 +114,17 @@ export class Tree implements TreeView, TreeHooks {
       upstream: up.state,
       parent: up.parent ? { name: up.parent.name, id: up.parent.id, addr: up.parentAddr } : null,
       ancestors: up.ancestors,
-      children: [...this.down.children].map((c) => ({ name: c.info.name, id: c.info.id, addr: c.session.conn.remote, seq: c.info.seq })),
-      lag: up.state === "synced" ? Math.max(0, up.parentSeq - this.node.store.seq) : 0,
+      children: [...this.down.children].map((c) => ({ name: c.info.name, id: c.info.id, addr: c.session.conn.remote, rev: c.info.rev })),
+      lag: up.state === "synced" ? Math.max(0, up.parentRev - this.node.store.rev) : 0,
+      // Value bytes received from the parent: a write made here comes back held, not as bytes.
+      bytesFromParent: up.bytesDown,
     };
   }
 }
 
-/** Plugs the tree into a starting server (startServer calls this). */
-export function attachTree(server: RunningServer, opts: ServeOptions): Tree {
-  const t = new Tree(server, opts);
+/** Plugs the tree into a node and starts it (joining the --connect addresses, if any). */
+export function attachTree(node: ClipNode, opts: TreeOptions): Tree {
+  const t = new Tree(node, opts);
   t.start();
   return t;
 }

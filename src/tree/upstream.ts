@@ -1,28 +1,26 @@
 // The child's link to its parent (the link this server solicits): dial the
 // --connect addresses in order, prove the token (hello kind "peer"), join,
-// take the snapshot and merge it with what we hold, then apply the parent's
-// stream. When the link drops we are the root of our subtree at once, and
-// we dial again with capped, jittered backoff.
+// take the snapshot and merge it with what we hold (merge.ts), then apply
+// the parent's stream and relay it, as it arrives, to our own children.
+// When the link drops we are the root of our subtree at once, and we dial
+// again with capped, jittered backoff.
 //
-// The merge on (re)join, for every entry, newer version wins on both sides:
-//   - a snapshot entry newer than ours is applied here (and relayed to our
-//     children like any write of ours);
-//   - an entry of ours newer than the snapshot's (or missing from it) is sent
-//     up as an ordinary forward, keeping its version, so the root orders it
-//     and the whole tree takes it.
-// The sequence numbers change to the new root's at `synced`; our children
-// get a `reseq` event in order with the writes and stay connected.
+// Our winners of the merge go up as ordinary writes, keeping their
+// versions, so the root orders them and the whole tree takes them; the
+// numbering changes to the root's at `synced`, and our children get a
+// `reseq` in order with the writes and stay connected.
 
-import { Client, type Head, type Message, type Subscription } from "../client/client.ts";
+import { type ConnectOptions, type Head, Mux, type Subscription } from "../client/mux.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
 import { FrameType } from "../protocol/frame.ts";
 import type { ClipNode } from "../server/node.ts";
-import type { Value } from "../server/values.ts";
-import { INLINE_MAX } from "../server/values.ts";
+import type { Entry } from "../server/state.ts";
+import { INLINE_MAX, type Stage, type Value } from "../server/values.ts";
 import { type Version, compareVersions } from "../server/version.ts";
 import { type Downstream, entryOp } from "./downstream.ts";
+import { type Merged, keepOwn, mergeKey } from "./merge.ts";
 import type { TreeSequencer } from "./sequencer.ts";
-import { type NodeInfo, type OpMeta, metaToOp, parseNodeInfo, parseOpMeta } from "./wire.ts";
+import { type NodeInfo, type OpMeta, type RowMeta, metaToOp, parseNodeInfo, parseOpMeta, parseRowMeta, rowToMeta } from "./wire.ts";
 
 export type LinkState =
   | "none" // no --connect: a root by configuration
@@ -35,6 +33,8 @@ export interface UpstreamOptions {
   token?: string;
   /** CA (PEM file) to trust for a TLS parent. */
   tlsCa?: string;
+  /** Opens the link (tests pass an in-memory one); default: Mux.open. */
+  dial?: (opts: ConnectOptions) => Promise<Mux>;
 }
 
 const BACKOFF_MIN_MS = 200;
@@ -53,6 +53,23 @@ export interface TreeHooks {
   pathChanged(): void;
 }
 
+/** A key of the snapshot being gathered: its entry, then its history rows. */
+interface Incoming {
+  entry: Entry;
+  rows: Entry[];
+  dropped: number;
+  /** Values of ours that the parent skipped sending (we hold them). */
+  ours: Set<Value>;
+}
+
+/** What the merge of one link's snapshot has gathered so far. */
+interface Snapshot {
+  keys: Set<string>;
+  took: number;
+  up: string[];
+  current: Incoming | null;
+}
+
 export class Upstream {
   state: LinkState = "none";
   /** The parent as it described itself, while linked. */
@@ -60,9 +77,12 @@ export class Upstream {
   parentAddr: string | null = null;
   /** Our ancestors, root first; empty while we are a root. */
   ancestors: string[] = [];
-  /** The parent's last sequence number we heard of (lag = this − ours). */
-  parentSeq = 0;
-  private client: Client | null = null;
+  /** The parent's last revision we heard of (lag = this − ours). */
+  parentRev = 0;
+  /** Bytes of values received from the parent, and sent up (status, tests: no echo). */
+  bytesDown = 0;
+  bytesUp = 0;
+  private mux: Mux | null = null;
   private stopped = false;
   private lastActivity = 0;
   private settledWaiters: (() => void)[] = [];
@@ -90,7 +110,7 @@ export class Upstream {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.wakeSleep?.();
-    this.client?.close();
+    this.mux?.close();
   }
 
   /** Resolves when we are not in the middle of taking a snapshot. */
@@ -99,9 +119,9 @@ export class Upstream {
     return new Promise((r) => this.settledWaiters.push(r));
   }
 
-  /** A call to the parent, when we have one (tree.show, tree.publish). */
-  get link(): Client | null {
-    return this.state === "synced" ? this.client : null;
+  /** The link to the parent, when we have one (tree.show, tree.publish). */
+  get link(): Mux | null {
+    return this.state === "synced" ? this.mux : null;
   }
 
   /** Reports our subtree to the parent soon (a child joined or left below us). */
@@ -144,34 +164,35 @@ export class Upstream {
 
   /** One link, from dial to drop. True if it got as far as synced. */
   private async attempt(addr: string): Promise<boolean> {
-    let client: Client;
+    let mux: Mux;
     try {
-      client = await Client.connect({ server: addr, token: this.opts.token, kind: "peer", name: this.node.name, tls: this.opts.tlsCa ? { ca: this.opts.tlsCa } : undefined, timeoutMs: 5000 });
+      const opts: ConnectOptions = { server: addr, token: this.opts.token, kind: "peer", name: this.node.name, tls: this.opts.tlsCa ? { ca: this.opts.tlsCa } : undefined, timeoutMs: 5000 };
+      mux = await (this.opts.dial ?? Mux.open)(opts);
     } catch (e) {
       this.note(addr, asClipError(e).message);
       return false;
     }
     if (this.stopped) {
-      client.close();
+      mux.close();
       return false;
     }
-    if (this.opts.token && client.address.kind === "tcp" && client.welcome.auth !== "token") {
+    if (this.opts.token && mux.address.kind === "tcp" && mux.welcome.auth !== "token") {
       // A parent that does not ask for the token has not proved it holds it either: it could be anyone.
-      client.close();
+      mux.close();
       this.note(addr, "it did not ask for the cluster token, so it cannot be trusted with our writes (is it started with --token?)");
       return false;
     }
-    if (client.welcome.id === this.node.id) {
-      client.close();
+    if (mux.welcome.id === this.node.id) {
+      mux.close();
       this.note(addr, "that address is this server itself");
       return false;
     }
-    this.client = client;
+    this.mux = mux;
     this.parentAddr = addr;
     this.state = "syncing";
     this.lastActivity = Date.now();
     let synced = false;
-    const merge = { snap: new Map<string, Version>(), took: 0 };
+    const snap: Snapshot = { keys: new Set(), took: 0, up: [], current: null };
     // A small write whose value came whole in its frame is applied (and relayed) right in the
     // socket's data callback: no promise, generator or microtask per write. Only while the
     // loop below is idle and the write is the next in order; anything else (other events,
@@ -180,29 +201,29 @@ export class Upstream {
     let tapError: ClipError | null = null;
     const tap = (head: Head): boolean => {
       const ev = head.meta;
-      if (busy || tapError || this.state !== "synced" || ev.t !== "op" || ev.seq !== this.node.store.seq + 1) {
+      if (busy || tapError || this.state !== "synced" || ev.t !== "op" || ev.rev !== this.node.store.rev + 1) {
         busy = true;
         return false;
       }
       try {
         this.lastActivity = Date.now();
-        this.applyOp(ev, head.payload);
+        return this.opNow(ev, head.payload);
       } catch (e) {
         tapError = asClipError(e);
-        client.close();
+        mux.close();
+        return true;
       }
-      return true;
     };
     let sub: Subscription | null = null;
     try {
-      sub = client.subscription("tree.join", { id: this.node.id, name: this.node.name, tree: { ...this.hooks.describe(), role: "child" }, have: this.have() }, undefined, tap);
+      sub = mux.subscription("tree.join", { id: this.node.id, name: this.node.name, tree: { ...this.hooks.describe(), role: "child" }, have: this.have() }, undefined, tap);
       for (;;) {
         busy = false;
         const head = await sub.next();
         busy = true;
         if (head.type === FrameType.RES) break;
         this.lastActivity = Date.now();
-        await this.handle(client, addr, { type: head.type, meta: head.meta, body: sub.rest(head) }, merge);
+        await this.handle(mux, addr, sub, head, snap);
         if ((this.state as LinkState) === "synced") synced = true;
       }
       throw new ClipError("LOST", "the parent ended the join stream");
@@ -215,23 +236,28 @@ export class Upstream {
       }
     } finally {
       sub?.close();
-      client.close();
-      this.client = null;
+      mux.close();
+      this.mux = null;
       this.becomeRoot();
     }
     if (synced) this.lastNote.clear();
     return synced;
   }
 
-  /** Versions of our large values: the parent skips sending those we already hold. */
+  /** Versions of our large values (entries and history): the parent skips sending those we already hold. */
   private have(): [string, number, string][] {
     const out: [string, number, string][] = [];
     let budget = HAVE_BUDGET;
-    for (const e of this.node.store.all()) {
-      if (e.deleted || !e.value || e.value.size <= INLINE_MAX) continue;
+    const add = (e: Entry) => {
+      if (e.deleted || !e.value || e.value.size <= INLINE_MAX) return true;
       budget -= e.key.length + 40;
-      if (budget < 0) break;
+      if (budget < 0) return false;
       out.push([e.key, e.ver.t, e.ver.n]);
+      return true;
+    };
+    for (const e of this.node.store.all()) {
+      if (!add(e)) break;
+      for (const r of this.node.store.historyOf(e.key)) add(r);
     }
     return out;
   }
@@ -254,9 +280,12 @@ export class Upstream {
     for (const f of w) f();
   }
 
-  private async handle(client: Client, addr: string, m: Message, merge: { snap: Map<string, Version>; took: number }): Promise<void> {
-    const ev = m.meta;
+  private async handle(mux: Mux, addr: string, sub: Subscription, head: Head, snap: Snapshot): Promise<void> {
+    const ev = head.meta;
     const node = this.node;
+    const body = () => (head.fin ? oneChunk(head.payload) : sub.rest(head));
+    // A key's history rows follow its entry; anything else closes the key being gathered.
+    if (ev.t !== "row" && snap.current) this.adopt(snap);
     switch (ev.t) {
       case "path": {
         const path = Array.isArray(ev.path) ? ev.path.filter((x): x is string => typeof x === "string") : [];
@@ -266,147 +295,258 @@ export class Upstream {
         if (ancestors.includes(node.id)) throw new ClipError("CYCLE", `${parent.name} has this server among its ancestors (a cycle)`);
         this.parent = parent;
         this.ancestors = ancestors;
-        await drain(m);
+        await drain(body());
         this.hooks.pathChanged();
         return;
       }
       case "entry": {
-        if (this.state !== "syncing") throw new ClipError("PROTOCOL", "the parent sent a snapshot entry after the snapshot");
-        const w = parseOpMeta(ev);
-        merge.snap.set(w.key, w.ver);
-        const local = node.store.getAny(w.key);
-        if ((local && compareVersions(local.ver, w.ver) >= 0) || ev.skip === true) {
-          await drain(m);
-          return;
-        }
-        const value = await this.receive(m, w);
-        node.applyLocal(metaToOp(w, value));
-        merge.took++;
+        const m = parseRowMeta(ev);
+        const dropped = typeof ev.dropped === "number" && Number.isSafeInteger(ev.dropped) && ev.dropped >= 0 ? ev.dropped : 0;
+        const ours = new Set<Value>();
+        const value = await this.rowValue(m, head, body, ours);
+        snap.current = { entry: rowEntry(m, value), rows: [], dropped, ours };
+        snap.keys.add(m.key);
+        return;
+      }
+      case "row": {
+        const cur = snap.current;
+        const m = parseRowMeta(ev);
+        if (!cur || cur.entry.key !== m.key) throw new ClipError("PROTOCOL", "the parent sent a history row without its entry");
+        if (cur.rows.length >= 4096) throw new ClipError("PROTOCOL", "the parent sent more history rows than any server keeps");
+        cur.rows.push(rowEntry(m, await this.rowValue(m, head, body, cur.ours)));
         return;
       }
       case "synced": {
         if (this.state !== "syncing") throw new ClipError("PROTOCOL", "the parent said synced twice");
-        const seq = ev.seq;
-        if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) throw new ClipError("PROTOCOL", `impossible sequence number ${JSON.stringify(seq)} in the snapshot`);
-        await drain(m);
-        // Ours that the parent lacks or holds older: they go up as ordinary writes.
-        const ours: string[] = [];
+        const rev = ev.rev;
+        if (typeof rev !== "number" || !Number.isSafeInteger(rev) || rev < 0) throw new ClipError("PROTOCOL", `impossible revision ${JSON.stringify(rev)} in the snapshot`);
+        await drain(body());
+        // Ours that the parent lacks: we keep them (they go up), their history goes (another numbering).
         for (const e of node.store.all()) {
-          const sv = merge.snap.get(e.key);
-          if (!sv || compareVersions(e.ver, sv) > 0) ours.push(e.key);
+          if (snap.keys.has(e.key)) continue;
+          const m = keepOwn({ entry: e, rows: node.store.historyOf(e.key), dropped: node.store.droppedRev(e.key) }, rev);
+          this.settle(m, new Set(m.entry.value ? [m.entry.value] : []));
+          snap.up.push(e.key);
         }
         // From here on our numbering is the root's; our children follow it.
-        node.store.setSeq(seq);
-        this.down.broadcast({ t: "reseq", seq });
-        this.parentSeq = seq;
+        node.store.setRev(rev);
+        this.down.broadcast({ t: "reseq", rev });
+        this.parentRev = rev;
         this.state = "synced";
-        this.seqr.goUp(client);
+        this.seqr.goUp(mux);
         this.wakeSettled();
-        node.log(
-          "info",
-          "joined",
-          `parent ${this.parent?.name ?? "?"} (${addr}) at seq ${seq}: merge took ${merge.took} entries from the parent and sends ${ours.length} up`,
-        );
+        node.log("info", "joined", `parent ${this.parent?.name ?? "?"} (${addr}) at revision ${rev}: merge took ${snap.took} entries from the parent and sends ${snap.up.length} up`);
         this.lastReport = "";
         this.reportSoon();
-        this.sendUp(client, ours, merge.snap);
+        this.sendUp(mux, snap.up);
         return;
       }
       case "op": {
         if (this.state !== "synced") throw new ClipError("PROTOCOL", "the parent sent a write before its snapshot ended");
-        const seq = ev.seq;
-        if (typeof seq !== "number" || seq !== node.store.seq + 1) {
-          throw new ClipError("PROTOCOL", `impossible sequence: the parent sent write ${JSON.stringify(seq)} after ${node.store.seq}`);
+        const rev = ev.rev;
+        if (typeof rev !== "number" || rev !== node.store.rev + 1) throw new ClipError("PROTOCOL", `impossible sequence: the parent sent write ${JSON.stringify(rev)} after ${node.store.rev}`);
+        const m = parseOpMeta(ev.op);
+        if (ev.held === true) return this.applyHeld(m, rev, await this.pendingValue(m.ver));
+        if (!m.has) {
+          await drain(body());
+          return this.applyHeld(m, rev, undefined);
         }
-        const w = parseOpMeta(ev.op);
-        const value = await this.receive(m, w);
-        node.applyOrdered(metaToOp(w, value), seq);
-        if (seq > this.parentSeq) this.parentSeq = seq;
+        // Relayed to our children as it arrives (cut-through), applied here once whole.
+        const stage = node.stage(typeof ev.size === "number" ? ev.size : undefined);
+        const mine = this.seqr.takePending(m.ver);
+        if (mine?.owned) mine.value.then((v) => node.release(v), () => {});
+        this.down.relayOp(rev, metaToOp(m, null), stage, true, null, false);
+        const value = await this.receive(stage, body());
+        node.applyOrdered(metaToOp(m, value), rev);
+        if (rev > this.parentRev) this.parentRev = rev;
         return;
       }
       case "reseq": {
-        const seq = ev.seq;
-        if (this.state !== "synced" || typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) throw new ClipError("PROTOCOL", "bad reseq from the parent");
-        await drain(m);
-        node.store.setSeq(seq);
-        this.parentSeq = seq;
-        this.down.broadcast({ t: "reseq", seq });
+        const rev = ev.rev;
+        if (this.state !== "synced" || typeof rev !== "number" || !Number.isSafeInteger(rev) || rev < 0) throw new ClipError("PROTOCOL", "bad reseq from the parent");
+        await drain(body());
+        node.store.setRev(rev);
+        this.parentRev = rev;
+        this.down.broadcast({ t: "reseq", rev });
         return;
       }
       case "msg": {
-        await drain(m);
+        await drain(body());
         if (typeof ev.topic !== "string" || !ev.msg || typeof ev.msg !== "object") return;
         node.deliver(ev.topic, ev.msg as Record<string, unknown>);
         this.down.broadcast({ t: "msg", topic: ev.topic, msg: ev.msg as Record<string, unknown> });
         return;
       }
       case "beat": {
-        await drain(m);
-        const seq = ev.seq;
-        if (typeof seq !== "number") return;
-        if (this.state === "synced" && seq < node.store.seq) {
-          throw new ClipError("PROTOCOL", `impossible sequence: the parent says it is at ${seq}, behind what it sent us (${node.store.seq})`);
+        await drain(body());
+        const rev = ev.rev;
+        if (typeof rev !== "number") return;
+        if (this.state === "synced" && rev < node.store.rev) {
+          throw new ClipError("PROTOCOL", `impossible sequence: the parent says it is at ${rev}, behind what it sent us (${node.store.rev})`);
         }
-        this.parentSeq = seq;
+        this.parentRev = rev;
         return;
       }
       default:
-        await drain(m); // a newer parent's event we do not know: skip it
+        await drain(body()); // a newer parent's event we do not know: skip it
     }
   }
 
-  /** A write whose value came whole in one frame, applied at once (the caller checked its number). */
-  private applyOp(ev: Record<string, unknown>, payload: Uint8Array): void {
-    const seq = ev.seq as number;
-    const w = parseOpMeta(ev.op);
+  /**
+   * A write that came whole in its frame, handled in the data callback (the
+   * caller checked its revision). False leaves it to the loop: a held write
+   * whose value we are still receiving ourselves.
+   */
+  private opNow(ev: Record<string, unknown>, payload: Uint8Array): boolean {
+    const rev = ev.rev as number;
+    const m = parseOpMeta(ev.op);
+    if (ev.held === true) {
+      const p = this.seqr.peekPending(m.ver);
+      if (p && p.settled === undefined) return false;
+      this.seqr.takePending(m.ver);
+      this.applyHeld(m, rev, p ? { value: p.settled!, via: p.w.via ?? null } : null);
+      return true;
+    }
     let value: Value | null = null;
-    if (w.has) {
-      const sink = this.node.store.stage(typeof ev.size === "number" ? ev.size : undefined);
+    if (m.has) {
+      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : undefined);
       try {
-        sink.write(payload);
-        value = sink.commit();
+        stage.write(payload);
+        value = stage.commit();
       } catch (e) {
-        sink.abort();
+        stage.abort();
         throw e;
       }
+      this.bytesDown += payload.length;
     }
-    this.node.applyOrdered(metaToOp(w, value), seq);
-    if (seq > this.parentSeq) this.parentSeq = seq;
+    const mine = this.seqr.takePending(m.ver);
+    if (mine?.owned) mine.value.then((v) => this.node.release(v), () => {});
+    this.down.relayOp(rev, metaToOp(m, null), value, m.has, null, false);
+    this.node.applyOrdered(metaToOp(m, value), rev);
+    if (rev > this.parentRev) this.parentRev = rev;
+    return true;
   }
 
-  /** Stages a value as it streams in (to disk when large); nothing is held twice. */
-  private async receive(m: Message, w: OpMeta): Promise<Value | null> {
-    if (!w.has) {
-      await drain(m);
+  /** A held write's value: what we staged for it when we passed it up (null: nothing staged here). */
+  private async pendingValue(ver: Version): Promise<{ value: Value | null; via: object | null } | null> {
+    const p = this.seqr.peekPending(ver);
+    if (!p) return null;
+    const value = await p.value;
+    this.seqr.takePending(ver);
+    return { value, via: p.w.via ?? null };
+  }
+
+  /**
+   * Applies a write whose bytes did not come with it: held (`held` is what
+   * we staged for it and the child it came up through, or null when it is a
+   * version we hold already: a merge's write ordered again), or a write
+   * without a value (`held` undefined).
+   */
+  private applyHeld(m: OpMeta, rev: number, held: { value: Value | null; via: object | null } | null | undefined): void {
+    const node = this.node;
+    let value: Value | null = null;
+    let via: object | null = null;
+    let heldByAll = false;
+    if (held === undefined) {
+      const mine = this.seqr.takePending(m.ver);
+      if (mine?.owned) mine.value.then((v) => node.release(v), () => {});
+    } else if (held === null) {
+      const e = node.store.getAny(m.key);
+      if (!e || compareVersions(e.ver, m.ver) < 0) throw new ClipError("PROTOCOL", `the parent sent write ${rev} (${m.key}) without its value, but this server does not hold it`);
+      heldByAll = true;
+    } else {
+      value = held.value;
+      via = held.via;
+    }
+    this.down.relayOp(rev, metaToOp(m, null), value, held !== undefined, via, heldByAll);
+    node.applyOrdered(metaToOp(m, value), rev, via);
+    if (rev > this.parentRev) this.parentRev = rev;
+  }
+
+  /** The value of a snapshot row: received (staged), or ours when skipped. */
+  private async rowValue(m: RowMeta, head: Head, body: () => AsyncIterable<Uint8Array>, ours: Set<Value>): Promise<Value | null> {
+    if (m.del) {
+      await drain(body());
       return null;
     }
-    const size = typeof m.meta.size === "number" ? m.meta.size : undefined;
-    const sink = this.node.store.stage(size);
+    if (m.skip) {
+      await drain(body());
+      const v = this.localValue(m.key, m.ver);
+      if (!v) throw new ClipError("PROTOCOL", `the parent skipped ${m.key} as held here, but this server does not hold that version`);
+      ours.add(v);
+      return v;
+    }
+    if (!m.has) {
+      await drain(body());
+      return null;
+    }
+    return this.receive(this.node.stage(typeof head.meta.size === "number" ? head.meta.size : undefined), body());
+  }
+
+  /** Our value of `key` at exactly version `ver` (current or in history). */
+  private localValue(key: string, ver: Version): Value | null {
+    const e = this.node.store.getAny(key);
+    if (e && compareVersions(e.ver, ver) === 0) return e.value;
+    for (const r of this.node.store.historyOf(key)) if (compareVersions(r.ver, ver) === 0) return r.value;
+    return null;
+  }
+
+  /** Merges the gathered key with ours, holds the result, and relays it to our children. */
+  private adopt(snap: Snapshot): void {
+    const cur = snap.current!;
+    snap.current = null;
+    const node = this.node;
+    const key = cur.entry.key;
+    const mine = node.store.getAny(key);
+    const ourValues = new Set<Value>(cur.ours);
+    if (mine?.value) ourValues.add(mine.value);
+    for (const r of node.store.historyOf(key)) if (r.value) ourValues.add(r.value);
+    const m = mergeKey({ entry: mine, rows: node.store.historyOf(key), dropped: node.store.droppedRev(key) }, cur, node.store.historyMax);
+    if (m.sendUp && this.state === "syncing") snap.up.push(key);
+    if (!mine || compareVersions(mine.ver, cur.entry.ver) < 0) snap.took++;
+    this.settle(m, ourValues);
+    node.clock.observe(m.entry.ver);
+  }
+
+  /** Holds a merged key and sends it to our children: values they hold (ours) go held. */
+  private settle(m: Merged, ours: Set<Value>): void {
+    const node = this.node;
+    const prev = node.store.getAny(m.entry.key);
+    node.store.adopt(m.entry, m.rows, m.dropped, m.released);
+    if (prev !== m.entry && (!prev || compareVersions(prev.ver, m.entry.ver) !== 0)) node.watchers.notify({ entry: m.entry, prev });
+    for (const c of this.down.children) {
+      const send = (e: Entry) => !!e.value && !ours.has(e.value);
+      c.send({ t: "entry", ...rowToMeta(m.entry, send(m.entry)), dropped: m.dropped }, send(m.entry) ? m.entry.value : null);
+      for (const r of m.rows) c.send({ t: "row", ...rowToMeta(r, send(r)) }, send(r) ? r.value : null);
+    }
+  }
+
+  /** Receives a value into a stage (relays may be reading it as it fills); the value once whole. */
+  private async receive(stage: Stage, body: AsyncIterable<Uint8Array>): Promise<Value> {
     try {
-      for await (const chunk of m.body) {
+      for await (const chunk of body) {
         this.lastActivity = Date.now();
-        sink.write(chunk);
+        this.bytesDown += chunk.length;
+        stage.write(chunk);
       }
-      return sink.commit();
+      return stage.commit();
     } catch (e) {
-      sink.abort();
+      stage.abort(asClipError(e));
       throw e;
     }
   }
 
   /** Our merge winners go up, a few at a time (each waits for its round trip to the root). */
-  private async sendUp(client: Client, keys: string[], snap: Map<string, Version>): Promise<void> {
+  private async sendUp(mux: Mux, keys: string[]): Promise<void> {
     let next = 0;
     const lane = async () => {
       while (next < keys.length) {
-        if (this.client !== client || this.state !== "synced") return;
+        if (this.mux !== mux || this.state !== "synced") return;
         const key = keys[next++];
-        // As it stands now: a newer write since the merge started went up on its own.
         const e = this.node.store.getAny(key);
-        const sv = snap.get(key);
-        if (!e || (sv && compareVersions(e.ver, sv) <= 0)) continue;
+        if (!e) continue;
         try {
-          await this.seqr.submit(entryOp(e));
+          await this.seqr.submit({ op: entryOp(e) });
         } catch (err) {
           this.node.log("warn", "merge", `could not send ${key} up: ${asClipError(err).message}`);
         }
@@ -416,9 +556,9 @@ export class Upstream {
   }
 
   private tick(): void {
-    if (this.client && (this.state === "syncing" || this.state === "synced") && Date.now() - this.lastActivity > STALL_MS) {
+    if (this.mux && (this.state === "syncing" || this.state === "synced") && Date.now() - this.lastActivity > STALL_MS) {
       this.node.log("warn", "parent stalled", `nothing from ${this.parentAddr} for ${Math.round(STALL_MS / 1000)} s; dropping the link`);
-      this.client.close();
+      this.mux.close();
       return;
     }
     this.report();
@@ -435,6 +575,14 @@ export class Upstream {
   }
 }
 
-async function drain(m: Message): Promise<void> {
-  for await (const _ of m.body);
+function rowEntry(m: RowMeta, value: Value | null): Entry {
+  return { key: m.key, ver: m.ver, rev: m.rev, deleted: m.del === true, meta: m.meta, value: m.del ? null : value };
+}
+
+async function* oneChunk(payload: Uint8Array): AsyncGenerator<Uint8Array> {
+  if (payload.length > 0) yield payload;
+}
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of body);
 }

@@ -167,7 +167,7 @@ describe("chat", () => {
       const sub = slow.subscribe("chat.join", { room: "r", name: "sloth" });
       expect((await sub.next()).value?.meta.kind).toBe("joined");
       // Stop reading the socket: the server's queue towards us grows until it cuts us off.
-      (slow as unknown as { conn: { pause(): void; resume(): void } }).conn.pause();
+      (slow.mux as unknown as { conn: { pause(): void; resume(): void } }).conn.pause();
       await using a = chatter(addr, "r", "amy");
       await a.see(/\* amy joined/);
       const line = "z".repeat(4000);
@@ -180,7 +180,7 @@ describe("chat", () => {
       // The others still chat.
       await talker.call("chat.say", { room: "r", name: "talker", text: "still here" });
       await a.see(/talker: still here$/);
-      (slow as unknown as { conn: { resume(): void } }).conn.resume();
+      (slow.mux as unknown as { conn: { resume(): void } }).conn.resume();
       let err: unknown;
       try {
         while (!(await sub.next()).done);

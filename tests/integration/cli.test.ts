@@ -129,7 +129,7 @@ describe("cli", () => {
     const j = JSON.parse((await s.run(["status", "--json"])).text);
     expect(j).toMatchObject({ name: "box-1", role: "root", regions: 1, persistent: true });
     expect(typeof j.id).toBe("string");
-    expect(j.seq).toBeGreaterThanOrEqual(1);
+    expect(j.rev).toBeGreaterThanOrEqual(1);
     const t = await s.run(["status"]);
     expect(t.text).toMatch(/name\s+box-1/);
   });

@@ -95,7 +95,7 @@ describe("clipboard", () => {
   }, 120_000);
 
   test("clipboard - values from a pipe stay inline up to 64 KiB and go to a file past it", async () => {
-    await using s = await startServer();
+    await using s = await startServer({ args: ["--history", "0"] });
     const blobs = () => readdirSync(join(s.data, "blobs"));
     const small = randomBytes(64 * 1024, 51);
     expect((await s.run(["copy", "1"], { stdin: small })).code).toBe(0);
@@ -105,8 +105,8 @@ describe("clipboard", () => {
     expect(blobs().length).toBe(1);
     expect(sameBytes((await s.run(["paste", "1"])).stdout, small)).toBe(true);
     expect(sameBytes((await s.run(["paste", "2"])).stdout, big)).toBe(true);
-    // Replacing the large value with a small one removes its file (off the
-    // acknowledgement's path, so soon after it rather than before it).
+    // With no history kept, replacing the large value with a small one removes its
+    // file (off the acknowledgement's path, so soon after it rather than before it).
     expect((await s.run(["copy", "2"], { stdin: "tiny" })).code).toBe(0);
     await waitFor(() => blobs().length === 0, 5_000, "the replaced value's file to go");
   });

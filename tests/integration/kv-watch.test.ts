@@ -55,8 +55,8 @@ describe("kv watch", () => {
     expect(lines[1]).toMatchObject({ event: "put", key: "k", value: Buffer.from([0xff, 0xfe, 0]).toString("base64"), encoding: "base64", size: 3 });
     expect(lines[2]).toMatchObject({ event: "del", key: "k" });
     expect(lines[2].value).toBeUndefined();
-    expect(lines[0].seq).toBeLessThan(lines[1].seq);
-    expect(lines[1].seq).toBeLessThan(lines[2].seq);
+    expect(lines[0].rev).toBeLessThan(lines[1].rev);
+    expect(lines[1].rev).toBeLessThan(lines[2].rev);
   });
 
   test("kv watch - --timeout: exit 124 when nothing changed, 0 when something did", async () => {

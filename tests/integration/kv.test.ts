@@ -151,8 +151,8 @@ describe("kv", () => {
       expect(await kv.getText("blob")).toBe("from a blob");
       expect((await kv.list()).map((k) => k.key)).toEqual(["b", "blob", "s"]);
       expect((await kv.list("bl")).map((k) => k.key)).toEqual(["blob"]);
-      const { seq } = await kv.del("s");
-      expect(seq).toBeGreaterThan(0);
+      const { rev } = await kv.del("s");
+      expect(rev).toBeGreaterThan(0);
       await expect(kv.get("s")).rejects.toMatchObject({ code: "NOTFOUND" });
       await expect(kv.del("s")).rejects.toMatchObject({ code: "NOTFOUND" });
       // Concurrent requests on one connection.

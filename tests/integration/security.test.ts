@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { statSync, writeFileSync } from "node:fs";
 import { RawConn, guessTokens, loggedTcpPort } from "../../bench/harness.ts";
-import { clientProof, nonce } from "../../src/server/auth.ts";
+import { clientProof, nonce } from "../../src/protocol/proof.ts";
 import { FrameType, PROTOCOL_VERSION } from "../../src/protocol/frame.ts";
 import { BIN, clip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
 

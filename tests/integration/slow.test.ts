@@ -136,7 +136,7 @@ describe("slow clients", () => {
   });
 
   test("slow - requests open across all connections are bounded: past the bound BUSY, below it service again", async () => {
-    const { SESSION_LIMITS } = await import("../../src/server/session.ts");
+    const { SESSION_LIMITS } = await import("../../src/server/limits.ts");
     const { startServer: serve } = await import("../../src/server/serve.ts");
     const { silentLogger } = await import("../../src/server/log.ts");
     using dir = tempDir("ot");
@@ -193,7 +193,7 @@ describe("slow clients", () => {
   });
 
   test("slow - past the bound on open value files, the slowest reader is cut and its files freed; writes and pastes go on", async () => {
-    const { SESSION_LIMITS } = await import("../../src/server/session.ts");
+    const { SESSION_LIMITS } = await import("../../src/server/limits.ts");
     const { openValueFiles } = await import("../../src/server/values.ts");
     const { startServer: serve } = await import("../../src/server/serve.ts");
     const { silentLogger } = await import("../../src/server/log.ts");
@@ -205,13 +205,13 @@ describe("slow clients", () => {
     try {
       expect(await slow.handshake()).toBe(true);
       slow.write(encodeFrame(FrameType.REQ, 7, { op: "wait", r: 4, follow: true }));
-      await waitFor(() => srv.node.watcherCount("r/4") === 1);
+      await waitFor(() => srv.node.watchers.count("r/4") === 1);
       slow.stopReading();
       const lib = await connect({ server: `unix:${dir}/s.sock` });
       // 1 MiB each: past the connection's send room (4 MiB), later values wait with their file open.
       for (let i = 0; i < 30; i++) await lib.copy(4, new Uint8Array((1 << 20) + i).fill(i));
       // Cut: its watch is gone, its files closed, so later writes no longer queue for it.
-      await waitFor(() => srv.node.watcherCount("r/4") === 0, 5000, "the slow watcher to be cut");
+      await waitFor(() => srv.node.watchers.count("r/4") === 0, 5000, "the slow watcher to be cut");
       await waitFor(() => openValueFiles() === 0, 5000, "its value files to close");
       expect(slow.closed || srv.node.sessions.size === 1).toBe(true);
       expect((await lib.paste(4)).length).toBe((1 << 20) + 29);

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect as netConnect, type Socket } from "node:net";
 import { FrameDecoder, FrameType, PROTOCOL_VERSION, encodeFrame, type Frame } from "../../src/protocol/frame.ts";
-import { clientProof, nonce, serverProof } from "../../src/server/auth.ts";
+import { clientProof, nonce, serverProof } from "../../src/protocol/proof.ts";
 import { randomBytes, waitFor } from "../helpers/clip.ts";
 import { TreeFixture } from "../helpers/tree.ts";
 
@@ -17,7 +17,7 @@ type Script = (send: (f: Uint8Array) => void, join: Frame) => void;
 
 /** A fake parent: proves the token properly, then answers tree.join with `script`. */
 function fakeParent(script: Script) {
-  const parentInfo = { id: "fakeparent01", name: "fake", addrs: [], role: "root", clients: 0, seq: 0 };
+  const parentInfo = { id: "fakeparent01", name: "fake", addrs: [], role: "root", clients: 0, rev: 0 };
   const server = Bun.listen<{ dec: FrameDecoder; snonce: string }>({
     hostname: "127.0.0.1",
     port: 0,
@@ -70,7 +70,7 @@ describe("tree peers", () => {
   test("tree - a parent that stalls mid-snapshot is dropped; the child keeps serving", async () => {
     using parent = fakeParent((send, join) => {
       // An entry announcing 100000 bytes, of which 1000 come, then silence.
-      send(encodeFrame(FrameType.EVT, join.id, { t: "entry", key: "r/1", ver: { t: 1, n: "x" }, meta: {}, has: true, size: 100000 }, new Uint8Array(1000), false));
+      send(encodeFrame(FrameType.EVT, join.id, { t: "entry", key: "r/1", ver: { t: 1, n: "x" }, rev: 1, dropped: 0, meta: {}, has: true, size: 100000 }, new Uint8Array(1000), false));
     });
     await using t = new TreeFixture(TOKEN);
     const child = await t.add({ name: "C", connect: [`127.0.0.1:${parent.port}`], waitSynced: false, env: { CLIP_TREE_STALL_MS: "1500" } });
@@ -84,9 +84,9 @@ describe("tree peers", () => {
 
   test("tree - a parent that claims an impossible sequence is dropped", async () => {
     using parent = fakeParent((send, join) => {
-      send(encodeFrame(FrameType.EVT, join.id, { t: "synced", seq: 5, entries: 0, size: 0 }));
+      send(encodeFrame(FrameType.EVT, join.id, { t: "synced", rev: 5, entries: 0, size: 0 }));
       const bad = new TextEncoder().encode("bad");
-      send(encodeFrame(FrameType.EVT, join.id, { t: "op", seq: 9, op: { key: "r/2", ver: { t: Date.now() * 1000, n: "x" }, meta: {}, has: true }, size: 3 }, bad));
+      send(encodeFrame(FrameType.EVT, join.id, { t: "op", rev: 9, op: { key: "r/2", ver: { t: Date.now() * 1000, n: "x" }, meta: {}, has: true }, size: 3 }, bad));
     });
     await using t = new TreeFixture(TOKEN);
     const child = await t.add({ name: "C", connect: [`127.0.0.1:${parent.port}`], waitSynced: false });

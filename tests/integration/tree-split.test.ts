@@ -76,12 +76,12 @@ describe("tree failures", () => {
     // Each region has one writer: its last acknowledged write is what every server holds.
     for (const [i, w] of ws.entries()) await t.converged(i + 1, (b) => str(b) === w.last, 15_000);
     expect(ws.reduce((n, w) => n + w.errors, 0)).toBe(0);
-    // No staged copy or snapshot pin is left behind: every file in blobs/ is a value some entry holds
+    // No staged copy or value in flight is left behind: every file in blobs/ is a value some entry or history row holds
     // (replaced files are unlinked just after the acknowledgement, so this settles rather than holds at once).
     const { Database } = await import("bun:sqlite");
     const stray = (n: { name: string; data: string }) => {
       const db = new Database(join(n.data, "state.db"), { readonly: true });
-      const held = (db.query("SELECT file FROM entries WHERE file IS NOT NULL").all() as { file: string }[]).map((r) => r.file).sort();
+      const held = (db.query("SELECT file FROM entries WHERE file IS NOT NULL UNION SELECT file FROM history WHERE file IS NOT NULL").all() as { file: string }[]).map((r) => r.file).sort();
       db.close();
       return JSON.stringify(readdirSync(join(n.data, "blobs")).sort()) === JSON.stringify(held) ? null : `${n.name}: ${readdirSync(join(n.data, "blobs")).length} files, ${held.length} held`;
     };

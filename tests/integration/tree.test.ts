@@ -32,7 +32,7 @@ describe("tree", () => {
     const st = await t.get("child").status();
     expect(st.role).toBe("child");
     expect((st.parent as { name: string }).name).toBe("root");
-    expect(st.seq).toBe((await root.status()).seq);
+    expect(st.rev).toBe((await root.status()).rev);
     expect(root.stderr()).toMatch(/child joined child/);
   });
 
@@ -72,8 +72,8 @@ describe("tree", () => {
     expect((await t.get("R").run(["copy", "5"], { stdin: "from the root" })).code).toBe(0);
     await t.converged(5, (b) => str(b) === "from the root");
     // Every server applied the same writes in the same order: same sequence number.
-    const seqs = await Promise.all([...t.nodes.values()].map(async (n) => (await n.status()).seq));
-    expect(new Set(seqs).size).toBe(1);
+    const revs = await Promise.all([...t.nodes.values()].map(async (n) => (await n.status()).rev));
+    expect(new Set(revs).size).toBe(1);
 
     // status and tree from a leaf.
     const st = await c.status();
@@ -122,12 +122,12 @@ describe("tree", () => {
       return got.every((g) => g === got[0]) && writes.includes(got[0]);
     }, 15_000, "the 20 writes to converge");
     expect(writes).toContain(final);
-    const seqs = await Promise.all(names.map(async (n) => (await t.get(n).status()).seq));
+    const revs = await Promise.all(names.map(async (n) => (await t.get(n).status()).rev));
     await waitFor(async () => {
-      const s = await Promise.all(names.map(async (n) => (await t.get(n).status()).seq));
+      const s = await Promise.all(names.map(async (n) => (await t.get(n).status()).rev));
       return new Set(s).size === 1;
     }, 10_000, "the same sequence number everywhere");
-    expect(seqs.length).toBe(5);
+    expect(revs.length).toBe(5);
   });
 
   test("tree - bus messages (chat) go through the root and reach every server once, in one order", async () => {

@@ -10,17 +10,17 @@ const op = (i: number) => ({ key: `r/${i % 10}`, ver: { t: i + 1, n: "a" }, meta
 test("store - a write is in memory at once and on disk once durable() resolves", async () => {
   const dir = mkdtempSync("/tmp/store-");
   try {
-    const s = new Store({ dir, maxSize: 1 << 20 });
+    const s = new Store({ dir, maxSize: 1 << 20, history: 0 });
     s.apply(op(0), 1);
-    expect(s.get("r/0")?.seq).toBe(1);
+    expect(s.get("r/0")?.rev).toBe(1);
     const d = s.durable();
     expect(d).not.toBeNull();
     await d;
     expect(s.durable()).toBeNull();
     // A second store on the same folder (what a restart after kill -9 reads) sees it.
-    const again = new Store({ dir, maxSize: 1 << 20 });
-    expect(again.get("r/0")?.seq).toBe(1);
-    expect(again.seq).toBe(1);
+    const again = new Store({ dir, maxSize: 1 << 20, history: 0 });
+    expect(again.get("r/0")?.rev).toBe(1);
+    expect(again.rev).toBe(1);
     again.close();
     s.close();
   } finally {
@@ -31,7 +31,7 @@ test("store - a write is in memory at once and on disk once durable() resolves",
 test("store - the WAL stays bounded under a steady stream of commits (checkpoints on a worker)", async () => {
   const dir = mkdtempSync("/tmp/store-");
   try {
-    const s = new Store({ dir, maxSize: 1 << 20 });
+    const s = new Store({ dir, maxSize: 1 << 20, history: 0 });
     // ~16 KiB of WAL per commit: 8000 commits with no checkpoint would be ~128 MiB.
     for (let i = 0; i < 8000; i++) {
       s.apply(op(i), i + 1);

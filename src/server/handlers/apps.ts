@@ -5,7 +5,7 @@
 import type { AppInfo } from "../../protocol/messages.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
-import { jsonValue, memberships, watches } from "./groups.ts";
+import { jsonValue } from "./groups.ts";
 
 const KEEP_MS = 60 * 60_000;
 const KEEP_MAX = 256;
@@ -16,8 +16,8 @@ function describe(s: Session, now: number): AppInfo {
     kind: s.kind,
     name: s.name,
     remote: s.conn.remote,
-    groups: [...memberships(s).keys()],
-    watches: [...new Set([...watches(s).values()].map((w) => w.name))],
+    groups: [...s.groups.keys()],
+    watches: [...new Set([...s.watches.values()].map((w) => w.name))],
     since: s.since,
     duration: Math.round((now - s.since) / 1000),
   };
@@ -35,7 +35,7 @@ export function appsHandlers(node: ClipNode): Record<string, Handler> {
     if (!isApp(s)) return;
     const now = Date.now();
     // Groups and watches as they were while connected (the close hooks have emptied watches).
-    left.push({ ...describe(s, now), watches: (s.tags.get("watched") as string[] | undefined) ?? [], left: now });
+    left.push({ ...describe(s, now), watches: [...s.watched], left: now });
     prune(now);
   });
 

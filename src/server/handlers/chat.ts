@@ -5,6 +5,7 @@
 
 import { ClipError } from "../../protocol/errors.ts";
 import { str } from "../../protocol/messages.ts";
+import type { ClipNode } from "../node.ts";
 import type { Handler } from "../session.ts";
 
 /** The longest line a client may say; longer ones are refused, not cut. */
@@ -43,55 +44,57 @@ export function checkLine(raw: unknown): string {
 
 const topic = (room: string) => `chat/${room}`;
 
-export const chatHandlers: Record<string, Handler> = {
-  /**
-   * chat.join {room, name}: a subscription. The first EVT is {kind:"joined"};
-   * then every message, join and leave of the room, in the bus's order.
-   */
-  "chat.join": {
-    check(meta) {
-      checkRoom(meta.room);
-      checkNick(meta.name);
+export function chatHandlers(node: ClipNode): Record<string, Handler> {
+  return {
+    /**
+     * chat.join {room, name}: a subscription. The first EVT is {kind:"joined"};
+     * then every message, join and leave of the room, in the bus's order.
+     */
+    "chat.join": {
+      check(meta) {
+        checkRoom(meta.room);
+        checkNick(meta.name);
+      },
+      subscription: true,
+      run(ctx) {
+        const room = str(ctx.meta, "room");
+        const name = str(ctx.meta, "name");
+        const { session } = ctx;
+        const unsubscribe = node.subscribe(topic(room), (msg) => {
+          if (ctx.cancelled) return;
+          if (session.conn.queued > MAX_CHAT_BACKLOG) {
+            ctx.fail(new ClipError("SLOW", "this chat reader fell too far behind and was cut off"));
+            return;
+          }
+          ctx.event(msg);
+        });
+        let left = false;
+        const leave = () => {
+          if (left) return;
+          left = true;
+          unsubscribe();
+          node.publish(topic(room), { kind: "leave", name, at: Date.now(), server: node.name });
+        };
+        ctx.onCancel(leave);
+        ctx.event({ kind: "joined", room, server: node.name });
+        node.publish(topic(room), { kind: "join", name, at: Date.now(), server: node.name });
+        return undefined;
+      },
     },
-    subscription: true,
-    run(ctx) {
-      const room = str(ctx.meta, "room");
-      const name = str(ctx.meta, "name");
-      const { node, session } = ctx;
-      const unsubscribe = node.subscribe(topic(room), (msg) => {
-        if (ctx.cancelled) return;
-        if (session.conn.queued > MAX_CHAT_BACKLOG) {
-          ctx.fail(new ClipError("SLOW", "this chat reader fell too far behind and was cut off"));
-          return;
-        }
-        ctx.event(msg);
-      });
-      let left = false;
-      const leave = () => {
-        if (left) return;
-        left = true;
-        unsubscribe();
-        node.publish(topic(room), { kind: "leave", name, at: Date.now(), server: node.name });
-      };
-      ctx.onCancel(leave);
-      ctx.event({ kind: "joined", room, server: node.name });
-      node.publish(topic(room), { kind: "join", name, at: Date.now(), server: node.name });
-      return undefined;
-    },
-  },
 
-  /** chat.say {room, name, text}: one line to everyone in the room; never stored. */
-  "chat.say": {
-    check(meta) {
-      checkRoom(meta.room);
-      checkNick(meta.name);
-      checkLine(meta.text);
+    /** chat.say {room, name, text}: one line to everyone in the room; never stored. */
+    "chat.say": {
+      check(meta) {
+        checkRoom(meta.room);
+        checkNick(meta.name);
+        checkLine(meta.text);
+      },
+      run({ meta }) {
+        // cid lets a sender recognise its own line when it comes back round.
+        const cid = typeof meta.cid === "string" && meta.cid.length <= 64 ? meta.cid : undefined;
+        node.publish(topic(str(meta, "room")), { kind: "msg", name: str(meta, "name"), text: str(meta, "text"), at: Date.now(), server: node.name, ...(cid ? { cid } : {}) });
+        return {};
+      },
     },
-    run({ meta, node }) {
-      // cid lets a sender recognise its own line when it comes back round.
-      const cid = typeof meta.cid === "string" && meta.cid.length <= 64 ? meta.cid : undefined;
-      node.publish(topic(str(meta, "room")), { kind: "msg", name: str(meta, "name"), text: str(meta, "text"), at: Date.now(), server: node.name, ...(cid ? { cid } : {}) });
-      return {};
-    },
-  },
-};
+  };
+}

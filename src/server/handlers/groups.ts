@@ -5,8 +5,8 @@
 // applications, even when cut off from the root.
 //
 // A session proves a group's secret once (kv.auth) and then names the group
-// on each kv request; what it proved is kept in session.tags so that a
-// rotation or a deletion, wherever in the tree it was made, closes it.
+// on each kv request; what it proved is kept on the session (groups), so that
+// a rotation or a deletion, wherever in the tree it was made, closes it.
 
 import { ClipError } from "../../protocol/errors.ts";
 import { checkGroupName, type GroupInfo } from "../../protocol/messages.ts";
@@ -21,21 +21,9 @@ export const keyPrefix = (g: string) => `k/${g}/`;
 /** One message for an unknown group and a wrong secret: a guesser learns nothing. */
 const AUTH_FAILED = "unknown group or wrong secret (check -g/--group and --secret, or CLIP_GROUP and CLIP_SECRET)";
 
-/** What a session proved: the hash it matched (a rotation changes it). */
-export interface Membership {
-  hash: string;
-  since: number;
-}
-
-export function memberships(s: Session): Map<string, Membership> {
-  let m = s.tags.get("groups") as Map<string, Membership> | undefined;
-  if (!m) s.tags.set("groups", (m = new Map()));
-  return m;
-}
-
 /** Throws unless the session proved this group's current secret. */
 export function requireMember(s: Session, group: string): void {
-  if (!memberships(s).has(group)) throw new ClipError("AUTH", `this connection has not proved the secret of group "${group}" (send kv.auth first)`);
+  if (!s.groups.has(group)) throw new ClipError("AUTH", `this connection has not proved the secret of group "${group}" (send kv.auth first)`);
 }
 
 const enc = new TextEncoder();
@@ -65,8 +53,7 @@ function sessionNumber(s: Session): number {
  * connection do not dodge the delay.
  */
 export function authenticate(node: ClipNode, s: Session, group: string, secret: string): Promise<void> {
-  const prev = (s.tags.get("authChain") as Promise<void> | undefined) ?? Promise.resolve();
-  const attempt = prev.then(async () => {
+  const attempt = s.secretChecks.then(async () => {
     if (s.state === "closed") throw new ClipError("LOST", "connection closed");
     const e = node.store.get(groupKey(group));
     const salt = typeof e?.meta.salt === "string" ? e.meta.salt : DUMMY_SALT;
@@ -76,7 +63,7 @@ export function authenticate(node: ClipNode, s: Session, group: string, secret: 
     const grp = `group:${group}`;
     if (ok) {
       node.authDelay.succeed(conn);
-      memberships(s).set(group, { hash, since: Date.now() });
+      s.groups.set(group, { hash, since: Date.now() });
       return;
     }
     const wait = Math.max(node.authDelay.fail(conn), node.authDelay.fail(grp));
@@ -84,23 +71,8 @@ export function authenticate(node: ClipNode, s: Session, group: string, secret: 
     await Bun.sleep(wait);
     throw new ClipError("AUTH", AUTH_FAILED);
   });
-  s.tags.set("authChain", attempt.catch(() => {}));
+  s.secretChecks = attempt.catch(() => {});
   return attempt;
-}
-
-/** An open watch, as `clip apps` shows it and as a group change ends it. */
-export interface OpenWatch {
-  group: string;
-  /** "group/key" */
-  name: string;
-  fail(err: ClipError): void;
-}
-
-/** The session's open watches, by stream id. */
-export function watches(s: Session): Map<number, OpenWatch> {
-  let w = s.tags.get("watches") as Map<number, OpenWatch> | undefined;
-  if (!w) s.tags.set("watches", (w = new Map()));
-  return w;
 }
 
 /**
@@ -110,15 +82,15 @@ export function watches(s: Session): Map<number, OpenWatch> {
  */
 function enforce(node: ClipNode, group: string, hash: string | null): void {
   for (const s of [...node.sessions]) {
-    const m = memberships(s).get(group);
+    const m = s.groups.get(group);
     if (!m || m.hash === hash) continue;
     const err =
       hash === null
         ? new ClipError("GROUP_DELETED", `group "${group}" was deleted`)
         : new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`);
-    if (s.tags.get("changing") === group) {
-      memberships(s).delete(group);
-      for (const w of [...watches(s).values()]) if (w.group === group) w.fail(err);
+    if (s.changingGroup === group) {
+      s.groups.delete(group);
+      for (const w of [...s.watches.values()]) if (w.group === group) w.fail(err);
       continue;
     }
     node.log("info", hash === null ? "group deleted" : "group secret rotated", `closing ${s.describe()}, which used ${hash === null ? "" : "the old secret of "}"${group}"`);
@@ -128,11 +100,11 @@ function enforce(node: ClipNode, group: string, hash: string | null): void {
 
 /** Runs an admin write on a group, marking the requesting session for enforce(). */
 async function changing<T>(s: Session, group: string, fn: () => Promise<T>): Promise<T> {
-  s.tags.set("changing", group);
+  s.changingGroup = group;
   try {
     return await fn();
   } finally {
-    s.tags.delete("changing");
+    s.changingGroup = null;
   }
 }
 
@@ -140,7 +112,7 @@ function info(node: ClipNode, group: string): GroupInfo {
   const e = node.store.get(groupKey(group));
   if (!e) throw new ClipError("NOTFOUND", `no group "${group}" (clip group list shows them)`);
   let apps = 0;
-  for (const s of node.sessions) if (memberships(s).has(group)) apps++;
+  for (const s of node.sessions) if (s.groups.has(group)) apps++;
   return {
     group,
     keys: node.store.count(keyPrefix(group)),
@@ -157,12 +129,12 @@ const checkName = (meta: Record<string, unknown>) => {
 
 /** Group requests (all admin), plus the watch that enforces rotations and deletions. */
 export function groupHandlers(node: ClipNode): Record<string, Handler> {
-  node.watchPrefix("g/", (c) => {
+  node.watchers.watchPrefix("g/", (c) => {
     const group = c.entry.key.slice(2);
     enforce(node, group, c.entry.deleted ? null : String(c.entry.meta.hash ?? ""));
   });
 
-  const secretEntry = (group: string, created: number) => {
+  const secretEntry = (created: number) => {
     // A secret that starts with "-" would read as a flag: `--secret -x...` fails in every CLI parser.
     let secret = newSecret();
     while (secret.startsWith("-")) secret = newSecret();
@@ -177,11 +149,11 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
       async run({ meta }) {
         const group = checkGroupName(meta.group);
         if (node.store.get(groupKey(group))) throw new ClipError("EXISTS", `group "${group}" exists already (clip group rotate ${group} issues a new secret)`);
-        const { secret, meta: m } = secretEntry(group, Date.now());
+        const { secret, meta: m } = secretEntry(Date.now());
         // clear: keys left by a put that crossed an earlier deletion in the tree must not reappear.
-        const seq = await node.submit({ key: groupKey(group), ver: node.clock.now(), clear: keyPrefix(group), meta: m, value: null });
+        const rev = await node.submit({ op: { key: groupKey(group), ver: node.clock.now(), clear: keyPrefix(group), meta: m, value: null } });
         node.log("info", "group created", `"${group}"`);
-        return { group, secret, seq };
+        return { group, secret, rev };
       },
     },
 
@@ -192,10 +164,10 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
         const group = checkGroupName(meta.group);
         const e = node.store.get(groupKey(group));
         if (!e) throw new ClipError("NOTFOUND", `no group "${group}"`);
-        const { secret, meta: m } = secretEntry(group, Number(e.meta.created ?? Date.now()));
-        const seq = await changing(session, group, () => node.submit({ key: groupKey(group), ver: node.clock.now(), meta: m, value: null }));
+        const { secret, meta: m } = secretEntry(Number(e.meta.created ?? Date.now()));
+        const rev = await changing(session, group, () => node.submit({ op: { key: groupKey(group), ver: node.clock.now(), meta: m, value: null } }));
         node.log("info", "group secret rotated", `"${group}"`);
-        return { group, secret, seq };
+        return { group, secret, rev };
       },
     },
 
@@ -208,9 +180,9 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
         const keys = node.store.count(keyPrefix(group));
         // One write removes the group and its keys together, everywhere, in one place of the order.
         const op = { key: groupKey(group), ver: node.clock.now(), del: true, clear: keyPrefix(group), meta: { at: Date.now(), by: node.name }, value: null };
-        const seq = await changing(session, group, () => node.submit(op));
+        const rev = await changing(session, group, () => node.submit({ op }));
         node.log("info", "group deleted", `"${group}" and its ${keys} keys`);
-        return { group, keys, seq };
+        return { group, keys, rev };
       },
     },
 
