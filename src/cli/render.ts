@@ -102,3 +102,18 @@ export function treeText(t: Record<string, unknown>): string {
 function pairs(lines: [string, string][], width: number): string {
   return `${lines.map(([k, v]) => `${k.padEnd(width)}${v}`).join("\n")}\n`;
 }
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+/** A value as text for the screen, or null if it is not printable text. */
+export function asText(bytes: Uint8Array): string | null {
+  try {
+    const s = strict.decode(bytes);
+    return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s) ? null : s;
+  } catch {
+    return null;
+  }
+}
+
+/** A value on one line of the shell's background streams: its text, or what it is. */
+export const valueLine = (v: Uint8Array): string => asText(v) ?? dim(`binary, ${humanSize(v.length)}`);
