@@ -10,6 +10,37 @@ import { type CommandSpec, type Table, type Values, argsOf, commandsOn, familyAb
 
 type Section = { title?: string; body: string };
 
+/** A mark no argv word can hold (argv is C strings); it makes a word no number. */
+const RAW = "\0";
+/** mri's own test for "this is a number" (so "", "007", "1e3" and "0x10" are). */
+const numeric = (w: string) => +w * 0 === 0;
+const mark = (w: string): string => {
+  if (!w.startsWith("-")) return numeric(w) ? RAW + w : w;
+  const eq = w.indexOf("=");
+  return eq > 0 && numeric(w.slice(eq + 1)) ? `${w.slice(0, eq + 1)}${RAW}${w.slice(eq + 1)}` : w;
+};
+const unmark = (v: unknown): unknown =>
+  typeof v === "string" ? (v.startsWith(RAW) ? v.slice(1) : v) : Array.isArray(v) ? v.map(unmark) : v !== null && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unmark(x)])) : v;
+
+type Mri = (argv: string[], command?: unknown) => { args: unknown[]; options: Values };
+
+/**
+ * cac passes every word through mri, which turns numeric-looking ones into
+ * numbers whatever the option's declared type: `--secret 0123` would arrive
+ * as "123", `-g 1e3` as "1000", `--server=0x10` as "16", and a positional
+ * after a switch (`kv list --json 007`) as 7. So such words are marked before
+ * mri sees them and unmarked after, and arrive as typed. (cac.mri is not
+ * part of cac's typed API; tests/unit/table.test.ts fails if it changes.)
+ */
+function keepStrings(cli: CAC): void {
+  const own = cli as unknown as { mri: Mri };
+  const mri = own.mri.bind(cli);
+  own.mri = (argv, command) => {
+    const { args, options } = mri(argv.map(mark), command);
+    return { args: args.map(unmark), options: unmark(options) as Values };
+  };
+}
+
 /** Every --help: the command's one-line purpose above its usage, and no trailing blanks. */
 function helpLayout(cli: CAC): (sections: Section[]) => Section[] {
   return (sections) => {
@@ -33,7 +64,7 @@ export function flat(o: Values, c: CommandSpec): Values {
 
 function declare(cli: CAC, c: CommandSpec, name: string): void {
   const cmd = cli.command(c.args ? `${name} ${c.args}` : name, c.about);
-  // Values are strings: cac would make numbers of "007" or "1e3" (keys, secrets, names).
+  // A list of strings (flat() keeps the last unless the flag repeats); keepStrings() keeps them as typed.
   for (const f of c.flags) cmd.option(f.spell, f.about, takesValue(f) ? { type: [String] } : undefined);
   for (const e of c.examples) cmd.example(e);
   const args = argsOf(c.args);
@@ -60,6 +91,7 @@ function declare(cli: CAC, c: CommandSpec, name: string): void {
  */
 export function cliParser(table: Table, family: string | undefined, word: string | undefined): CAC {
   const cli = cac(family ? `clip ${family}` : "clip");
+  keepStrings(cli);
   const commands = commandsOn(table, "cli");
   if (family) {
     const actions = commands.filter((c) => splitName(c)[0] === family);

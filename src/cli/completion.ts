@@ -209,9 +209,9 @@ _clip_complete() {
     (file) _files ;;
     (dir) _files -/ ;;
     (group)
-      groups=( \${(f)"$("\${words[1]}" completion __groups \${server:+--server "$server"} 2>/dev/null)"} )
+      groups=( \${(f)"$("\${words[1]}" completion __groups \${server:+--server} $server 2>/dev/null)"} )
       compadd -a groups ;;
-    (=*) compadd \${(s:,:)1#=} ;;
+    ('='*) compadd \${(s:,:)1#=} ;;
   esac
 }
 
@@ -275,7 +275,11 @@ export function fishScript(cmds: Cmd[]): string {
     "",
     "function __clip_groups",
     "    set -l cmd (commandline -opc)",
-    "    $cmd[1] completion __groups 2>/dev/null",
+    "    set -l server",
+    "    for i in (seq 2 (math (count $cmd) - 1))",
+    "        contains -- $cmd[$i] -s --server; and set server --server $cmd[(math $i + 1)]",
+    "    end",
+    "    $cmd[1] completion __groups $server 2>/dev/null",
     "end",
     "",
     "complete -c clip -f",
@@ -288,12 +292,36 @@ export function fishScript(cmds: Cmd[]): string {
     const parts = f.names.map((n) => (n.startsWith("--") ? `-l ${n.slice(2)}` : `-s ${n.slice(1)}`)).join(" ");
     return `complete -c clip -n ${q(cond)} ${parts}${f.value ? values(f.completes) : ""} -d ${q(f.desc)}`;
   };
-  // fish does not count positions: each kind a command's arguments take is offered for all of them.
-  const argLines = (cond: string, c: Cmd) =>
-    [...new Set(c.args.filter((k) => k !== "none").map(kind))].map((k) => {
-      const opts = k === "file" || k === "dir" ? " -F" : k === "group" ? " -a '(__clip_groups)'" : k === "region" ? " -a '0 1 2 3 4 5 6 7 8 9'" : ` -a ${q(k.slice(1).split(",").join(" "))}`;
-      return `complete -c clip -n ${q(cond)}${opts}`;
+  // Each argument's kind is offered where that argument stands: __clip_pos counts the words so far
+  // that are neither flags nor flag values (the command is 1; a family's action is 2).
+  const argLines = (cond: string, c: Cmd, first: number) =>
+    c.args.flatMap((k, i) => {
+      if (k === "none") return [];
+      const at = `test (__clip_pos) ${c.rest && i === c.args.length - 1 ? "-ge" : "-eq"} ${first + i}`;
+      const opts = k === "file" || k === "dir" ? " -F" : k === "group" ? " -a '(__clip_groups)'" : k === "region" ? " -a '0 1 2 3 4 5 6 7 8 9'" : ` -a ${q(k.join(" "))}`;
+      return [`complete -c clip -n ${q(`${cond}; and ${at}`)}${opts}`];
     });
+  lines.push(
+    "function __clip_pos",
+    "    set -l n 0",
+    "    set -l skip 0",
+    "    for w in (commandline -opc)[2..-1]",
+    "        if test $skip -eq 1",
+    "            set skip 0",
+    "            continue",
+    "        end",
+    "        switch $w",
+    `            case ${valueFlags(cmds).join(" ")}`,
+    "                set skip 1",
+    "            case '-*'",
+    "            case '*'",
+    "                set n (math $n + 1)",
+    "        end",
+    "    end",
+    "    echo $n",
+    "end",
+    "",
+  );
   for (const c of cmds) lines.push(`complete -c clip -n ${q(`not __fish_seen_subcommand_from ${all}`)} -a ${c.name} -d ${q(c.desc)}`);
   for (const c of cmds) {
     const seen = `__fish_seen_subcommand_from ${c.name}`;
@@ -303,12 +331,12 @@ export function fishScript(cmds: Cmd[]): string {
       for (const s of c.subs) {
         const cond = `${seen}; and __fish_seen_subcommand_from ${s.name}`;
         for (const f of s.flags) lines.push(flagLine(cond, f));
-        lines.push(...argLines(cond, s));
+        lines.push(...argLines(cond, s, 2));
       }
       continue;
     }
     for (const f of c.flags) lines.push(flagLine(seen, f));
-    lines.push(...argLines(seen, c));
+    lines.push(...argLines(seen, c, 1));
   }
   return `${lines.join("\n")}\n`;
 }
