@@ -7,7 +7,7 @@
 import type { Client, Message } from "../client/client.ts";
 import type { Kv } from "../client/kv.ts";
 import { isatty } from "../color.ts";
-import type { Values } from "./spec.ts";
+import type { ClientFlags } from "./common.ts";
 import { bodyToStdout, out } from "./output.ts";
 
 export interface Ctx {
@@ -43,7 +43,7 @@ export interface Session {
 }
 
 /** The CLI's context: one connection for the command, opened on first use; `close` ends it. */
-export function cliContext(flags: Values): Ctx & { close(): void } {
+export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }): Ctx & { close(): void } {
   let conn: Promise<Client> | undefined;
   let open: Client | undefined;
   let kv: Promise<Kv> | undefined;

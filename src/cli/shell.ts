@@ -262,7 +262,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
   });
   ui.on("close", () => inputDone());
   ui.on("interrupt", () => {
-    // Ctrl-C stops a wait in the foreground, or clears the line, as shells do.
+    // Ctrl-C stops the command running (a wait listens for it), or clears the line, as shells do.
     if (sh.foreground) sh.foreground.abort(new ClipError("TIMEOUT", "interrupted"));
     else {
       ui.clearLine();

@@ -8,6 +8,7 @@
 // Adding a flag is one line: in the command's `flags`, or in a shared set
 // (CLIENT, GROUP) for every command that has the set.
 
+import type { Ctx } from "./context.ts";
 import { type CommandSpec, type Table, type Values, flag } from "./spec.ts";
 
 /** Which server, and how to prove we may use it: the CLI's (the shell's session was opened with them). */
@@ -30,7 +31,7 @@ const PRINT_JSON = flag("--json", "print JSON");
 const text = (v: Values[string]): string | undefined => (Array.isArray(v) ? v.join(" ") : v);
 
 /** Commands only the shell has: their bodies are the session's own. */
-const session = (ctx: Parameters<CommandSpec["run"]>[0]) => {
+const session = (ctx: Ctx) => {
   if (!ctx.session) throw new Error("a shell command outside the shell");
   return ctx.session;
 };
@@ -59,7 +60,7 @@ const commands: CommandSpec[] = [
       flag("--print-systemd-unit", "print a systemd user unit that runs this same command, and exit"),
     ],
     examples: ["clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token"],
-    run: (_, a, f) => import("./serve.ts").then((m) => m.serve(f)),
+    run: (_, __, f) => import("./serve.ts").then((m) => m.serve(f)),
   },
   {
     name: "copy",
@@ -103,7 +104,7 @@ const commands: CommandSpec[] = [
     about: "One row per region: size, when, by whom, preview",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip list --json"],
-    run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.list(ctx, f)),
+    run: (ctx, _, f) => import("./clipboard.ts").then((m) => m.list(ctx, f)),
   },
   {
     name: "status",
@@ -111,7 +112,7 @@ const commands: CommandSpec[] = [
     about: "This server: name, id, role, parent, children, what it holds",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip status --json"],
-    run: (ctx, a, f) => import("./admin.ts").then((m) => m.status(ctx, f)),
+    run: (ctx, _, f) => import("./admin.ts").then((m) => m.status(ctx, f)),
   },
   {
     name: "tree",
@@ -119,7 +120,7 @@ const commands: CommandSpec[] = [
     about: "The whole tree of servers, seen from this one: names, addresses, roles, clients",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token"],
-    run: (ctx, a, f) => import("./admin.ts").then((m) => m.tree(ctx, f)),
+    run: (ctx, _, f) => import("./admin.ts").then((m) => m.tree(ctx, f)),
   },
   {
     name: "shell",
@@ -132,7 +133,7 @@ const commands: CommandSpec[] = [
       flag("--secret <secret>", "the group's secret (env CLIP_SECRET)"),
     ],
     examples: ["printf 'copy 3 hello\\npaste 3\\n' | clip shell"],
-    run: (_, a, f) => import("./shell.ts").then((m) => m.shell(f)),
+    run: (_, __, f) => import("./shell.ts").then((m) => m.shell(f)),
   },
   {
     name: "chat",
@@ -160,7 +161,7 @@ const commands: CommandSpec[] = [
     only: "shell",
     completes: { group: "group" },
     flags: [],
-    examples: ["use app \"$S\""],
+    examples: [],
     run: (ctx, a) => session(ctx).use(a.group, a.secret),
   },
   {
@@ -224,7 +225,7 @@ const commands: CommandSpec[] = [
     about: "The background watches (wait --follow, kv watch)",
     only: "shell",
     flags: [],
-    examples: ["watches"],
+    examples: [],
     run: (ctx) => session(ctx).watches(),
   },
   {
@@ -233,7 +234,7 @@ const commands: CommandSpec[] = [
     about: "Stop a background watch: its number, or all",
     only: "shell",
     flags: [],
-    examples: ["unwatch 1"],
+    examples: [],
     run: async (ctx, a) => session(ctx).unwatch(a.id),
   },
   {
@@ -277,7 +278,7 @@ const commands: CommandSpec[] = [
     about: "Every group",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip group list --json"],
-    run: (ctx, a, f) => import("./group.ts").then((m) => m.list(ctx, f)),
+    run: (ctx, _, f) => import("./group.ts").then((m) => m.list(ctx, f)),
   },
   {
     name: "apps",
@@ -285,7 +286,7 @@ const commands: CommandSpec[] = [
     about: "Applications connected to this server (pid, group, since, watches) and those that left lately",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip apps --json"],
-    run: (ctx, a, f) => import("./apps.ts").then((m) => m.apps(ctx, f)),
+    run: (ctx, _, f) => import("./apps.ts").then((m) => m.apps(ctx, f)),
   },
   {
     name: "help",
@@ -293,7 +294,7 @@ const commands: CommandSpec[] = [
     about: "This list",
     only: "shell",
     flags: [],
-    examples: ["help"],
+    examples: [],
     run: (ctx) => session(ctx).help(),
   },
   {
@@ -303,7 +304,7 @@ const commands: CommandSpec[] = [
     only: "shell",
     aliases: ["exit"],
     flags: [],
-    examples: ["quit"],
+    examples: [],
     run: async (ctx) => session(ctx).quit(),
   },
 ];
