@@ -14,8 +14,11 @@ export type Completes = "file" | "dir" | "group" | "region" | "none" | readonly 
 /** The two surfaces a command or a flag can exist on. */
 export type Surface = "cli" | "shell";
 
-/** Parsed argv as the table hands it to a command: strings, a list for a repeated or variadic value, true for a switch. */
-// Loose on purpose: here argv text meets each command's typed parameters, and the commands check it.
+/**
+ * Parsed words as the table hands them to a command: strings, a list for a
+ * repeated or variadic value, true for a switch. Loose on purpose: here argv
+ * text meets each command's typed parameters, and the commands check it.
+ */
 export type Values = Record<string, any>;
 
 export interface FlagSpec {
