@@ -1,15 +1,15 @@
-// clip status and clip tree: what this server is, and the tree it is in.
+// status and tree: what this server is, and the tree it is in.
 
-import { type ClientFlags, withClient } from "./common.ts";
-import { json, out } from "./output.ts";
+import type { Ctx } from "./context.ts";
+import { jsonLine } from "./output.ts";
 import { statusText, treeText } from "./render.ts";
 
-export async function status(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const s = await withClient(flags, (c) => c.status());
-  return flags.json ? json(s) : out(statusText(s));
+export async function status(ctx: Ctx, flags: { json?: boolean }): Promise<void> {
+  const s = await (await ctx.client()).status();
+  await ctx.write(flags.json ? jsonLine(s) : statusText(s));
 }
 
-export async function tree(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const t = await withClient(flags, (c) => c.tree());
-  return flags.json ? json(t) : out(treeText(t));
+export async function tree(ctx: Ctx, flags: { json?: boolean }): Promise<void> {
+  const t = await (await ctx.client()).tree();
+  await ctx.write(flags.json ? jsonLine(t) : treeText(t));
 }

@@ -1,16 +1,16 @@
-// clip apps: the applications connected to this server, and those that left
+// apps: the applications connected to this server, and those that left
 // in the last hour (an admin command).
 
 import type { AppInfo } from "../client/kv.ts";
-import { type ClientFlags, withClient } from "./common.ts";
-import { ago, duration, json, out, table } from "./output.ts";
+import type { Ctx } from "./context.ts";
+import { ago, duration, jsonLine, table } from "./output.ts";
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 const who = (a: AppInfo) => `${a.kind}${a.self ? " (this)" : ""}`;
 
-export async function apps(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const r = await withClient(flags, (c) => c.apps());
-  if (flags.json) return json(r);
+export async function apps(ctx: Ctx, flags: { json?: boolean }): Promise<void> {
+  const r = await (await ctx.client()).apps();
+  if (flags.json) return ctx.write(jsonLine(r));
   const list = (xs: string[]) => (xs.length ? xs.join(",") : "-");
   let text = table(
     ["PID", "KIND", "GROUP", "SINCE", "FOR", "WATCHES"],
@@ -23,5 +23,5 @@ export async function apps(flags: ClientFlags & { json?: boolean }): Promise<voi
       r.left.map((a) => [String(a.pid), who(a), list(a.groups), `${time(a.left!)} (${ago(a.left!)})`, duration(a.duration), list(a.watches)]),
     );
   }
-  await out(text);
+  await ctx.write(text);
 }

@@ -1,14 +1,21 @@
-// clip copy | paste | wait | list: thin wrappers over the library client.
+// copy | paste | wait | list: thin wrappers over the library client, for
+// the CLI and the shell alike (see context.ts).
 
-import { type CopySource, FileSource, type Message } from "../client/client.ts";
+import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
-import { type ClientFlags, withClient, timeoutFlag } from "./common.ts";
-import { json, out, progress, stdoutIsTTY } from "./output.ts";
-import { regionsTable } from "./render.ts";
+import { type ClientFlags, timeoutFlag } from "./common.ts";
+import { type Ctx, cliContext } from "./context.ts";
+import { jsonLine, progress } from "./output.ts";
+import { regionsTable, valueLine } from "./render.ts";
 
-export async function copy(region: unknown, file: string | undefined, flags: ClientFlags): Promise<void> {
+/** Stores TEXT (the shell), or FILE, or stdin in a region. */
+export async function copy(ctx: Ctx, region: unknown, file: string | undefined, flags: ClientFlags, text?: string): Promise<void> {
   const r = parseRegion(region); // before reading a byte or connecting
+  if (text !== undefined) {
+    await (await ctx.client()).copy(r, text);
+    return;
+  }
   // node:fs costs ~1.5 ms of startup: only copy needs it, so paste never loads it.
   const { fstatSync, statSync } = require("node:fs") as typeof import("node:fs");
   let source: CopySource;
@@ -30,45 +37,28 @@ export async function copy(region: unknown, file: string | undefined, flags: Cli
     source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     if (st.isFile()) total = st.size;
   }
-  await withClient(flags, async (c) => {
-    const bar = progress(`copy ${r}:`);
-    try {
-      await c.copy(r, source, { onProgress: (n) => bar(n, total) });
-    } finally {
-      bar.end();
-    }
-  });
-}
-
-/** Streams a message's body to stdout with backpressure. */
-async function bodyToStdout(m: Message, label: string): Promise<void> {
-  const size = typeof m.meta.size === "number" ? m.meta.size : undefined;
-  const bar = progress(label);
-  const w = Bun.stdout.writer({ highWaterMark: 1 << 20 });
-  let done = 0;
+  const c = await ctx.client();
+  const bar = progress(`copy ${r}:`);
   try {
-    for await (const chunk of m.body) {
-      w.write(chunk);
-      done += chunk.length;
-      bar(done, size);
-      await w.flush();
-    }
-    await w.flush();
+    await c.copy(r, source, { onProgress: (n) => bar(n, total) });
   } finally {
     bar.end();
   }
 }
 
-export async function paste(region: unknown, flags: ClientFlags): Promise<void> {
+export async function pasteRegion(ctx: Ctx, region: unknown): Promise<void> {
   const r = parseRegion(region);
-  await withClient(flags, async (c) => {
-    const m = await c.pasteStream(r);
-    try {
-      await bodyToStdout(m, `paste ${r}:`);
-    } finally {
-      m.done();
-    }
-  });
+  await ctx.value(await (await ctx.client()).pasteStream(r), `paste ${r}:`);
+}
+
+/** `clip paste R` as src/entry.ts's fast path calls it when quickpaste.ts cannot: one connection, one paste. */
+export async function paste(region: unknown, flags: ClientFlags): Promise<void> {
+  const ctx = cliContext(flags);
+  try {
+    await pasteRegion(ctx, region);
+  } finally {
+    ctx.close();
+  }
 }
 
 export interface WaitFlags extends ClientFlags {
@@ -78,31 +68,29 @@ export interface WaitFlags extends ClientFlags {
   0?: boolean;
 }
 
-export async function wait(region: unknown, flags: WaitFlags): Promise<void> {
+export async function wait(ctx: Ctx, region: unknown, flags: WaitFlags): Promise<void> {
   const r = parseRegion(region);
   const timeout = timeoutFlag(flags.timeout);
   if (flags.sep !== undefined && flags[0]) throw new ClipError("USAGE", "--sep and -0 do not go together");
   if (!flags.follow && (flags.sep !== undefined || flags[0])) throw new ClipError("USAGE", "--sep and -0 go with --follow");
-  await withClient(flags, async (c) => {
-    if (!flags.follow) {
-      const m = await c.waitStream(r, { timeout });
-      try {
-        await bodyToStdout(m, `wait ${r}:`);
-      } finally {
-        m.done();
-      }
-      return;
-    }
-    const sep = new TextEncoder().encode(flags[0] ? "\0" : flags.sep !== undefined ? unescape(String(flags.sep)) : "\n");
-    // --timeout with --follow: give up if nothing at all arrives in time.
-    const ctl = new AbortController();
-    const timer = timeout !== undefined ? setTimeout(() => ctl.abort(new ClipError("TIMEOUT", `nothing arrived within ${timeout} s`)), timeout * 1000) : undefined;
-    for await (const m of c.followStream(r, { signal: ctl.signal })) {
-      clearTimeout(timer);
-      await bodyToStdout(m, `wait ${r}:`);
-      await out(sep);
-    }
-  });
+  const c = await ctx.client();
+  if (!flags.follow) return ctx.value(await c.waitStream(r, { timeout, signal: ctx.signal }), `wait ${r}:`);
+  if (ctx.background) {
+    return ctx.background(`wait ${r} --follow`, async (signal) =>
+      (async function* () {
+        for await (const v of c.follow(r, { signal })) yield valueLine(v).replace(/\n$/, "");
+      })(),
+    );
+  }
+  const sep = new TextEncoder().encode(flags[0] ? "\0" : flags.sep !== undefined ? unescape(String(flags.sep)) : "\n");
+  // --timeout with --follow: give up if nothing at all arrives in time.
+  const ctl = new AbortController();
+  const timer = timeout !== undefined ? setTimeout(() => ctl.abort(new ClipError("TIMEOUT", `nothing arrived within ${timeout} s`)), timeout * 1000) : undefined;
+  for await (const m of c.followStream(r, { signal: ctl.signal })) {
+    clearTimeout(timer);
+    await ctx.value(m, `wait ${r}:`);
+    await ctx.write(sep);
+  }
 }
 
 /** --sep "\t" and friends, as a shell user types them. */
@@ -110,8 +98,7 @@ function unescape(s: string): string {
   return s.replace(/\\([nrt0\\])/g, (_, c: string) => ({ n: "\n", r: "\r", t: "\t", "0": "\0", "\\": "\\" })[c]!);
 }
 
-export async function list(flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const regions = await withClient(flags, (c) => c.list());
-  if (flags.json) return json(regions);
-  await out(regionsTable(regions, stdoutIsTTY()));
+export async function list(ctx: Ctx, flags: { json?: boolean }): Promise<void> {
+  const regions = await (await ctx.client()).list();
+  await ctx.write(flags.json ? jsonLine(regions) : regionsTable(regions, ctx.interactive));
 }

@@ -3,6 +3,7 @@
 import { Client } from "../client/client.ts";
 import { clientAddress } from "../net/address.ts";
 import { ClipError } from "../protocol/errors.ts";
+import { checkGroupName } from "../protocol/messages.ts";
 
 export interface ClientFlags {
   server?: string;
@@ -41,14 +42,21 @@ export async function openClient(flags: ClientFlags): Promise<Client> {
   return Client.connect({ server, token, kind: "cli", tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined });
 }
 
-/** Opens a client for one command and closes it whatever happens. */
-export async function withClient<T>(flags: ClientFlags, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = await openClient(flags);
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
+let warnedArgv = false;
+
+/** The kv commands' group and secret, from -g/--secret or the environment, checked before connecting. */
+export function groupAndSecret(flags: { group?: unknown; secret?: unknown }): { group: string; secret: string } {
+  const g = flags.group ?? process.env.CLIP_GROUP;
+  if (g === undefined || g === "") throw new ClipError("USAGE", "no group: pass -g/--group G or set CLIP_GROUP");
+  const group = checkGroupName(String(g));
+  const s = flags.secret ?? process.env.CLIP_SECRET;
+  // Like --token: argv is readable by every user of the machine (ps).
+  if (flags.secret !== undefined && flags.secret !== true && !warnedArgv) {
+    warnedArgv = true;
+    process.stderr.write("clip: warning: --secret is visible to other users in the process list; prefer CLIP_SECRET\n");
   }
+  if (s === undefined || s === "" || s === true) throw new ClipError("USAGE", "no secret: pass --secret S or set CLIP_SECRET (clip group create prints it)");
+  return { group, secret: String(s) };
 }
 
 /** Seconds from a --timeout flag, checked. */

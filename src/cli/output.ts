@@ -2,6 +2,7 @@
 // colour only on a terminal and never with NO_COLOR; sizes human-readable
 // at a terminal and exact in --json.
 
+import type { Message } from "../client/client.ts";
 import { isatty, paint } from "../color.ts";
 
 export { paint, useColor } from "../color.ts";
@@ -74,8 +75,27 @@ export async function out(s: string | Uint8Array): Promise<void> {
   await Bun.write(Bun.stdout, typeof s === "string" ? enc.encode(s) : s);
 }
 
-export function json(v: unknown): Promise<void> {
-  return out(`${JSON.stringify(v)}\n`);
+/** One JSON value on a line of its own. */
+export const jsonLine = (v: unknown): string => `${JSON.stringify(v)}\n`;
+
+/** Streams a message's body to stdout with backpressure (progress at a terminal), then releases it. */
+export async function bodyToStdout(m: Message & { done?(): void }, label: string): Promise<void> {
+  const size = typeof m.meta.size === "number" ? m.meta.size : undefined;
+  const bar = progress(label);
+  const w = Bun.stdout.writer({ highWaterMark: 1 << 20 });
+  let done = 0;
+  try {
+    for await (const chunk of m.body) {
+      w.write(chunk);
+      done += chunk.length;
+      bar(done, size);
+      await w.flush();
+    }
+    await w.flush();
+  } finally {
+    bar.end();
+    m.done?.();
+  }
 }
 
 /** A progress line on stderr for large transfers, only at a terminal. */

@@ -57,7 +57,7 @@ export function statusText(s: Record<string, unknown>): string {
     ["regions", String(s.regions)],
     ["groups", String(s.groups)],
     ["keys", String(s.keys)],
-    ["last write", `seq ${s.seq}`],
+    ["last write", `rev ${s.rev}`],
     ["storage", s.persistent ? "on disk" : "memory only"],
   ];
   if (typeof s.lag === "number") lines.push(["lag", `${s.lag} write${s.lag === 1 ? "" : "s"} behind the parent`]);
@@ -75,7 +75,7 @@ interface TreeNode {
   addrs: string[];
   role: string;
   clients: number;
-  seq: number;
+  rev: number;
   children?: TreeNode[];
 }
 
@@ -86,7 +86,7 @@ export function treeText(t: Record<string, unknown>): string {
   const label = (n: TreeNode) => {
     const name = n.id === self ? bold(`${n.name} *`) : n.name;
     const clients = `${n.clients} client${n.clients === 1 ? "" : "s"}`;
-    return `${name}  ${n.role}  ${n.addrs?.length ? n.addrs.join(" ") : "-"}  ${clients}  ${dim(`seq ${n.seq}  id ${n.id}`)}`;
+    return `${name}  ${n.role}  ${n.addrs?.length ? n.addrs.join(" ") : "-"}  ${clients}  ${dim(`rev ${n.rev}  id ${n.id}`)}`;
   };
   const walk = (n: TreeNode, prefix: string, last: boolean, top: boolean) => {
     lines.push(top ? label(n) : `${prefix}${last ? "└─ " : "├─ "}${label(n)}`);
@@ -102,3 +102,18 @@ export function treeText(t: Record<string, unknown>): string {
 function pairs(lines: [string, string][], width: number): string {
   return `${lines.map(([k, v]) => `${k.padEnd(width)}${v}`).join("\n")}\n`;
 }
+
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+/** A value as text for the screen, or null if it is not printable text. */
+export function asText(bytes: Uint8Array): string | null {
+  try {
+    const s = strict.decode(bytes);
+    return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s) ? null : s;
+  } catch {
+    return null;
+  }
+}
+
+/** A value on one line of the shell's background streams: its text, or what it is. */
+export const valueLine = (v: Uint8Array): string => asText(v) ?? dim(`binary, ${humanSize(v.length)}`);

@@ -2,19 +2,23 @@
 // interactive session (line editing, history, background watches printed
 // above the prompt); with stdin from a file or a pipe it runs one command
 // per line, for scripts, and exits with the status of the last command
-// that failed. It talks to the server through the library client, never
-// by spawning clip.
+// that failed. Each line is parsed against the command table (line.ts) and
+// runs the same body as the CLI's command, given this session's context.
 
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { type Client, type Message, collect } from "../client/client.ts";
 import type { Kv } from "../client/kv.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { parseRegion } from "../protocol/messages.ts";
-import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
+import { type ClientFlags, openClient } from "./common.ts";
+import type { Ctx, Session } from "./context.ts";
+import { completer, parseLine, shellHelp, words } from "./line.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
-import { groupInfoText, groupsTable, keysTable, regionsTable, statusText, treeText } from "./render.ts";
 import { dim, humanSize, out, paint } from "./output.ts";
+import { asText } from "./render.ts";
+import { TABLE } from "./table.ts";
+
+export { words };
 
 /** Dim on stderr: coloured only if stderr is a terminal. */
 const dimErr = (s: string) => paint("dim", s, 2);
@@ -22,111 +26,6 @@ const dimErr = (s: string) => paint("dim", s, 2);
 export interface ShellFlags extends ClientFlags {
   group?: unknown;
   secret?: unknown;
-}
-
-/** What `help` prints; also the completer's vocabulary. */
-const HELP: [string, string][] = [
-  ["copy R TEXT", "store TEXT in region R (0-9)"],
-  ["paste R", "print region R"],
-  ["wait R [--timeout S]", "wait for the next write to R and print it (Ctrl-C stops waiting)"],
-  ["wait R --follow", "print every later write to R, in the background (see watches)"],
-  ["list [--json]", "the regions: size, when, by whom, preview"],
-  ["use GROUP SECRET", "the group that kv commands work in (or -g/--secret, CLIP_GROUP/CLIP_SECRET)"],
-  ["kv put K VALUE", "set key K"],
-  ["kv get K", "print key K"],
-  ["kv del K", "delete key K"],
-  ["kv list [PREFIX] [--json]", "the keys"],
-  ["kv watch K", "print every later change of K, in the background"],
-  ["watches", "the background watches"],
-  ["unwatch ID|all", "stop a background watch"],
-  ["group create|rotate|delete|info G", "admin: manage groups"],
-  ["group list [--json]", "admin: every group"],
-  ["status [--json]", "this server"],
-  ["tree [--json]", "the whole tree of servers"],
-  ["help", "this list"],
-  ["quit", "leave (also Ctrl-D, exit)"],
-];
-const COMMANDS = ["copy", "paste", "wait", "list", "use", "kv", "watches", "unwatch", "group", "status", "tree", "help", "quit", "exit"];
-const SUB: Record<string, string[]> = {
-  kv: ["put", "get", "del", "list", "watch"],
-  group: ["create", "rotate", "delete", "info", "list"],
-};
-
-/** Splits a line as a shell would: words, 'single' and "double" quotes, backslash escapes, # comments. */
-export function words(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let has = false;
-  let q: "'" | '"' | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (q) {
-      if (ch === q) q = null;
-      else if (ch === "\\" && q === '"' && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) cur += line[++i];
-      else cur += ch;
-      continue;
-    }
-    if (ch === "'" || ch === '"') {
-      q = ch;
-      has = true;
-    } else if (ch === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      has = true;
-    } else if (/\s/.test(ch)) {
-      if (has) out.push(cur);
-      cur = "";
-      has = false;
-    } else if (ch === "#" && !has) {
-      break;
-    } else {
-      cur += ch;
-      has = true;
-    }
-  }
-  if (q) throw new ClipError("USAGE", `unterminated ${q} quote`);
-  if (has) out.push(cur);
-  return out;
-}
-
-/** Pulls --flags out of a word list; the rest are positional. */
-function flagsOf(args: string[], known: Record<string, "bool" | "value">): { pos: string[]; f: Record<string, string | true> } {
-  const pos: string[] = [];
-  const f: Record<string, string | true> = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--") {
-      pos.push(...args.slice(i + 1));
-      break;
-    }
-    if (a.startsWith("--") && a.length > 2) {
-      const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-      const kind = known[name];
-      if (!kind) throw new ClipError("USAGE", `unknown flag --${name}`);
-      if (kind === "bool") f[name] = true;
-      else {
-        const v = inline ?? args[++i];
-        if (v === undefined) throw new ClipError("USAGE", `--${name} needs a value`);
-        f[name] = v;
-      }
-    } else pos.push(a);
-  }
-  return { pos, f };
-}
-
-function need(pos: string[], n: number, usage: string): void {
-  if (pos.length < n) throw new ClipError("USAGE", `usage: ${usage}`);
-}
-
-const strict = new TextDecoder("utf-8", { fatal: true });
-
-/** A value as text for the screen, or null if it is not printable text. */
-function asText(bytes: Uint8Array): string | null {
-  try {
-    const s = strict.decode(bytes);
-    return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s) ? null : s;
-  } catch {
-    return null;
-  }
 }
 
 function stateDir(): string {
@@ -142,13 +41,14 @@ interface Watch {
   stop(): void;
 }
 
-class Shell {
+class Shell implements Session {
   private client: Client | null = null;
   private kvHandle: Kv | null = null;
   private group: string | undefined;
   private secret: string | undefined;
-  private readonly watches = new Map<number, Watch>();
+  private readonly watching = new Map<number, Watch>();
   private nextWatch = 1;
+  private quitting = false;
   /** Aborts the command running in the foreground (Ctrl-C). */
   foreground: AbortController | null = null;
 
@@ -184,7 +84,7 @@ class Shell {
   }
 
   /** Data to stdout: exact bytes in a script, a readable line at a terminal. */
-  private async value(bytes: Uint8Array): Promise<void> {
+  private async shown(bytes: Uint8Array): Promise<void> {
     const text = asText(bytes);
     if (text === null) {
       if (this.ui.interactive) return this.print(dim(`(binary, ${humanSize(bytes.length)}: use clip paste R > FILE)`));
@@ -194,232 +94,112 @@ class Shell {
   }
 
   /**
-   * A streamed reply: small values are shown as text; a large one is not
+   * A streamed value: small values are shown as text; a large one is not
    * held whole: it streams to stdout in a script and is declined at a
    * terminal.
    */
-  private async streamed(m: Message & { done(): void }): Promise<void> {
+  private async streamed(m: Message & { done?(): void }): Promise<void> {
     try {
       const size = typeof m.meta.size === "number" ? m.meta.size : 0;
-      if (size <= SHOW_WHOLE) return await this.value(await collect(m.body, size));
+      if (size <= SHOW_WHOLE) return await this.shown(await collect(m.body, size));
       if (this.ui.interactive) return await this.print(dim(`(${humanSize(size)}: too large to show here; use clip paste R > FILE)`));
       for await (const chunk of m.body) await out(chunk);
     } finally {
-      m.done();
+      m.done?.();
     }
+  }
+
+  /** What a command's body runs with, here (context.ts). */
+  private context(signal: AbortSignal): Ctx {
+    return {
+      interactive: this.ui.interactive,
+      signal,
+      client: () => this.conn(),
+      kv: () => this.kv(),
+      // A report ends with a newline; print() gives each line its own.
+      write: (d) => (typeof d === "string" ? this.print(d.endsWith("\n") ? d.slice(0, -1) : d) : out(d)),
+      value: (m) => this.streamed(m),
+      background: (what, start) => this.background(what, start),
+      session: this,
+    };
   }
 
   async run(line: string): Promise<"quit" | void> {
     const w = words(line);
     if (w.length === 0) return;
-    const [cmd, ...args] = w;
-    switch (cmd) {
-      case "quit":
-      case "exit":
-        return "quit";
-      case "help":
-        return this.print(HELP.map(([c, d]) => `  ${c.padEnd(36)}${dim(d)}`).join("\n"));
-      case "copy": {
-        need(args, 2, "copy R TEXT");
-        const r = parseRegion(args[0]);
-        await (await this.conn()).copy(r, args.slice(1).join(" "));
-        return;
-      }
-      case "paste": {
-        need(args, 1, "paste R");
-        const r = parseRegion(args[0]);
-        return this.streamed(await (await this.conn()).pasteStream(r));
-      }
-      case "wait":
-        return this.wait(args);
-      case "list":
-        return this.list(args);
-      case "use": {
-        need(args, 1, "use GROUP SECRET");
-        this.group = args[0];
-        if (args[1] !== undefined) this.secret = args[1];
-        this.kvHandle = null;
-        await this.kv(); // prove it now, so a wrong secret shows here
-        return;
-      }
-      case "kv":
-        return this.kvCommand(args);
-      case "group":
-        return this.groupCommand(args);
-      case "status":
-        return this.status(args);
-      case "tree":
-        return this.tree(args);
-      case "watches":
-        if (this.watches.size === 0) return this.print(dim("no watches"));
-        return this.print([...this.watches.values()].map((x) => `  ${x.id}  ${x.what}`).join("\n"));
-      case "unwatch": {
-        need(args, 1, "unwatch ID|all");
-        const ids = args[0] === "all" ? [...this.watches.keys()] : [Number(args[0])];
-        for (const id of ids) {
-          const x = this.watches.get(id);
-          if (!x) throw new ClipError("NOTFOUND", `no watch ${args[0]} (see watches)`);
-          x.stop();
-        }
-        return;
-      }
-      default:
-        throw new ClipError("USAGE", `unknown command ${JSON.stringify(cmd)} (try help)`);
-    }
-  }
-
-  private async wait(args: string[]): Promise<void> {
-    const { pos, f } = flagsOf(args, { timeout: "value", follow: "bool" });
-    need(pos, 1, "wait R [--timeout S] [--follow]");
-    const r = parseRegion(pos[0]);
-    const c = await this.conn();
-    if (f.follow) {
-      const ctl = new AbortController();
-      this.background(`wait ${r} --follow`, ctl, async (tag) => {
-        for await (const v of c.follow(r, { signal: ctl.signal })) {
-          const t = asText(v);
-          await this.print(`${tag} ${t === null ? dim(`binary, ${humanSize(v.length)}`) : t.replace(/\n$/, "")}`);
-        }
-      });
-      return;
-    }
+    const { command, args, flags } = parseLine(TABLE, w);
     const ctl = new AbortController();
     this.foreground = ctl;
     try {
-      return await this.streamed(await c.waitStream(r, { timeout: timeoutFlag(f.timeout), signal: ctl.signal }));
+      await command.run(this.context(ctl.signal), args, flags);
     } finally {
       this.foreground = null;
     }
+    // The server takes a deleted or rotated group from the connection that changed it: prove it again on next use.
+    if ((command.name === "group delete" || command.name === "group rotate") && args.group === this.group) this.kvHandle = null;
+    if (this.quitting) return "quit";
   }
 
-  /** Runs a watch in the background; its lines go above the prompt. */
-  private background(what: string, ctl: AbortController, body: (tag: string) => Promise<void>): void {
+  /** Runs a stream in the background once `start` has set it up; its lines go above the prompt. */
+  private async background(what: string, start: (signal: AbortSignal) => Promise<AsyncIterable<string>>): Promise<void> {
+    const ctl = new AbortController();
+    const lines = await start(ctl.signal);
     const id = this.nextWatch++;
     const tag = dim(`[${id}]`);
-    this.watches.set(id, {
+    this.watching.set(id, {
       id,
       what,
       stop: () => {
-        this.watches.delete(id);
+        this.watching.delete(id);
         ctl.abort(new ClipError("LOST", "stopped"));
       },
     });
     this.ui.note(dimErr(`[${id}] ${what}: watching in the background (unwatch ${id} stops it)`));
-    body(tag)
+    (async () => {
+      for await (const l of lines) await this.print(`${tag} ${l}`);
+    })()
       .catch((e) => {
         if (ctl.signal.aborted) return;
         this.ui.note(`clip: [${id}] ${what} ended: ${asClipError(e).message}`);
       })
-      .finally(() => this.watches.delete(id));
+      .finally(() => this.watching.delete(id));
   }
 
-  private async list(args: string[]): Promise<void> {
-    const { f } = flagsOf(args, { json: "bool" });
-    const regions = await (await this.conn()).list();
-    if (f.json) return this.print(JSON.stringify(regions));
-    return this.print(regionsTable(regions, this.ui.interactive).trimEnd());
+  // --- the commands only the shell has (Session) ---
+
+  async use(group: string, secret: string | undefined): Promise<void> {
+    this.group = group;
+    if (secret !== undefined) this.secret = secret;
+    this.kvHandle = null;
+    await this.kv(); // prove it now, so a wrong secret shows here
   }
 
-  private async kvCommand(args: string[]): Promise<void> {
-    const [sub, ...rest] = args;
-    switch (sub) {
-      case "put": {
-        need(rest, 2, "kv put K VALUE");
-        await (await this.kv()).put(rest[0], rest.slice(1).join(" "));
-        return;
-      }
-      case "get":
-        need(rest, 1, "kv get K");
-        return this.streamed(await (await this.kv()).getStream(rest[0]));
-      case "del":
-        need(rest, 1, "kv del K");
-        await (await this.kv()).del(rest[0]);
-        return;
-      case "list": {
-        const { pos, f } = flagsOf(rest, { json: "bool" });
-        const keys = await (await this.kv()).list(pos[0] ?? "");
-        if (f.json) return this.print(JSON.stringify(keys));
-        const tty = this.ui.interactive;
-        return this.print(keysTable(keys, tty).trimEnd());
-      }
-      case "watch": {
-        need(rest, 1, "kv watch K");
-        const key = rest[0];
-        const kv = await this.kv();
-        const ctl = new AbortController();
-        const w = kv.watch(key, { signal: ctl.signal });
-        await w.ready; // the watch is in place before the next command runs
-        this.background(`kv watch ${key}`, ctl, async (tag) => {
-          for await (const e of w) {
-            if (e.event === "del") await this.print(`${tag} ${e.key} deleted`);
-            else {
-              const t = asText(e.value);
-              await this.print(`${tag} ${e.key} = ${t === null ? dim(`binary, ${humanSize(e.value.length)}`) : t}`);
-            }
-          }
-        });
-        return;
-      }
-      default:
-        throw new ClipError("USAGE", `usage: kv put|get|del|list|watch ... (not ${JSON.stringify(sub ?? "")})`);
+  watches(): Promise<void> {
+    if (this.watching.size === 0) return this.print(dim("no watches"));
+    return this.print([...this.watching.values()].map((x) => `  ${x.id}  ${x.what}`).join("\n"));
+  }
+
+  unwatch(which: string): void {
+    const ids = which === "all" ? [...this.watching.keys()] : [Number(which)];
+    for (const id of ids) {
+      const x = this.watching.get(id);
+      if (!x) throw new ClipError("NOTFOUND", `no watch ${which} (see watches)`);
+      x.stop();
     }
   }
 
-  private async groupCommand(args: string[]): Promise<void> {
-    const [sub, ...rest] = args;
-    const { pos, f } = flagsOf(rest, { json: "bool" });
-    const g = (await this.conn()).groups;
-    switch (sub) {
-      case "create":
-      case "rotate":
-        need(pos, 1, `group ${sub} G`);
-        return this.print(sub === "create" ? await g.create(pos[0]) : await g.rotate(pos[0]));
-      case "delete":
-        need(pos, 1, "group delete G");
-        await g.delete(pos[0]);
-        if (pos[0] === this.group) this.kvHandle = null;
-        return;
-      case "info": {
-        need(pos, 1, "group info G");
-        const i = await g.info(pos[0]);
-        if (f.json) return this.print(JSON.stringify(i));
-        return this.print(groupInfoText(i).trimEnd());
-      }
-      case "list": {
-        const groups = await g.list();
-        if (f.json) return this.print(JSON.stringify(groups));
-        return this.print(groupsTable(groups).trimEnd());
-      }
-      default:
-        throw new ClipError("USAGE", `usage: group create|rotate|delete|info|list ... (not ${JSON.stringify(sub ?? "")})`);
-    }
+  help(): Promise<void> {
+    return this.print(shellHelp(TABLE));
   }
 
-  private async status(args: string[]): Promise<void> {
-    const { f } = flagsOf(args, { json: "bool" });
-    const s = await (await this.conn()).status();
-    if (f.json) return this.print(JSON.stringify(s));
-    return this.print(statusText(s).trimEnd());
-  }
-
-  private async tree(args: string[]): Promise<void> {
-    const { f } = flagsOf(args, { json: "bool" });
-    const t = await (await this.conn()).tree();
-    if (f.json) return this.print(JSON.stringify(t));
-    return this.print(treeText(t).trimEnd());
+  quit(): void {
+    this.quitting = true;
   }
 
   close(): void {
-    for (const w of this.watches.values()) w.stop();
+    for (const w of this.watching.values()) w.stop();
     this.client?.close();
   }
-}
-
-function completer(line: string): [string[], string] {
-  const w = line.split(/\s+/);
-  if (w.length <= 1) return [COMMANDS.filter((c) => c.startsWith(w[0] ?? "")), w[0] ?? ""];
-  if (w.length === 2 && SUB[w[0]]) return [SUB[w[0]].filter((c) => c.startsWith(w[1])), w[1]];
-  return [[], line];
 }
 
 function loadHistory(file: string): string[] {
@@ -432,7 +212,7 @@ function loadHistory(file: string): string[] {
 
 export async function shell(flags: ShellFlags): Promise<void> {
   const histFile = `${stateDir()}/shell_history`;
-  const ui = lineUI({ prompt: "clip> ", history: loadHistory(histFile), completer });
+  const ui = lineUI({ prompt: "clip> ", history: loadHistory(histFile), completer: completer(TABLE) });
   const sh = new Shell(flags, ui);
   let lastFailure = 0;
   let lineNo = 0;
@@ -482,7 +262,7 @@ export async function shell(flags: ShellFlags): Promise<void> {
   });
   ui.on("close", () => inputDone());
   ui.on("interrupt", () => {
-    // Ctrl-C stops a wait in the foreground, or clears the line, as shells do.
+    // Ctrl-C stops the command running (a wait listens for it), or clears the line, as shells do.
     if (sh.foreground) sh.foreground.abort(new ClipError("TIMEOUT", "interrupted"));
     else {
       ui.clearLine();

@@ -1,0 +1,316 @@
+// The command table: every command of `clip` and of `clip shell`, with its
+// arguments, flags, help and examples, declared once. The cac parsers
+// (argv.ts), the shell's grammar and help (line.ts), the completion scripts
+// (completion.ts) and every --help are built from it. A command's body is
+// imported only when it runs: loading this file must stay cheap, so it
+// imports nothing but the table's own helpers.
+//
+// Adding a flag is one line: in the command's `flags`, or in a shared set
+// (CLIENT, GROUP) for every command that has the set.
+
+import type { Ctx } from "./context.ts";
+import { type CommandSpec, type Table, type Values, flag } from "./spec.ts";
+
+/** Which server, and how to prove we may use it: the CLI's (the shell's session was opened with them). */
+const CLIENT = [
+  flag("-s, --server <addr>", "server address: unix:/path, /path, tcp:host:port (env CLIP_SERVER; default: the local socket)", { only: "cli" }),
+  flag("--token-file <file>", "file holding the cluster token, for TCP servers", { completes: "file", only: "cli" }),
+  flag("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)", { only: "cli" }),
+  flag("--tls-ca <file>", "CA certificate (PEM) to trust for a TLS server", { completes: "file", only: "cli" }),
+];
+
+/** The group kv commands work in (in the shell: `use`). */
+const GROUP = [
+  flag("-g, --group <group>", "the group (env CLIP_GROUP)", { completes: "group", only: "cli" }),
+  flag("--secret <secret>", "the group's secret (env CLIP_SECRET; preferred: argv is visible in ps)", { only: "cli" }),
+];
+
+const PRINT_JSON = flag("--json", "print JSON");
+
+/** The shell's words after the fixed arguments, as one text. */
+const text = (v: Values[string]): string | undefined => (Array.isArray(v) ? v.join(" ") : v);
+
+/** Commands only the shell has: their bodies are the session's own. */
+const session = (ctx: Ctx) => {
+  if (!ctx.session) throw new Error("a shell command outside the shell");
+  return ctx.session;
+};
+
+const commands: CommandSpec[] = [
+  {
+    name: "serve",
+    args: "",
+    about: "Run a server (one per machine); join a tree with --connect",
+    only: "cli",
+    flags: [
+      flag("--socket <path>", "unix socket to listen on (default: $CLIP_SOCKET, $XDG_RUNTIME_DIR/clip/clip.sock or /tmp/clip-UID/clip.sock)", { completes: "file" }),
+      flag("--listen <addr>", "also listen here: unix:/path or tcp:host:port (repeatable)", { repeat: true }),
+      flag("--connect <addrs>", "join the tree as a child of the first reachable of these (comma-separated)", { repeat: true }),
+      flag("--token-file <file>", "file holding the cluster token (needed for TCP)", { completes: "file" }),
+      flag("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)"),
+      flag("--insecure", "allow TCP without a token (trusted networks only)"),
+      flag("--data <dir>", "keep state here (default: $XDG_STATE_HOME/clip or ~/.local/state/clip)", { completes: "dir" }),
+      flag("--memory", "keep nothing on disk"),
+      flag("--name <name>", "this server's name in logs, status and tree (default: the host name)"),
+      flag("--max-size <size>", "largest value accepted, e.g. 512M (default 1G)"),
+      flag("--history <n>", "earlier values kept per region and key, on every server (default 16; 0 keeps only the current one)"),
+      flag("--tls-cert <file>", "TLS certificate (PEM) for TCP listeners", { completes: "file" }),
+      flag("--tls-key <file>", "TLS private key (PEM) for TCP listeners", { completes: "file" }),
+      flag("--tls-ca <file>", "CA (PEM) to trust when connecting to a TLS parent", { completes: "file" }),
+      flag("--quiet", "log only warnings and errors"),
+      flag("--print-systemd-unit", "print a systemd user unit that runs this same command, and exit"),
+    ],
+    examples: ["clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token"],
+    run: (_, __, f) => import("./serve.ts").then((m) => m.serve(f)),
+  },
+  {
+    name: "copy",
+    args: "<region> [file]",
+    about: "Store stdin (or FILE) in region 0-9",
+    completes: { region: "region", file: "file" },
+    shell: { args: "<region> <text...>", about: "Store TEXT in region 0-9" },
+    flags: [...CLIENT],
+    examples: ["clip copy 3 < photo.png"],
+    run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.copy(ctx, a.region, a.file, f, text(a.text))),
+  },
+  {
+    name: "paste",
+    args: "<region>",
+    about: "Write region 0-9 to stdout, byte for byte",
+    completes: { region: "region" },
+    shell: { about: "Print region 0-9 (as text; a large or binary one: clip paste R > FILE)" },
+    flags: [...CLIENT],
+    examples: ["clip paste 3 | tar x"],
+    run: (ctx, a) => import("./clipboard.ts").then((m) => m.pasteRegion(ctx, a.region)),
+  },
+  {
+    name: "wait",
+    args: "<region>",
+    about: "Wait for the next write to a region and print it",
+    completes: { region: "region" },
+    shell: { about: "Wait for the next write to a region and print it; --follow: every later one, in the background (see watches)" },
+    flags: [
+      ...CLIENT,
+      flag("--timeout <seconds>", "give up after this long (exit 124)"),
+      flag("--follow", "print every later write, until interrupted"),
+      flag("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { only: "cli" }),
+      flag("-0", "with --follow: separate values with NUL", { only: "cli" }),
+    ],
+    examples: ["clip wait 3 --follow --sep '\\n---\\n'"],
+    run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.wait(ctx, a.region, f)),
+  },
+  {
+    name: "list",
+    args: "",
+    about: "One row per region: size, when, by whom, preview",
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip list --json"],
+    run: (ctx, _, f) => import("./clipboard.ts").then((m) => m.list(ctx, f)),
+  },
+  {
+    name: "status",
+    args: "",
+    about: "This server: name, id, role, parent, children, what it holds",
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip status --json"],
+    run: (ctx, _, f) => import("./admin.ts").then((m) => m.status(ctx, f)),
+  },
+  {
+    name: "tree",
+    args: "",
+    about: "The whole tree of servers, seen from this one: names, addresses, roles, clients",
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip tree --server tcp:10.0.0.2:7070 --token-file ~/.clip-token"],
+    run: (ctx, _, f) => import("./admin.ts").then((m) => m.tree(ctx, f)),
+  },
+  {
+    name: "shell",
+    args: "",
+    about: "Interactive session: copy, paste, wait, list, kv, group, status (also reads commands from a pipe)",
+    only: "cli",
+    flags: [
+      ...CLIENT,
+      flag("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { completes: "group" }),
+      flag("--secret <secret>", "the group's secret (env CLIP_SECRET)"),
+    ],
+    examples: ["printf 'copy 3 hello\\npaste 3\\n' | clip shell"],
+    run: (_, __, f) => import("./shell.ts").then((m) => m.shell(f)),
+  },
+  {
+    name: "chat",
+    args: "<room>",
+    about: "Chat with everyone in ROOM, on every server of the tree (nothing is stored)",
+    only: "cli",
+    flags: [...CLIENT, flag("--name <name>", "how others see you (default: $USER)"), flag("--json", "print each event as a JSON line")],
+    examples: ["clip chat ops --name alice"],
+    run: (_, a, f) => import("./chat.ts").then((m) => m.chat(a.room, f)),
+  },
+  {
+    name: "completion",
+    args: "<shell>",
+    about: "Print a completion script for bash, zsh or fish",
+    only: "cli",
+    completes: { shell: ["bash", "zsh", "fish"] },
+    flags: [...CLIENT],
+    examples: ["source <(clip completion bash)        # or: clip completion fish | source"],
+    run: (_, a, f) => import("./completion.ts").then((m) => m.completion(a.shell, f)),
+  },
+  {
+    name: "use",
+    args: "<group> [secret]",
+    about: "The group that kv commands work in (or start with -g/--secret, or CLIP_GROUP/CLIP_SECRET)",
+    only: "shell",
+    completes: { group: "group" },
+    flags: [],
+    examples: [],
+    run: (ctx, a) => session(ctx).use(a.group, a.secret),
+  },
+  {
+    name: "kv put",
+    args: "<key> [value]",
+    about: "Set KEY to VALUE, or to stdin when VALUE is absent (binary-safe, streamed)",
+    shell: { args: "<key> <value...>", about: "Set KEY to VALUE" },
+    flags: [...CLIENT, ...GROUP],
+    examples: ["clip kv put -g app --secret \"$S\" color blue", "tar c dir | CLIP_GROUP=app CLIP_SECRET=$S clip kv put backup"],
+    run: (ctx, a) => import("./kv.ts").then((m) => m.put(ctx, a.key, text(a.value))),
+  },
+  {
+    name: "kv get",
+    args: "<key>",
+    about: "Print KEY's value to stdout, byte for byte (missing key: exit 5)",
+    shell: { about: "Print KEY's value (missing key: exit 5)" },
+    flags: [...CLIENT, ...GROUP],
+    examples: ["clip kv get -g app color"],
+    run: (ctx, a) => import("./kv.ts").then((m) => m.get(ctx, a.key)),
+  },
+  {
+    name: "kv del",
+    args: "<key>",
+    about: "Delete KEY (missing key: exit 5)",
+    flags: [...CLIENT, ...GROUP],
+    examples: ["clip kv del -g app color"],
+    run: (ctx, a) => import("./kv.ts").then((m) => m.del(ctx, a.key)),
+  },
+  {
+    name: "kv list",
+    args: "[prefix]",
+    about: "The group's keys (under PREFIX): size, when written, by which server",
+    flags: [...CLIENT, ...GROUP, PRINT_JSON],
+    examples: ["clip kv list -g app conf/ --json"],
+    run: (ctx, a, f) => import("./kv.ts").then((m) => m.list(ctx, a.prefix, f)),
+  },
+  {
+    name: "kv watch",
+    args: "<key>",
+    about: "Report every later change of KEY (put or del), in order: 'put KEY VALUE' or 'del KEY' lines (the key need not exist yet)",
+    shell: { about: "Print every later change of KEY, in the background (see watches)" },
+    flags: [
+      ...CLIENT,
+      ...GROUP,
+      flag(
+        "--exec <cmd>",
+        "run CMD (sh -c) once per change, one at a time, in order, with the value on stdin and CLIP_KEY, CLIP_EVENT (put/del), CLIP_GROUP, CLIP_REV set; a CMD that fails, or hangs past --exec-timeout (then killed), is reported on stderr and the watch GOES ON",
+        { only: "cli" },
+      ),
+      flag("--exec-timeout <seconds>", "kill a CMD still running after this long, report it, go on (default 60; 0: never)", { only: "cli" }),
+      flag("--json", "one JSON object per change: value as UTF-8 text, or base64 when not (see \"encoding\")", { only: "cli" }),
+      flag("--count <n>", "stop after N changes (a watcher more than 1024 changes behind is cut off: exit 1)", { only: "cli" }),
+      flag("--timeout <seconds>", "stop after this long; exit 124 if nothing changed meanwhile", { only: "cli" }),
+    ],
+    examples: ["clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'", "clip kv watch -g app color --json --count 1 --timeout 30"],
+    run: (ctx, a, f) => import("./kv.ts").then((m) => m.watch(ctx, a.key, f)),
+  },
+  {
+    name: "watches",
+    args: "",
+    about: "The background watches (wait --follow, kv watch)",
+    only: "shell",
+    flags: [],
+    examples: [],
+    run: (ctx) => session(ctx).watches(),
+  },
+  {
+    name: "unwatch",
+    args: "<id>",
+    about: "Stop a background watch: its number, or all",
+    only: "shell",
+    flags: [],
+    examples: [],
+    run: async (ctx, a) => session(ctx).unwatch(a.id),
+  },
+  {
+    name: "group create",
+    args: "<group>",
+    about: "Create GROUP and print its secret alone on stdout (shown only now; names: 1-64 of A-Z a-z 0-9 _ . -)",
+    flags: [...CLIENT],
+    examples: ["S=$(clip group create app)"],
+    run: (ctx, a) => import("./group.ts").then((m) => m.create(ctx, a.group)),
+  },
+  {
+    name: "group delete",
+    args: "<group>",
+    about: "Delete GROUP and its keys; its connected applications are disconnected (\"group deleted\", exit 4)",
+    completes: { group: "group" },
+    flags: [...CLIENT],
+    examples: ["clip group delete app"],
+    run: (ctx, a) => import("./group.ts").then((m) => m.remove(ctx, a.group)),
+  },
+  {
+    name: "group info",
+    args: "<group>",
+    about: "Keys, applications connected to this server, when created",
+    completes: { group: "group" },
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip group info app --json"],
+    run: (ctx, a, f) => import("./group.ts").then((m) => m.info(ctx, a.group, f)),
+  },
+  {
+    name: "group rotate",
+    args: "<group>",
+    about: "Issue and print a new secret; the old one stops working and its sessions are closed",
+    completes: { group: "group" },
+    flags: [...CLIENT],
+    examples: ["S=$(clip group rotate app)"],
+    run: (ctx, a) => import("./group.ts").then((m) => m.rotate(ctx, a.group)),
+  },
+  {
+    name: "group list",
+    args: "",
+    about: "Every group",
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip group list --json"],
+    run: (ctx, _, f) => import("./group.ts").then((m) => m.list(ctx, f)),
+  },
+  {
+    name: "apps",
+    args: "",
+    about: "Applications connected to this server (pid, group, since, watches) and those that left lately",
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip apps --json"],
+    run: (ctx, _, f) => import("./apps.ts").then((m) => m.apps(ctx, f)),
+  },
+  {
+    name: "help",
+    args: "",
+    about: "This list",
+    only: "shell",
+    flags: [],
+    examples: [],
+    run: (ctx) => session(ctx).help(),
+  },
+  {
+    name: "quit",
+    args: "",
+    about: "Leave (also Ctrl-D)",
+    only: "shell",
+    aliases: ["exit"],
+    flags: [],
+    examples: [],
+    run: async (ctx) => session(ctx).quit(),
+  },
+];
+
+export const TABLE: Table = {
+  commands,
+  families: { kv: "Keys in a group", group: "Groups, for admins" },
+};
