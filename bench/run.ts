@@ -146,8 +146,13 @@ function render(args: Args, reports: Reported[], modules: RowModule[], meta: { s
   const lines = [
     `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}${dirty}, \`${command}\`, ${Math.round(meta.seconds)} s.`,
     ...(args.quick
-      ? ["", "**--quick: a smoke pass (few rounds) on a shared, busy machine. These figures check the harness; final figures come from a full `npm run bench` on a quiet machine.**"]
-      : []),
+      ? [
+          "",
+          `**--quick: a smoke pass (few rounds; 256 MiB instead of 1 GiB for copy, pipe and paste) that checks the harness, run at load average ${meta.loadStart[0].toFixed(1)} on ${cpus().length} cores. Final figures come from a full \`npm run bench\` on a quiet machine.**`,
+        ]
+      : meta.loadStart[0] > cpus().length / 2
+        ? ["", `**The machine was busy (load average ${meta.loadStart[0].toFixed(1)} on ${cpus().length} cores at the start): take final figures on a quiet machine.**`]
+        : []),
     "",
     "Each cell is the median over n runs, then [the spread]: p25–p75 from 10 runs up, min–max below 10; for latency percentiles, the same percentile taken round by round, min–max. Ratio = clip's median / the reference's median. Every row interleaves clip and its reference in the same run, their order rotated every round.",
     "",
@@ -160,7 +165,7 @@ function render(args: Args, reports: Reported[], modules: RowModule[], meta: { s
       const ratio = m.ratio ?? (m.ref ? m.clip.median / m.ref.median : undefined);
       const met = m.target && ratio !== undefined ? ((m.target.op === "≥" ? ratio >= m.target.x : ratio <= m.target.x) ? "yes" : "**no**") : "";
       lines.push(
-        `| ${r.row} | ${m.what} | ${m.clip.n} | ${cell(m.clip)} | ${m.ref ? `${cell(m.ref)} ${m.refName}` : m.refName} | ${ratio === undefined ? "-" : fmt(ratio)} | ${m.target ? `${m.target.op} ${m.target.x}` : "-"} | ${met} |`,
+        `| ${r.row} | ${m.what} | ${m.clip.n} | ${cell(m.clip)} | ${m.ref ? `${cell(m.ref)} ${m.refName}` : m.refName} | ${ratio === undefined ? "-" : fmt(ratio)} | ${m.target ? `${m.target.op} ${m.target.x % 1 === 0 ? m.target.x.toFixed(1) : m.target.x}×` : "-"} | ${met} |`,
       );
     }
   }
