@@ -42,6 +42,7 @@ const PACKAGES: Record<string, string> = {
   "redis-benchmark": "redis-tools",
   hyperfine: "hyperfine",
   "/usr/bin/time": "time",
+  setsid: "util-linux",
 };
 
 function ensureTools(cmds: string[], log: (s: string) => void): void {

@@ -8,9 +8,15 @@ export type Proc = ReturnType<typeof Bun.spawn>;
 type SpawnOptions = NonNullable<Parameters<typeof Bun.spawn>[1]>;
 
 const live = new Set<Proc>();
+/** Processes started as the leader of their own process group (shell pipelines): signalled as a group. */
+const leaders = new WeakSet<Proc>();
 
 export function spawn(cmd: string[], opts: SpawnOptions = {}): Proc {
-  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: "inherit", ...opts } as SpawnOptions);
+  // A shell pipeline's cat and clip are the shell's children: in a group of their own, a
+  // timeout or the time limit stops all of them through the shell's pid.
+  const group = cmd[0] === "sh";
+  const p = Bun.spawn(group ? ["setsid", ...cmd] : cmd, { stdin: "ignore", stdout: "ignore", stderr: "inherit", ...opts } as SpawnOptions);
+  if (group) leaders.add(p);
   live.add(p);
   p.exited.then(() => live.delete(p));
   return p;
@@ -19,8 +25,12 @@ export function spawn(cmd: string[], opts: SpawnOptions = {}): Proc {
 function signal(p: Proc, sig: NodeJS.Signals): void {
   if (p.exitCode !== null || p.signalCode !== null) return;
   try {
-    process.kill(p.pid, sig);
-  } catch {}
+    process.kill(leaders.has(p) ? -p.pid : p.pid, sig);
+  } catch {
+    try {
+      process.kill(p.pid, sig);
+    } catch {}
+  }
 }
 
 /** SIGTERM, then SIGKILL if it is still there after `graceMs`. */

@@ -14,7 +14,7 @@ const row: RowModule = {
   how:
     "`sh -c 'cat FILE | clip copy 3'` (1 GiB, 256 MiB with --quick; server `--data` on tmpfs) against `sh -c 'cat FILE | socat -u -b1048576 STDIN UNIX-CONNECT:S'` " +
     "into `socat -u -b1048576 UNIX-LISTEN:S CREATE:SINK` on tmpfs; both timed from the shell's spawn to its exit (and the sink's).",
-  tools: ["socat"],
+  tools: ["socat", "setsid"],
   async run(ctx) {
     const size = bigSize(ctx);
     const file = await ctx.bigFile(size);
