@@ -93,8 +93,8 @@ async function main() {
         rows.push({ name: `${m} leaf→all, woken by watch`, run: await woken(g, [r, c, g], 2) });
         rows.push({ name: `${m} root→root, woken by watch`, run: await woken(r, [r], 5) });
         rows.push({ name: `${m} root→child, woken by watch`, run: await woken(r, [c], 6) });
-        rows.push({ name: `${m} leaf copy ack (G, via root)`, run: ackTimes(g, 3) });
-        rows.push({ name: `${m} root copy ack (R)`, run: ackTimes(r, 4) });
+        rows.push({ name: `${m} leaf copy ack (G, via root)`, run: await ackTimes(g, 3) });
+        rows.push({ name: `${m} root copy ack (R)`, run: await ackTimes(r, 4) });
       }
     for (const aof of REDIS_MODES) {
       const rdir = join(dir, `redis-${aof}`);

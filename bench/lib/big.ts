@@ -5,7 +5,9 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { clipLabel, type Ctx } from "./row.ts";
-import { type Proc, spawn, stop, waitFor } from "./proc.ts";
+import { type Proc, run, spawn, stop, waitFor } from "./proc.ts";
+import type { Side } from "./rounds.ts";
+import { gbps } from "./stats.ts";
 import { type ClipServer, startClip } from "./servers.ts";
 
 export const GIB = 1 << 30;
@@ -57,6 +59,24 @@ export async function socatSource(dir: string, file: string): Promise<{ sock: st
   await waitFor(() => existsSync(sock) || proc.exitCode !== null, "socat to listen", 10_000);
   if (proc.exitCode !== null) throw new Error(`socat source exited with ${proc.exitCode}`);
   return { sock, done: proc.exited, proc };
+}
+
+/**
+ * The reference side of the copy rows: a fresh socat sink writing to a file
+ * on tmpfs, and `send(sock)` (a command line) feeding it; GB/s of `bytes`
+ * from the sender's spawn until both have exited.
+ */
+export function socatSinkSide(dir: string, bytes: number, send: (sock: string) => string[]): Side {
+  return {
+    name: "socat",
+    once: async () => {
+      const sink = await socatSink(dir, join(dir, "sink"));
+      const t0 = performance.now();
+      await run(send(sink.sock), { timeoutMs: 120_000 });
+      await exitedOk(sink.done, "socat sink");
+      return gbps(bytes, performance.now() - t0);
+    },
+  };
 }
 
 /** Awaits a socat's exit and checks it: a failed reference must not pass for a fast one. */

@@ -84,6 +84,21 @@ let serial = 0;
 const nextValue = () => `${String(serial++).padStart(15, "0")}-${"x".repeat(48)}`;
 const dec = new TextDecoder();
 
+/** A runner timing `once` on fresh values, after `warm` untimed ones. */
+async function timed(once: (v: string) => Promise<void>, warm = 20): Promise<Runner> {
+  for (let w = 0; w < warm; w++) await once(nextValue());
+  return async (n) => {
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = nextValue();
+      const t0 = performance.now();
+      await once(v);
+      lat.push(performance.now() - t0);
+    }
+    return lat;
+  };
+}
+
 /**
  * Copies on `from`, then pastes on each of `on` in a tight loop (one request
  * in flight per connection, all at once) until each returns the value: the
@@ -102,17 +117,7 @@ export async function polled(from: Client, on: Client[], region: number): Promis
       }),
     );
   };
-  for (let w = 0; w < 20; w++) await once(nextValue());
-  return async (n) => {
-    const lat: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = nextValue();
-      const t0 = performance.now();
-      await once(v);
-      lat.push(performance.now() - t0);
-    }
-    return lat;
-  };
+  return timed(once);
 }
 
 /** SET on A, then GET on the last server of the chain in a tight loop until it returns the value. */
@@ -126,17 +131,7 @@ export async function redisPolled(chain: RedisChain): Promise<Runner> {
       if (got instanceof Buffer && got.toString() === v) return;
     }
   };
-  for (let w = 0; w < 20; w++) await once(nextValue());
-  return async (n) => {
-    const lat: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = nextValue();
-      const t0 = performance.now();
-      await once(v);
-      lat.push(performance.now() - t0);
-    }
-    return lat;
-  };
+  return timed(once);
 }
 
 /** Copies on `from`; times until every follower (`wait --follow` through the library) has yielded the value. */
@@ -160,38 +155,18 @@ export async function woken(from: Client, followers: Client[], region: number): 
     await from.copy(region, `hello-${w}`);
     await Bun.sleep(10);
   }
-  for (let w = 0; w < 20; w++) {
-    const v = nextValue();
+  return timed(async (v) => {
     const waiting = seen(v);
     await from.copy(region, v);
     await Promise.all(waiting);
-  }
-  return async (n) => {
-    const lat: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = nextValue();
-      const t0 = performance.now();
-      const waiting = seen(v);
-      await from.copy(region, v);
-      await Promise.all(waiting);
-      lat.push(performance.now() - t0);
-    }
-    return lat;
-  };
+  });
 }
 
 /** How long `copy` on this server takes to return. */
-export function ackTimes(c: Client, region: number): Runner {
-  return async (n) => {
-    const lat: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = nextValue();
-      const t0 = performance.now();
-      await c.copy(region, v);
-      lat.push(performance.now() - t0);
-    }
-    return lat;
-  };
+export function ackTimes(c: Client, region: number): Promise<Runner> {
+  return timed(async (v) => {
+    await c.copy(region, v);
+  }, 0);
 }
 
 /**

@@ -2,8 +2,7 @@
 // against socat sending the same file through a unix socket into a socat
 // that writes it to a file on tmpfs (a server that stores what it receives).
 
-import { join } from "node:path";
-import { bigSize, sizeLabel, SOCAT_BUF, bigServers, clipEnv, exitedOk, socatSink, stopServers } from "../lib/big.ts";
+import { bigSize, sizeLabel, SOCAT_BUF, bigServers, clipEnv, socatSinkSide, stopServers } from "../lib/big.ts";
 import { run } from "../lib/proc.ts";
 import { interleave, type Side } from "../lib/rounds.ts";
 import { clipLabel, type RowModule } from "../lib/row.ts";
@@ -24,16 +23,7 @@ const row: RowModule = {
         name: clipLabel(ctx, b),
         once: async () => gbps(size, (await run([ctx.bins[b], "copy", "3", file], { env: clipEnv(s), timeoutMs: 120_000 })).ms),
       }));
-      sides.push({
-        name: "socat",
-        once: async () => {
-          const sink = await socatSink(ctx.dir, join(ctx.dir, "sink"));
-          const t0 = performance.now();
-          await run(["socat", "-u", SOCAT_BUF, `OPEN:${file}`, `UNIX-CONNECT:${sink.sock}`], { timeoutMs: 120_000 });
-          await exitedOk(sink.done, "socat sink");
-          return gbps(size, performance.now() - t0);
-        },
-      });
+      sides.push(socatSinkSide(ctx.dir, size, (sock) => ["socat", "-u", SOCAT_BUF, `OPEN:${file}`, `UNIX-CONNECT:${sock}`]));
       const res = await interleave(sides, ctx.quick ? 3 : 10, { log: ctx.log });
       const ref = summarize(res.at(-1)!);
       servers.forEach((_, b) =>

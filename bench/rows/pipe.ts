@@ -2,8 +2,7 @@
 // into a socat writing a file on tmpfs: the same 1 GiB through the same kind
 // of pipe, so what differs is what reads the pipe and what stores it.
 
-import { join } from "node:path";
-import { bigSize, sizeLabel, SOCAT_BUF, bigServers, clipEnv, exitedOk, socatSink, stopServers } from "../lib/big.ts";
+import { bigSize, sizeLabel, SOCAT_BUF, bigServers, clipEnv, socatSinkSide, stopServers } from "../lib/big.ts";
 import { run } from "../lib/proc.ts";
 import { interleave, type Side } from "../lib/rounds.ts";
 import { clipLabel, type RowModule } from "../lib/row.ts";
@@ -24,16 +23,7 @@ const row: RowModule = {
         name: clipLabel(ctx, b),
         once: async () => gbps(size, (await run(["sh", "-c", `cat '${file}' | '${ctx.bins[b]}' copy 3`], { env: clipEnv(s), timeoutMs: 120_000 })).ms),
       }));
-      sides.push({
-        name: "socat",
-        once: async () => {
-          const sink = await socatSink(ctx.dir, join(ctx.dir, "sink"));
-          const t0 = performance.now();
-          await run(["sh", "-c", `cat '${file}' | socat -u ${SOCAT_BUF} STDIN 'UNIX-CONNECT:${sink.sock}'`], { timeoutMs: 120_000 });
-          await exitedOk(sink.done, "socat sink");
-          return gbps(size, performance.now() - t0);
-        },
-      });
+      sides.push(socatSinkSide(ctx.dir, size, (sock) => ["sh", "-c", `cat '${file}' | socat -u ${SOCAT_BUF} STDIN 'UNIX-CONNECT:${sock}'`]));
       const res = await interleave(sides, ctx.quick ? 3 : 10, { log: ctx.log });
       const ref = summarize(res.at(-1)!);
       servers.forEach((_, b) =>
