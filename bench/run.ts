@@ -1,199 +1,68 @@
-// The benchmark of issue 2: clip side by side with socat and redis on the
-// same machine, in the same run. `npm run bench` builds dist/clip first.
+// `npm run bench`: clip side by side with its references (socat, Redis, an
+// empty Bun program) on this machine, in one run, each row interleaved
+// (clip run, reference run, rotated every round; with CLIP_BIN=a,b two builds
+// rotated too) and reported as the median with its spread and the ratio of
+// the medians, never the best run. Each row is one module in bench/rows/;
+// this file picks them, installs what they need, gives each a temp folder on
+// tmpfs, bounds the whole run in time, and writes the table into
+// BENCHMARKS.md between its markers.
 //
-//   1. small values: copy+paste of 16 B from 50 connections (bench/load.ts),
-//      one client process, then the same 50 split over two processes;
-//      redis-benchmark SET/GET 16 B from 50 connections as a reference.
-//   2. 1 GiB copy then paste over the unix socket through dist/clip, against
-//      socat piping the same file through a unix socket with 1 MiB buffers;
-//      peak RSS (VmHWM) of the server and of each client.
-//   3. cold start: `clip paste 3` against `redis-cli get k`, with hyperfine.
+//   bun bench/run.ts [--quick] [--no-write] [--only copy,paste] [--limit SECONDS]
+//   CLIP_BIN=old/clip,new/clip bun bench/run.ts ...
 //
-// Every process is started here and stopped by pid; only unix sockets are
-// used; the whole run is bounded (RUN_LIMIT_MS). Results go to stdout and
-// into BENCHMARKS.md between the bench markers (the rest of that file is
-// prose kept by hand).
-//
-//   bun bench/run.ts [--quick] [--no-write]
+// --quick is a short smoke pass (few rounds); --only runs a subset and never
+// writes BENCHMARKS.md (a partial table would replace the full one).
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { killAll, stopAll, which } from "./lib/proc.ts";
+import type { Ctx, Measure, RowModule } from "./lib/row.ts";
+import { fmt } from "./lib/stats.ts";
+import cold from "./rows/cold.ts";
+import copy from "./rows/copy.ts";
+import kv from "./rows/kv.ts";
+import leafcopy from "./rows/leafcopy.ts";
+import paste from "./rows/paste.ts";
+import pipe from "./rows/pipe.ts";
+import rss from "./rows/rss.ts";
+import small from "./rows/small.ts";
+import tree from "./rows/tree.ts";
+
+/** Every row, in the order they run and are shown. A new row is a module here. */
+export const ROWS: RowModule[] = [copy, pipe, paste, rss, cold, small, kv, tree, leafcopy];
 
 const ROOT = resolve(import.meta.dir, "..");
-const BIN = join(ROOT, "dist/clip");
-const quick = process.argv.includes("--quick");
-const write = !process.argv.includes("--no-write");
-const RUN_LIMIT_MS = 10 * 60_000;
-const BIG = 1 << 30;
-const RUNS = quick ? 1 : 5;
-const SMALL_SECONDS = quick ? 2 : 5;
 
-type Proc = ReturnType<typeof Bun.spawn>;
-const live = new Set<Proc>();
+/** The Debian package that brings each command. */
+const PACKAGES: Record<string, string> = {
+  socat: "socat",
+  "redis-server": "redis-server",
+  "redis-cli": "redis-tools",
+  "redis-benchmark": "redis-tools",
+  hyperfine: "hyperfine",
+  "/usr/bin/time": "time",
+  setsid: "util-linux",
+};
 
-function kill(p: Proc, sig: NodeJS.Signals = "SIGTERM"): void {
-  if (p.exitCode === null && p.signalCode === null) {
-    try {
-      process.kill(p.pid, sig);
-    } catch {}
-  }
-}
-
-async function stop(p: Proc): Promise<void> {
-  kill(p, "SIGTERM");
-  const t = setTimeout(() => kill(p, "SIGKILL"), 5000);
-  await p.exited;
-  clearTimeout(t);
-  live.delete(p);
-}
-
-function spawn(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Proc {
-  const p = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: "inherit", ...opts });
-  live.add(p);
-  p.exited.then(() => live.delete(p));
-  return p;
-}
-
-interface Ran {
-  code: number;
-  ms: number;
-  stdout: string;
-}
-
-/** Runs to completion, bounded in time. */
-async function run(cmd: string[], opts: { stdout?: "pipe" | "ignore" | number; timeoutMs?: number; stdin?: "ignore" | number } = {}): Promise<Ran> {
-  const t0 = performance.now();
-  const p = spawn(cmd, { stdout: opts.stdout ?? "pipe", stdin: opts.stdin ?? "ignore" });
-  const timer = setTimeout(() => kill(p, "SIGKILL"), opts.timeoutMs ?? 120_000);
-  const out = p.stdout instanceof ReadableStream ? new Response(p.stdout).text() : Promise.resolve("");
-  const code = await p.exited;
-  const ms = performance.now() - t0;
-  clearTimeout(timer);
-  const stdout = await out;
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited with ${code}${stdout ? `: ${stdout.slice(0, 400)}` : ""}`);
-  return { code, ms, stdout };
-}
-
-/**
- * Peak RSS of one command, bytes, from GNU time (Bun's resourceUsage().maxRSS
- * is the largest of all children so far, not of this one). A separate run:
- * time's own start-up stays out of the timed runs.
- */
-async function peakRSS(cmd: string[], stdout: number): Promise<number> {
-  const file = join(tmp, "rss");
-  await run(["/usr/bin/time", "-f", "%M", "-o", file, ...cmd], { stdout, timeoutMs: 120_000 });
-  return Number(readFileSync(file, "utf8").trim().split("\n").pop()) * 1024;
-}
-let tmp = "/tmp";
-
-function status(pid: number, field: "VmHWM" | "VmRSS"): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await Bun.sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const canConnect = (path: string) =>
-  existsSync(path) &&
-  Bun.connect({ unix: path, socket: { data() {} } }).then(
-    (s) => (s.end(), true),
-    () => false,
-  );
-
-function which(cmd: string): boolean {
-  return Bun.spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
-}
-
-function ensureTools(): void {
-  const need = ["socat", "redis-server", "redis-cli", "redis-benchmark", "hyperfine", "/usr/bin/time"];
-  if (need.every(which)) return;
-  console.error("bench: installing socat redis-server redis-tools hyperfine");
-  const apt = ["apt-get", "install", "-y", "socat", "redis-server", "redis-tools", "hyperfine", "time"];
+function ensureTools(cmds: string[], log: (s: string) => void): void {
+  const missing = [...new Set(cmds)].filter((c) => !which(c));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((c) => PACKAGES[c] ?? c))];
+  log(`installing ${pkgs.join(" ")} with apt-get (missing: ${missing.join(", ")})`);
   const sudo = process.getuid?.() === 0 ? [] : ["sudo", "-n"];
-  if (Bun.spawnSync([...sudo, ...apt], { stdout: "ignore", stderr: "inherit" }).exitCode !== 0) {
-    Bun.spawnSync([...sudo, "apt-get", "update"], { stdout: "ignore", stderr: "inherit" });
-    if (Bun.spawnSync([...sudo, ...apt], { stdout: "ignore", stderr: "inherit" }).exitCode !== 0) throw new Error("apt-get install failed");
+  const apt = (args: string[]) => Bun.spawnSync([...sudo, "apt-get", ...args], { stdout: "ignore", stderr: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } }).exitCode === 0;
+  if (!apt(["install", "-y", "--no-install-recommends", ...pkgs])) {
+    apt(["update"]);
+    if (!apt(["install", "-y", "--no-install-recommends", ...pkgs])) throw new Error(`apt-get install ${pkgs.join(" ")} failed`);
   }
-  const missing = need.filter((c) => !which(c));
-  if (missing.length) throw new Error(`still missing: ${missing.join(", ")}`);
+  const still = missing.filter((c) => !which(c));
+  if (still.length) throw new Error(`still missing after apt-get: ${still.join(", ")}`);
 }
 
-async function startClip(dir: string): Promise<{ proc: Proc; socket: string }> {
-  const socket = join(dir, "clip.sock");
-  const proc = spawn([BIN, "serve", "--socket", socket, "--data", join(dir, "data"), "--name", "bench", "--quiet"], { stderr: "inherit" });
-  await waitFor(() => canConnect(socket), "clip serve");
-  return { proc, socket };
-}
-
-async function startRedis(dir: string): Promise<{ proc: Proc; socket: string }> {
-  const socket = join(dir, "redis.sock");
-  const proc = spawn(["redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir, "--loglevel", "warning"]);
-  await waitFor(() => canConnect(socket), "redis-server");
-  return { proc, socket };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const best = (xs: number[]) => Math.min(...xs);
-const gbps = (bytes: number, ms: number) => bytes / 1e9 / (ms / 1000);
-const mb = (b: number) => `${(b / (1 << 20)).toFixed(0)} MiB`;
-const f2 = (x: number) => x.toFixed(2);
-
-// --- the phases ---
-
-interface Row {
-  what: string;
-  ours: string;
-  ref: string;
-  ratio: string;
-  target: string;
-}
-const rows: Row[] = [];
-const notes: string[] = [];
-
-async function smallValues(dir: string): Promise<void> {
-  const { proc, socket } = await startClip(dir);
-  try {
-    const load = async (procs: number) => {
-      const per = 50 / procs;
-      const outs = await Promise.all(
-        Array.from({ length: procs }, () => run([process.execPath, join(ROOT, "bench/load.ts"), socket, String(per), String(SMALL_SECONDS), "1"], { timeoutMs: 60_000 })),
-      );
-      const rs = outs.map((o) => JSON.parse(o.stdout.trim().split("\n").pop()!) as { ops: number; seconds: number; errors: number });
-      const errors = rs.reduce((a, r) => a + r.errors, 0);
-      if (errors) notes.push(`${errors} errors in the ${procs}-process small-value run`);
-      return rs.reduce((a, r) => a + r.ops / r.seconds, 0);
-    };
-    const one = await load(1);
-    const two = await load(2);
-    const r = await startRedis(dir);
-    let redis = 0;
-    try {
-      const n = quick ? 100_000 : 300_000;
-      const out = await run(["redis-benchmark", "-s", r.socket, "-c", "50", "-n", String(n), "-d", "16", "-t", "set,get", "--csv"], { timeoutMs: 120_000 });
-      const rps = [...out.stdout.matchAll(/^"(SET|GET)","([0-9.]+)"/gm)].map((m) => Number(m[2]));
-      redis = rps.length ? rps.reduce((a, b) => a + b, 0) / rps.length : 0;
-    } finally {
-      await stop(r.proc);
-    }
-    const ref = `${Math.round(redis)} (redis SET/GET)`;
-    rows.push({ what: "16 B copy+paste, 50 conns, 1 client process (ops/s)", ours: String(Math.round(one)), ref, ratio: f2(one / redis), target: "-" });
-    rows.push({ what: "16 B copy+paste, 50 conns, 2 client processes (ops/s)", ours: String(Math.round(two)), ref, ratio: f2(two / redis), target: "-" });
-  } finally {
-    await stop(proc);
-  }
-}
-
-/** A 1 GiB file of incompressible bytes, built from a 64 MiB random block. */
-function makeBigFile(path: string): void {
-  const block = new Uint8Array(64 << 20);
+/** Incompressible bytes: a 64 MiB random-ish block repeated with a different first byte per block. */
+function makeFile(path: string, bytes: number): void {
+  const block = new Uint8Array(Math.min(64 << 20, bytes));
   crypto.getRandomValues(block.subarray(0, 65536));
   for (let o = 65536; o < block.length; o += 65536) {
     block.set(block.subarray(0, 65536), o);
@@ -201,168 +70,220 @@ function makeBigFile(path: string): void {
   }
   const fd = openSync(path, "w");
   try {
-    for (let i = 0; i < BIG / block.length; i++) {
+    for (let done = 0, i = 0; done < bytes; i++) {
       block[0] = i;
+      const len = Math.min(block.length, bytes - done);
       let off = 0;
-      while (off < block.length) off += writeSync(fd, block, off, block.length - off);
+      while (off < len) off += writeSync(fd, block, off, len - off);
+      done += len;
     }
   } finally {
     closeSync(fd);
   }
 }
 
-async function socatOnce(dir: string, file: string): Promise<number> {
-  const sock = join(dir, "socat.sock");
-  rmSync(sock, { force: true });
-  const listener = spawn(["socat", "-b1048576", "-u", `UNIX-LISTEN:${sock}`, "FILE:/dev/null"]);
-  await waitFor(() => existsSync(sock), "socat listener");
-  const t0 = performance.now();
-  await run(["socat", "-b1048576", "-u", `FILE:${file}`, `UNIX-CONNECT:${sock}`], { timeoutMs: 60_000 });
-  await listener.exited;
-  live.delete(listener);
-  return performance.now() - t0;
+interface Args {
+  quick: boolean;
+  write: boolean;
+  only: string[] | null;
+  limitS: number;
 }
 
-async function bigValue(dir: string): Promise<void> {
-  const file = join(dir, "big");
-  makeBigFile(file);
-  const socatMs: number[] = [];
-  for (let i = 0; i < RUNS; i++) socatMs.push(await socatOnce(dir, file));
-  const { proc, socket } = await startClip(dir);
-  const idle = status(proc.pid, "VmRSS");
-  const copyMs: number[] = [];
-  const pasteMs: number[] = [];
-  let serverHWM = 0;
-  const devnull = openSync("/dev/null", "w");
-  const copyCmd = [BIN, "copy", "3", file, "--server", `unix:${socket}`];
-  const pasteCmd = [BIN, "paste", "3", "--server", `unix:${socket}`];
-  let copyRSS = 0;
-  let pasteRSS = 0;
-  try {
-    for (let i = 0; i < RUNS; i++) {
-      copyMs.push((await run(copyCmd, { timeoutMs: 120_000 })).ms);
-      pasteMs.push((await run(pasteCmd, { stdout: devnull, timeoutMs: 120_000 })).ms);
-    }
-    copyRSS = await peakRSS(copyCmd, devnull);
-    pasteRSS = await peakRSS(pasteCmd, devnull);
-    // One paste compared byte for byte with the file: the numbers above are of a working copy and paste.
-    const same = await run(["sh", "-c", `'${BIN}' paste 3 --server 'unix:${socket}' | cmp - '${file}' && echo same`], { timeoutMs: 120_000 });
-    if (!same.stdout.includes("same")) notes.push("the pasted bytes differ from the file copied!");
-    serverHWM = status(proc.pid, "VmHWM");
-  } finally {
-    await stop(proc);
+function parseArgs(argv: string[]): Args {
+  const a: Args = { quick: false, write: true, only: null, limitS: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    const value = () => {
+      const v = x.includes("=") ? x.slice(x.indexOf("=") + 1) : argv[++i];
+      if (v === undefined) throw new Error(`${x} needs a value`);
+      return v;
+    };
+    if (x === "--quick") a.quick = true;
+    else if (x === "--no-write") a.write = false;
+    else if (x === "--only" || x.startsWith("--only=")) a.only = value().split(",").filter(Boolean);
+    else if (x === "--limit" || x.startsWith("--limit=")) a.limitS = Number(value());
+    else throw new Error(`unknown argument ${x} (bun bench/run.ts [--quick] [--no-write] [--only ${ROWS.map((r) => r.name).join(",")}] [--limit SECONDS])`);
   }
-  // Best of RUNS for both sides: on a shared machine the best run is the one
-  // least disturbed by others; medians are in the notes.
-  const socat = gbps(BIG, best(socatMs));
-  const copy = gbps(BIG, best(copyMs));
-  const paste = gbps(BIG, best(pasteMs));
-  const ref = `${f2(socat)} (socat)`;
-  rows.push({ what: "1 GiB copy, unix socket (GB/s)", ours: f2(copy), ref, ratio: f2(copy / socat), target: "≥ 0.6" });
-  rows.push({ what: "1 GiB paste > /dev/null (GB/s)", ours: f2(paste), ref, ratio: f2(paste / socat), target: "≥ 1.0" });
-  rows.push({ what: "server peak RSS (VmHWM) / value size", ours: mb(serverHWM), ref: `${mb(BIG)} (value)`, ratio: f2(serverHWM / BIG), target: "≤ 1.25" });
-  rows.push({ what: "server RSS idle → peak", ours: `${mb(idle)} → ${mb(serverHWM)}`, ref: "-", ratio: f2(serverHWM / idle), target: "-" });
-  rows.push({ what: "`clip copy` client peak RSS / value size", ours: mb(copyRSS), ref: `${mb(BIG)} (value)`, ratio: f2(copyRSS / BIG), target: "-" });
-  rows.push({ what: "`clip paste` client peak RSS / value size", ours: mb(pasteRSS), ref: `${mb(BIG)} (value)`, ratio: f2(pasteRSS / BIG), target: "-" });
-  notes.push(`1 GiB runs (ms; best taken): socat ${socatMs.map(Math.round).join(", ")}; copy ${copyMs.map(Math.round).join(", ")}; paste ${pasteMs.map(Math.round).join(", ")}`);
-  notes.push(`1 GiB medians: copy ${f2(gbps(BIG, median(copyMs)))} GB/s (${f2(median(socatMs) / median(copyMs))}x socat's median), paste ${f2(gbps(BIG, median(pasteMs)))} GB/s (${f2(median(socatMs) / median(pasteMs))}x)`);
-  rmSync(file, { force: true });
-}
-
-async function coldStart(dir: string): Promise<void> {
-  const clip = await startClip(dir);
-  const redis = await startRedis(dir);
-  try {
-    await run(["sh", "-c", `printf 0123456789abcdef | '${BIN}' copy 3 --server unix:${clip.socket}`]);
-    await run(["redis-cli", "-s", redis.socket, "set", "k", "0123456789abcdef"]);
-    // The floor under any Bun client: a compiled program that only writes nothing to stdout.
-    const empty = join(dir, "empty");
-    writeFileSync(`${empty}.ts`, 'await Bun.write(Bun.stdout, "");\n');
-    await run([process.execPath, "build", "--compile", `${empty}.ts`, "--outfile", empty], { stdout: "ignore", timeoutMs: 60_000 });
-    const json = join(dir, "hyperfine.json");
-    const runs = quick ? 50 : 200;
-    await run(
-      ["hyperfine", "-N", "--style", "none", "--warmup", "20", "--runs", String(runs), "--export-json", json, `${BIN} paste 3 --server unix:${clip.socket}`, `redis-cli -s ${redis.socket} get k`, empty],
-      { timeoutMs: 180_000 },
-    );
-    const res = JSON.parse(readFileSync(json, "utf8")).results as { mean: number; median: number; stddev: number }[];
-    const [ours, ref, floor] = res.map((r) => r.median * 1000);
-    const [oursMean, refMean] = res.map((r) => r.mean * 1000);
-    rows.push({ what: "cold `clip paste 3` vs `redis-cli get k` (ms, median)", ours: f2(ours), ref: `${f2(ref)} (redis-cli)`, ratio: f2(ours / ref), target: "≤ 1.3" });
-    rows.push({ what: "cold start floor: an empty compiled Bun program (ms, median)", ours: f2(floor), ref: `${f2(ref)} (redis-cli)`, ratio: f2(floor / ref), target: "-" });
-    notes.push(`cold start means: clip ${f2(oursMean)} ms, redis-cli ${f2(refMean)} ms (hyperfine -N, ${runs} runs, 20 warm-up)`);
-  } finally {
-    await stop(clip.proc);
-    await stop(redis.proc);
+  if (a.only) {
+    const unknown = a.only.filter((n) => !ROWS.some((r) => r.name === n));
+    if (unknown.length) throw new Error(`no row named ${unknown.join(", ")} (rows: ${ROWS.map((r) => r.name).join(", ")})`);
+    a.write = false;
   }
+  if (!(a.limitS >= 0)) throw new Error("--limit takes seconds");
+  if (a.limitS === 0) a.limitS = a.quick ? 300 : 1500;
+  return a;
 }
 
-function machine(): string[] {
+interface Reported {
+  row: string;
+  measures: Measure[];
+  notes: string[];
+  error?: string;
+  seconds: number;
+}
+
+const sh = (cmd: string[]) => Bun.spawnSync(cmd).stdout.toString();
+
+function machine(loadStart: number[]): string[] {
   const cpu = cpus();
+  const ver = (cmd: string[], re: RegExp) => (which(cmd[0]) ? (re.exec(sh(cmd))?.[1] ?? "?") : "-");
   return [
     `${cpu.length} cores (${cpu[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${readFileSync("/proc/sys/kernel/osrelease", "utf8").trim()}`,
-    `bun ${Bun.version}, ${Bun.spawnSync(["socat", "-V"]).stdout.toString().match(/socat version (\S+)/)?.[1] ?? "?"} socat, redis ${Bun.spawnSync(["redis-server", "--version"]).stdout.toString().match(/v=(\S+)/)?.[1] ?? "?"}, hyperfine ${Bun.spawnSync(["hyperfine", "--version"]).stdout.toString().trim().split(" ")[1] ?? "?"}`,
-    `load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(" ")} (other work may have been running on the same 2 cores)`,
+    `bun ${Bun.version}, socat ${ver(["socat", "-V"], /socat version (\S+)/)}, redis ${ver(["redis-server", "--version"], /v=(\S+)/)}, hyperfine ${ver(["hyperfine", "--version"], /hyperfine (\S+)/)}`,
+    `load average at the start ${loadStart.map((x) => x.toFixed(2)).join(" ")}, at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`,
   ];
 }
 
-function render(): string {
+function cell(s: Measure["clip"] | undefined): string {
+  if (!s) return "-";
+  if (s.n <= 1 || s.lo === s.hi) return fmt(s.median);
+  return `${fmt(s.median)} [${fmt(s.lo)}–${fmt(s.hi)}]`;
+}
+
+function render(args: Args, reports: Reported[], modules: RowModule[], meta: { seconds: number; loadStart: number[] }): string {
+  const commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).trim();
+  const dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", "src"]).trim() ? " (with uncommitted changes under src/)" : "";
+  const command = `bun bench/run.ts${args.quick ? " --quick" : ""}${args.only ? ` --only ${args.only.join(",")}` : ""}`;
   const lines = [
-    `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${quick ? " (--quick)" : ""}, commit ${Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT }).stdout.toString().trim()}.`,
+    `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}${dirty}, \`${command}\`, ${Math.round(meta.seconds)} s.`,
+    ...(args.quick
+      ? [
+          "",
+          `**--quick: a smoke pass (few rounds; 256 MiB instead of 1 GiB for copy, pipe and paste) that checks the harness, run at load average ${meta.loadStart[0].toFixed(1)} on ${cpus().length} cores. Final figures come from a full \`npm run bench\` on a quiet machine.**`,
+        ]
+      : meta.loadStart[0] > cpus().length / 2
+        ? ["", `**The machine was busy (load average ${meta.loadStart[0].toFixed(1)} on ${cpus().length} cores at the start): take final figures on a quiet machine.**`]
+        : []),
     "",
-    "| measure | clip | reference | ratio | target |",
-    "| --- | ---: | ---: | ---: | --- |",
-    ...rows.map((r) => `| ${r.what} | ${r.ours} | ${r.ref} | ${r.ratio} | ${r.target} |`),
+    "Each cell is the median over n runs, then [the spread]: p25–p75 from 10 runs up, min–max below 10; for latency percentiles, the same percentile taken round by round, min–max. Ratio = clip's median / the reference's median. Every row interleaves clip and its reference in the same run, their order rotated every round.",
     "",
-    ...notes.map((n) => `- ${n}`),
-    ...machine().map((m) => `- ${m}`),
+    "| row | measure | n | clip | reference | ratio | target | met |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
   ];
+  for (const r of reports) {
+    if (r.error) lines.push(`| ${r.row} | failed: ${r.error.replace(/\|/g, "/").replace(/\n/g, " ").slice(0, 300)} | | | | | | |`);
+    for (const m of r.measures) {
+      const ratio = m.ratio ?? (m.ref ? m.clip.median / m.ref.median : undefined);
+      const met = m.target && ratio !== undefined ? ((m.target.op === "≥" ? ratio >= m.target.x : ratio <= m.target.x) ? "yes" : "**no**") : "";
+      lines.push(
+        `| ${r.row} | ${m.what} | ${m.clip.n} | ${cell(m.clip)} | ${m.ref ? `${cell(m.ref)} ${m.refName}` : m.refName} | ${ratio === undefined ? "-" : fmt(ratio)} | ${m.target ? `${m.target.op} ${m.target.x % 1 === 0 ? m.target.x.toFixed(1) : m.target.x}×` : "-"} | ${met} |`,
+      );
+    }
+  }
+  const notes = reports.flatMap((r) => r.notes.map((n) => `- ${r.row}: ${n}`));
+  if (notes.length) lines.push("", "Notes:", "", ...notes);
+  lines.push("", "How each row is measured:", "", ...modules.map((m) => `- **${m.name}**: ${m.how}`));
+  lines.push("", `Rows took: ${reports.map((r) => `${r.row} ${Math.round(r.seconds)} s`).join(", ")}.`, "", ...machine(meta.loadStart).map((m) => `- ${m}`));
   return lines.join("\n");
 }
 
-async function main(): Promise<void> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build`);
-  ensureTools();
+function writeSection(text: string): void {
+  const path = join(ROOT, "BENCHMARKS.md");
+  const old = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+  const start = "<!-- bench:start -->";
+  const end = "<!-- bench:end -->";
+  const i = old.indexOf(start);
+  const j = old.indexOf(end);
+  const next = i >= 0 && j > i ? `${old.slice(0, i + start.length)}\n${text}\n${old.slice(j)}` : `${old}\n${start}\n${text}\n${end}\n`;
+  writeFileSync(path, next);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const t0 = performance.now();
+  const loadStart = loadavg();
+  const log = (s: string) => console.error(`bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s: ${s}`);
+  const args = parseArgs(argv);
+  const bins = (process.env.CLIP_BIN ?? join(ROOT, "dist/clip")).split(",").filter(Boolean).map((b) => resolve(b));
+  for (const b of bins) if (!existsSync(b)) throw new Error(`${b} is missing: run npm run build`);
+  const modules = args.only ? ROWS.filter((r) => args.only!.includes(r.name)) : ROWS;
+  ensureTools(
+    modules.flatMap((m) => m.tools),
+    log,
+  );
+
   // tmpfs when there is one: the disk is not what is measured.
   const base = existsSync("/dev/shm") ? "/dev/shm" : "/tmp";
   const dir = mkdtempSync(join(base, "clipbench-"));
-  tmp = dir;
+  let current = "setup";
+  const limit = setTimeout(() => {
+    console.error(`bench: gave up: over the ${args.limitS} s limit (--limit SECONDS to change it) while running row "${current}"; killing every process the bench started`);
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  }, args.limitS * 1000);
+  const interrupted = () => {
+    console.error("bench: interrupted; killing every process the bench started");
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on("SIGINT", interrupted);
+  process.on("SIGTERM", interrupted);
+
+  const help = sh([bins[0], "serve", "--help"]);
+  const files = new Map<number, string>();
+  const reports: Reported[] = [];
   try {
-    console.error("bench: small values");
-    await smallValues(dir);
-    console.error("bench: 1 GiB");
-    await bigValue(dir);
-    console.error("bench: cold start");
-    await coldStart(dir);
+    for (const m of modules) {
+      current = m.name;
+      const rep: Reported = { row: m.name, measures: [], notes: [], seconds: 0 };
+      reports.push(rep);
+      const mdir = join(dir, m.name);
+      mkdirSync(mdir);
+      const ctx: Ctx = {
+        root: ROOT,
+        bins,
+        quick: args.quick,
+        dir: mdir,
+        bigFile: async (bytes) => {
+          let f = files.get(bytes);
+          if (!f) {
+            f = join(dir, `file-${bytes}`);
+            makeFile(f, bytes);
+            files.set(bytes, f);
+          }
+          return f;
+        },
+        serveHas: (flag) => new RegExp(`(^|\\s)${flag}(\\s|=|$)`, "m").test(help),
+        measure: (x) => rep.measures.push(x),
+        note: (x) => rep.notes.push(x),
+        log: (x) => log(`${m.name}: ${x}`),
+      };
+      const s0 = performance.now();
+      log(`${m.name}: start`);
+      try {
+        await m.run(ctx);
+      } catch (e) {
+        rep.error = (e as Error).message;
+        log(`${m.name}: FAILED: ${rep.error}`);
+        await stopAll();
+      }
+      rep.seconds = (performance.now() - s0) / 1000;
+      rmSync(mdir, { recursive: true, force: true });
+    }
   } finally {
+    clearTimeout(limit);
+    await stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
-  const text = render();
+  const seconds = (performance.now() - t0) / 1000;
+  const text = render(args, reports, modules, { seconds, loadStart });
   console.log(text);
-  if (write) {
-    const path = join(ROOT, "BENCHMARKS.md");
-    const old = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n";
-    const start = "<!-- bench:start -->";
-    const end = "<!-- bench:end -->";
-    const i = old.indexOf(start);
-    const j = old.indexOf(end);
-    const next = i >= 0 && j > i ? `${old.slice(0, i + start.length)}\n${text}\n${old.slice(j)}` : `${old}\n${start}\n${text}\n${end}\n`;
-    writeFileSync(path, next);
+  if (args.write) {
+    writeSection(text);
+    log("wrote BENCHMARKS.md");
   }
+  log(`done in ${seconds.toFixed(0)} s`);
+  return reports.some((r) => r.error) ? 1 : 0;
 }
 
-const limit = setTimeout(() => {
-  console.error(`bench: over ${RUN_LIMIT_MS / 1000} s, stopping`);
-  for (const p of live) kill(p, "SIGKILL");
-  process.exit(1);
-}, RUN_LIMIT_MS);
-
-try {
-  await main();
-} catch (e) {
-  console.error(`bench: ${(e as Error).message}`);
-  process.exitCode = 1;
-} finally {
-  clearTimeout(limit);
-  for (const p of [...live]) await stop(p);
+if (import.meta.main) {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    killAll();
+    process.exitCode = 1;
+  }
+  process.exit(process.exitCode);
 }
