@@ -21,7 +21,7 @@ import {
   readKeyFile,
   requireKey,
 } from "../../src/crypto/key.ts";
-import { ClipError } from "../../src/protocol/errors.ts";
+import { ClipError, type ErrorCode } from "../../src/protocol/errors.ts";
 
 const root = mkdtempSync(join(tmpdir(), "clip-key-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,7 +32,7 @@ const mode = (p: string) => statSync(p).mode & 0o777;
 const fixed = new Key(Uint8Array.from({ length: 32 }, (_, i) => i));
 const FIXED_LINE = "clip-key-1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
 
-function refused(fn: () => unknown, match: RegExp, code = "INTERNAL"): ClipError {
+function refused(fn: () => unknown, match: RegExp, code: ErrorCode = "INTERNAL"): ClipError {
   try {
     fn();
   } catch (e) {
