@@ -117,8 +117,8 @@ describe("key - file format", () => {
 });
 
 describe("key - files on disk", () => {
-  test("key - createKeyFile makes the file 0600 and the folders it creates 0700, whatever the umask", () => {
-    const old = process.umask(0o000);
+  for (const umask of [0o000, 0o277]) test(`key - createKeyFile makes the file 0600 and the folders it creates 0700, with umask ${umask.toString(8)}`, () => {
+    const old = process.umask(umask);
     try {
       const top = fresh();
       const p = join(top, "a", "b", "key");

@@ -251,6 +251,16 @@ describe("seal - refused", () => {
     expectRefused(forged, plain, "AUTH", { k: other, firstBad: 0, match: /chunk 0/ });
   });
 
+  test("seal - the header is authenticated: a one-chunk value with another chunk size announced is refused", () => {
+    // Chunk boundaries do not move (the only chunk is shorter than either size): only the associated data catches it.
+    const short = sealValue(key, r3, bytes(5), { chunkSize: CS });
+    for (const cs of [CS + 1, 2 * CS, MAX_SEAL_CHUNK]) {
+      const edited = short.slice();
+      Buffer.from(edited.buffer).writeUInt32BE(cs, 9);
+      expectRefused(edited, bytes(5), "AUTH", { firstBad: 0, match: /chunk 0/ });
+    }
+  });
+
   test("seal - every header byte flipped is refused before any output", () => {
     for (let i = 0; i < SEAL_HEADER_BYTES; i++) {
       const bad = sealed.slice();
