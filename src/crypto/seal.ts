@@ -110,18 +110,15 @@ class Chunks {
     return this.nonce;
   }
 
-  /** Seals `plain` as the next chunk into out[at..]; returns the offset after it. */
-  seal(plain: Uint8Array, last: boolean, out: Uint8Array, at: number): number {
+  /** Seals `plain` as the next chunk: appends its ciphertext and tag to `out`. */
+  seal(plain: Uint8Array, last: boolean, out: Uint8Array[]): void {
     const c = createCipheriv("aes-256-gcm", this.valueKey, this.next(last), { authTagLength: TAG_BYTES });
     c.setAAD(this.aad);
     const body = c.update(plain);
-    out.set(body, at);
-    at += body.length;
+    if (body.length > 0) out.push(body);
     const tail = c.final(); // empty for GCM; kept so nothing is ever dropped
-    out.set(tail, at);
-    at += tail.length;
-    out.set(c.getAuthTag(), at);
-    return at + TAG_BYTES;
+    if (tail.length > 0) out.push(tail);
+    out.push(c.getAuthTag());
   }
 
   /** The plaintext of the next chunk if `record` (ciphertext || tag) verifies, else null. */
@@ -170,17 +167,18 @@ export class Sealer {
   }
 
   /**
-   * Sealed bytes for `plain` (possibly none yet). A full chunk is sealed only
-   * once a byte past it arrives: until then it may be the last one, which is
-   * sealed differently.
+   * Sealed bytes for `plain`, as pieces to write in order (none yet, or the
+   * header, then each chunk's ciphertext and tag): pieces, not one buffer,
+   * because copying them together costs more than the cipher (bench/seal.ts).
+   * A full chunk is sealed only once a byte past it arrives: until then it
+   * may be the last one, which is sealed differently.
    */
-  push(plain: Uint8Array): Uint8Array {
+  push(plain: Uint8Array): Uint8Array[] {
     if (this.ended) throw new ClipError("INTERNAL", "push after end: a sealed value is closed");
     const cs = this.chunkSize;
     const total = this.have + plain.length;
     const n = total > cs ? Math.floor((total - 1) / cs) : 0;
-    const out = Buffer.allocUnsafe((this.headerOut ? 0 : SEAL_HEADER_BYTES) + n * (cs + TAG_BYTES));
-    let at = this.startOutput(out);
+    const out = this.start();
     let p = 0;
     for (let i = 0; i < n; i++) {
       let src: Uint8Array;
@@ -189,34 +187,33 @@ export class Sealer {
         this.pending.set(plain.subarray(p, p + take), this.have);
         p += take;
         this.have = 0;
-        src = this.pending;
+        src = this.pending; // read by update() before the next set(): safe to reuse
       } else {
         src = plain.subarray(p, p + cs); // straight from the caller's bytes: no copy
         p += cs;
       }
-      at = this.chunks.seal(src, false, out, at);
+      this.chunks.seal(src, false, out);
     }
     this.pending.set(plain.subarray(p), this.have);
     this.have += plain.length - p;
     return out;
   }
 
-  /** The last chunk (0..chunkSize bytes, flagged last): the value is complete once this is written. */
-  end(): Uint8Array {
+  /** The last chunk (0..chunkSize bytes, flagged last), as pieces: the value is complete once they are written. */
+  end(): Uint8Array[] {
     if (this.ended) throw new ClipError("INTERNAL", "end after end: a sealed value is closed");
     this.ended = true;
-    const out = Buffer.allocUnsafe((this.headerOut ? 0 : SEAL_HEADER_BYTES) + this.have + TAG_BYTES);
-    const at = this.startOutput(out);
-    this.chunks.seal(this.pending.subarray(0, this.have), true, out, at);
+    const out = this.start();
+    this.chunks.seal(this.pending.subarray(0, this.have), true, out);
     this.pending = new Uint8Array(0);
     return out;
   }
 
-  private startOutput(out: Uint8Array): number {
-    if (this.headerOut) return 0;
+  /** The pieces of this call's output: the header first, once. */
+  private start(): Uint8Array[] {
+    if (this.headerOut) return [];
     this.headerOut = true;
-    out.set(this.header, 0);
-    return SEAL_HEADER_BYTES;
+    return [this.header];
   }
 }
 
@@ -399,7 +396,7 @@ export class Opener {
 /** Seals a whole value at once (small values: kv, the desktop). */
 export function sealValue(key: Key, ctx: SealContext, plain: Uint8Array, opts: { chunkSize?: number } = {}): Uint8Array {
   const s = new Sealer(key, ctx, opts);
-  return Buffer.concat([s.push(plain), s.end()]);
+  return Buffer.concat([...s.push(plain), ...s.end()]);
 }
 
 /** Opens a whole sealed value at once; throws as Opener does. */

@@ -41,8 +41,8 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from
 function sealIn(plain: Uint8Array, step: number, chunkSize = CS, k: Key = key, ctx: SealContext = r3): Uint8Array {
   const s = new Sealer(k, ctx, { chunkSize });
   const out: Uint8Array[] = [];
-  for (let i = 0; i < plain.length; i += step) out.push(s.push(plain.subarray(i, i + step)));
-  out.push(s.end());
+  for (let i = 0; i < plain.length; i += step) out.push(...s.push(plain.subarray(i, i + step)));
+  out.push(...s.end());
   return cat(out);
 }
 
@@ -108,9 +108,10 @@ describe("seal - round trips", () => {
 
   test("seal - each push returns whole chunks only once a byte past them arrives", () => {
     const s = new Sealer(key, r3, { chunkSize: CS });
-    expect(s.push(bytes(CS)).length).toBe(SEAL_HEADER_BYTES); // the header; the chunk may still be the last
-    expect(s.push(bytes(1)).length).toBe(REC);
-    expect(s.end().length).toBe(1 + TAG_BYTES);
+    expect(cat(s.push(bytes(CS))).length).toBe(SEAL_HEADER_BYTES); // the header; the chunk may still be the last
+    expect(cat(s.push(bytes(1))).length).toBe(REC);
+    expect(cat(s.push(bytes(0))).length).toBe(0);
+    expect(cat(s.end()).length).toBe(1 + TAG_BYTES);
     expect(() => s.push(bytes(1))).toThrow(ClipError);
   });
 
@@ -149,7 +150,8 @@ describe("seal - round trips", () => {
     const rss0 = process.memoryUsage().rss;
     let rssMax = rss0;
     // Odd sized pieces into the opener, as a socket would hand them over.
-    const feed = (sealed: Uint8Array) => {
+    const feed = (pieces: Uint8Array[]) => {
+      const sealed = cat(pieces);
       sealedBytes += sealed.length;
       for (let i = 0; i < sealed.length; i += 300_007) for (const p of o.push(sealed.subarray(i, i + 300_007))) outHash.update(p);
       maxHeld = Math.max(maxHeld, o.buffered);
