@@ -233,10 +233,8 @@ type OpenerState =
  * Holds at most one chunk.
  */
 export class Opener {
-  /** True once the header is read, false if passPlain found a plain value; undefined before. */
-  sealed: boolean | undefined;
-  /** The key id of the value's header, once read. */
-  keyId: string | undefined;
+  private isSealed: boolean | undefined;
+  private headerKeyId: string | undefined;
   private state: OpenerState = "header";
   private readonly head = new Uint8Array(SEAL_HEADER_BYTES);
   private headLen = 0;
@@ -254,6 +252,16 @@ export class Opener {
     opts: { passPlain?: boolean } = {},
   ) {
     this.passPlain = opts.passPlain === true;
+  }
+
+  /** True once the header names a key, false if passPlain found a plain value; undefined before. */
+  get sealed(): boolean | undefined {
+    return this.isSealed;
+  }
+
+  /** The key id the value's header names, once read (also when the key is missing or another). */
+  get keyId(): string | undefined {
+    return this.headerKeyId;
   }
 
   /** Bytes held for an incomplete header or chunk: at most one chunk and its tag. */
@@ -283,10 +291,10 @@ export class Opener {
     try {
       const out: Uint8Array[] = [];
       if (this.state === "header") {
-        if (!this.passPlain) throw this.damaged("is cut short (it ends inside its header)");
+        if (!this.passPlain || this.headLen >= SEAL_MAGIC.length) throw this.damaged("is cut short (it ends inside its header)");
         // Fewer bytes than the magic, all of them matching it: a short plain value.
         this.state = "plain";
-        this.sealed = false;
+        this.isSealed = false;
         if (this.headLen > 0) out.push(this.head.slice(0, this.headLen));
       } else if (this.state === "chunks") {
         if (this.have < TAG_BYTES) throw this.damaged(`is cut short (it ends inside chunk ${this.chunks!.count})`);
@@ -337,7 +345,7 @@ export class Opener {
       if (at < SEAL_MAGIC.length && b !== SEAL_MAGIC[at]) {
         if (!this.passPlain) throw this.damaged("is not a sealed value (damaged, or written without --encrypt)");
         this.state = "plain";
-        this.sealed = false;
+        this.isSealed = false;
         // head[0..at) is what earlier pushes held back, then bytes[0..pos) of this one: give back the former and all of this push.
         if (at > pos) out.push(this.head.slice(0, at - pos));
         out.push(bytes);
@@ -354,9 +362,9 @@ export class Opener {
         if (cs < 1 || cs > MAX_SEAL_CHUNK) throw this.damaged(`is damaged (its header announces chunks of ${cs} bytes)`);
       }
       if (this.headLen === AT_KEY_ID + KEY_ID_BYTES) {
-        this.sealed = true;
-        this.keyId = Buffer.from(this.head.subarray(AT_KEY_ID, AT_KEY_ID + KEY_ID_BYTES)).toString("hex");
-        if (!this.key || this.key.id !== this.keyId) throw new ClipError("AUTH", `${this.ctx.name} is encrypted with key ${this.keyId}: pass --key-file`);
+        this.isSealed = true;
+        this.headerKeyId = Buffer.from(this.head.subarray(AT_KEY_ID, AT_KEY_ID + KEY_ID_BYTES)).toString("hex");
+        if (!this.key || this.key.id !== this.headerKeyId) throw new ClipError("AUTH", `${this.ctx.name} is encrypted with key ${this.headerKeyId}: pass --key-file`);
       }
     }
     if (this.headLen === SEAL_HEADER_BYTES) {

@@ -387,6 +387,18 @@ describe("seal - passPlain", () => {
     });
   }
 
+  test("seal - passPlain: a sealed value cut short from its 8th byte on is still refused", () => {
+    const plain = bytes(3 * CS + 5);
+    const sealed = sealValue(key, r3, plain, { chunkSize: CS });
+    for (let n = SEAL_MAGIC.length; n < sealed.length; n++) {
+      for (const step of [n, 1]) {
+        const { out, error } = openIn(sealed.subarray(0, n), step, key, r3, { passPlain: true });
+        expect(error?.code).toBe("AUTH");
+        expect(same(out, plain.subarray(0, out.length))).toBe(true);
+      }
+    }
+  });
+
   test("seal - passPlain still opens sealed values, and still refuses them without the key", () => {
     const plain = bytes(50);
     const sealed = sealValue(key, r3, plain, { chunkSize: CS });
