@@ -168,16 +168,17 @@ export function requireKey(opts: { keyFile?: string; env?: Env } = {}): Key {
 }
 
 /**
- * `clip keygen [FILE]`: a new key written to `path` (default: SPEC's) and
- * returned; the caller prints `key.id`. The file is 0600; folders this
+ * `clip keygen [FILE]`: a new key written to `path` and returned; the caller
+ * prints `key.id`. Without a path, where the other commands will look for it
+ * (CLIP_KEY_FILE, else SPEC's default), so that the key just made is used. The file is 0600; folders this
  * creates are 0700 (an existing folder is left as it is: the file's own
  * mode is what protects it, and FILE may be in a shared folder). Written
  * whole to a temporary file in the same folder, then linked into place, so
  * there is never a half-written key file and an existing one is never
  * replaced unless `force` (then renamed over it, atomically).
  */
-export function createKeyFile(path: string = defaultKeyPath(), opts: { force?: boolean } = {}): Key {
-  path = resolve(path);
+export function createKeyFile(path?: string, opts: { force?: boolean; env?: Env } = {}): Key {
+  path = path ? resolve(path) : keyPath({ env: opts.env }).path;
   const dir = dirname(path);
   try {
     const first = mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -218,6 +218,17 @@ describe("key - where the key is", () => {
     refused(() => loadKey({ env }), /open to other users/); // a bad default file is reported, not taken for no key
   });
 
+  test("key - keygen without a path writes where the commands will look: CLIP_KEY_FILE, else the default", () => {
+    const conf = fresh();
+    const named = join(fresh(), "named-key");
+    const k1 = createKeyFile(undefined, { env: { XDG_CONFIG_HOME: conf, CLIP_KEY_FILE: named } });
+    expect(readKeyFile(named).id).toBe(k1.id);
+    expect(existsSync(join(conf, "clip", "key"))).toBe(false);
+    const k2 = createKeyFile(undefined, { env: { XDG_CONFIG_HOME: conf } });
+    expect(readKeyFile(join(conf, "clip", "key")).id).toBe(k2.id);
+    expect(mode(join(conf, "clip"))).toBe(0o700);
+  });
+
   test("key - requireKey (--encrypt): no key is `no key: run clip keygen`, exit 1", () => {
     const env = { XDG_CONFIG_HOME: fresh(), HOME: "/nonexistent" };
     const err = refused(() => requireKey({ env }), /^no key: run clip keygen$/);
