@@ -5,7 +5,7 @@
 // garbage) refused with the right ClipError and no unverified byte out.
 
 import { describe, expect, test } from "bun:test";
-import { createDecipheriv, createHash, hkdfSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, hkdfSync } from "node:crypto";
 import { Key, generateKey } from "../../src/crypto/key.ts";
 import {
   DEFAULT_CHUNK,
@@ -71,6 +71,27 @@ function expectRefused(sealed: Uint8Array, plain: Uint8Array, code: ErrorCode, o
     expect(out.length % CS).toBe(0);
     expect(same(out, plain.subarray(0, out.length))).toBe(true);
   }
+}
+
+/**
+ * A value built by hand with the documented construction, chunk by chunk,
+ * each with the last flag given: values a Sealer never writes, as someone
+ * holding the key could.
+ */
+function craft(chunks: { plain: Uint8Array; last: boolean }[], ctx: SealContext = r3): Uint8Array {
+  const h = Buffer.from(sealValue(key, ctx, new Uint8Array(0), { chunkSize: CS }).subarray(0, SEAL_HEADER_BYTES));
+  const vk = Buffer.from(hkdfSync("sha256", key.bytes, h.subarray(21, 53), "clip seal v1", 32));
+  const aad = Buffer.concat([h, Buffer.from(ctx.bound)]);
+  const out: Uint8Array[] = [h];
+  chunks.forEach((c, i) => {
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(i, 7);
+    nonce[11] = c.last ? 1 : 0;
+    const e = createCipheriv("aes-256-gcm", vk, nonce);
+    e.setAAD(aad);
+    out.push(e.update(c.plain), e.final(), e.getAuthTag());
+  });
+  return cat(out);
 }
 
 const chunkAt = (sealed: Uint8Array, i: number) => sealed.subarray(SEAL_HEADER_BYTES + i * REC, SEAL_HEADER_BYTES + (i + 1) * REC);
@@ -323,6 +344,20 @@ describe("seal - refused", () => {
     const longer = sealIn(bytes(4 * CS), 4 * CS);
     // A value's own last chunk, then one more (from a value sealed with the same salt is impossible; use the longer value's chunk 3).
     expectRefused(cat([s, chunkAt(longer, 3)]), exact, "AUTH", { firstBad: 2 });
+  });
+
+  test("seal - built by hand: the construction opens, and a misplaced last flag or an empty last chunk does not", () => {
+    const a = bytes(CS, 2);
+    const b = bytes(5, 3);
+    expect(same(openValue(key, r3, craft([{ plain: a, last: false }, { plain: b, last: true }])), cat([a, b]))).toBe(true);
+    // The last flag on chunk 0, then chunk 1: chunk 0 is read as not last and fails.
+    expectRefused(craft([{ plain: a, last: true }, { plain: b, last: true }]), a, "AUTH", { firstBad: 0 });
+    // No chunk flagged last at all.
+    expectRefused(craft([{ plain: a, last: false }, { plain: b, last: false }]), a, "AUTH", { firstBad: 1 });
+    // An empty last chunk after a full one: the Sealer would have flagged the full one last.
+    expectRefused(craft([{ plain: a, last: false }, { plain: new Uint8Array(0), last: true }]), a, "AUTH", { firstBad: 1, match: /empty last chunk/ });
+    // A short chunk that is not last cannot be told from a last one: read as last, it fails.
+    expectRefused(craft([{ plain: b, last: false }]), b, "AUTH", { firstBad: 0 });
   });
 
   test("seal - opened under another context: region 3's value as region 4, or as a key", () => {
