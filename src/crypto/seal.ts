@@ -12,7 +12,7 @@
 //                 plaintext bytes each, the last one of 0..C bytes
 //
 // The cipher is node:crypto's AES-256-GCM (BoringSSL in Bun): audited,
-// synchronous and AES-NI fast (bench/seal.ts: ~5 GB/s a core). Nothing here
+// synchronous and AES-NI fast (bench/seal.ts: ~4 GB/s a core). Nothing here
 // is a cipher or a MAC, only the STREAM construction around one:
 //   value key = HKDF-SHA-256(key, salt, "clip seal v1"), one per value;
 //   nonce of chunk i = 7 zero bytes || i (u32, big-endian) || 1 if last else 0;
@@ -31,7 +31,7 @@ export const SEAL_VERSION = 1;
 export const SEAL_HEADER_BYTES = 53;
 /** Bytes added to each chunk: the GCM tag. */
 export const TAG_BYTES = 16;
-/** age's choice too: small enough to stream and verify with little memory, large enough for ~5 GB/s (bench/seal.ts). */
+/** age's choice too: small enough to stream and verify with little memory, large enough for ~4 GB/s a core (bench/seal.ts). */
 export const DEFAULT_CHUNK = 64 << 10;
 /** The largest chunk size a header may announce: bounds what an opener allocates for one chunk. */
 export const MAX_SEAL_CHUNK = 1 << 20;
