@@ -8,8 +8,10 @@
 // (until the latest one drains) are an upper bound on what the reader is
 // behind by. Past `maxBytes` or `maxEvents` the body is cut off: the
 // connection is reset (controller.close(error)), which frees what Bun holds
-// at once. A graceful end would first try to send all of it. An EventSource
-// reconnects with Last-Event-ID and resumes; a download fails visibly.
+// at once. A graceful end would first try to send all of it, and Bun's idle
+// timeout does not fire while a response waits on a reader (measured), so a
+// reset is the only way out. An EventSource reconnects with Last-Event-ID and
+// resumes; a download fails visibly.
 //
 // A writer that can wait (a download from a file) awaits `drained()` between
 // chunks and is never cut off; one that cannot (events fanned out to many
@@ -65,6 +67,7 @@ export class Outbound {
         this.behindBytes = this.behindEvents = 0;
         for (const chunk of early) if (!this.push(chunk, false)) break;
         if (this.endAsked) this.end();
+        if (!this.latest) this.wake(); // a writer waiting in drained() may go on
         // The stream stays open while this promise is pending (Bun's rule for a direct pull).
         return this.done;
       },
@@ -119,7 +122,7 @@ export class Outbound {
   abort(reason: CloseReason = "server"): void {
     if (this.finished) return;
     this.finish(reason);
-    this.controller?.close(new Error(`stream ended: ${reason}`));
+    this.controller?.close(resetReason(reason));
   }
 
   private push(chunk: string | Uint8Array, isEvent: boolean): boolean {
@@ -168,6 +171,21 @@ export class Outbound {
     this.resolveDone();
     this.wake();
     this.onClose?.(reason);
+  }
+}
+
+/**
+ * The error that resets a body. Bun prints the reason of every failed body on
+ * stderr, with the stack it was made with; an error made without frames is
+ * printed as one line, as a server log line should be.
+ */
+function resetReason(reason: CloseReason): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new Error(reason === "slow" ? "http: a reader fell too far behind (64 MiB or 64 events) and was cut off" : `http: a response was cut short (${reason})`);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
