@@ -74,6 +74,8 @@ export class FakeHttp {
   readonly regions: (FakeRegion | undefined)[] = Array.from({ length: 10 }, () => undefined);
   readonly log: LoggedRequest[] = [];
   readonly sessions = new SessionStore({ max: 16 });
+  /** Last-Event-ID of each event stream request that sent one, in order. */
+  readonly lastEventIds: string[] = [];
   rev = 0;
   private readonly streams = new Set<{ es: EventStream; region?: number }>();
   private readonly history: { rev: number; event: Record<string, unknown> }[] = [];
@@ -116,6 +118,12 @@ export class FakeHttp {
     this.history.push({ rev, event });
     for (const s of this.streams) if (s.region === undefined || s.region === region) s.es.send({ id: rev, data: event });
     return rev;
+  }
+
+  /** Cuts every open event stream, as a slow-reader cut-off or a restart would. */
+  async dropStreams(): Promise<void> {
+    for (const s of [...this.streams]) s.es.abort();
+    this.streams.clear();
   }
 
   async stop(): Promise<void> {
@@ -224,7 +232,9 @@ export class FakeHttp {
   }
 
   private events(req: Request, server: Bun.Server<undefined>, region: number | undefined): Response {
-    const since = parseLastEventId(req.headers.get("last-event-id"));
+    const lastId = req.headers.get("last-event-id");
+    if (lastId !== null) this.lastEventIds.push(lastId);
+    const since = parseLastEventId(lastId);
     server.timeout(req, 0);
     const entry: { es: EventStream; region?: number } = { es: undefined as unknown as EventStream, region };
     entry.es = new EventStream({ signal: req.signal, onClose: () => this.streams.delete(entry) });

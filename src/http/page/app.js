@@ -14,7 +14,18 @@ const TREE_EVERY_MS = 10_000;
 const SEALED = "application/x-clip-sealed";
 
 const $ = (sel, root = document) => root.querySelector(sel);
-const state = { regions: [], cards: [], events: null, treeTimer: 0, signedIn: false };
+// Whether this tab signed in (the cookie itself is HttpOnly: the page cannot see it).
+// Only this flag is kept, never the token.
+const SIGNED_IN = "clip-signed-in";
+const state = { regions: [], cards: [], events: null, treeTimer: 0 };
+const signedIn = (v) => {
+  try {
+    if (v === undefined) return sessionStorage.getItem(SIGNED_IN) === "1";
+    if (v) sessionStorage.setItem(SIGNED_IN, "1");
+    else sessionStorage.removeItem(SIGNED_IN);
+  } catch {}
+  return !!v;
+};
 
 function humanSize(n) {
   if (n < 1000) return `${n} B`;
@@ -67,6 +78,7 @@ async function api(path, init) {
 
 function showLogin() {
   stopLive();
+  signedIn(false);
   $("#regions-section").hidden = true;
   $("#tree-section").hidden = true;
   $("#signout").hidden = true;
@@ -92,14 +104,13 @@ async function signIn(ev) {
     input.focus();
     return;
   }
-  state.signedIn = true;
+  signedIn(true);
   $("#login").hidden = true;
   start();
 }
 
 async function signOut() {
   await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" });
-  state.signedIn = false;
   showLogin();
 }
 
@@ -465,7 +476,7 @@ async function start() {
   }
   $("#login").hidden = true;
   $("#regions-section").hidden = false;
-  $("#signout").hidden = !state.signedIn;
+  $("#signout").hidden = !signedIn();
   goLive();
   loadTree().catch(() => {});
 }
