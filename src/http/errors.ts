@@ -7,7 +7,8 @@ import { ClipError, type ErrorCode, asClipError } from "../protocol/errors.ts";
 
 /**
  * One status per code. A Record, so that a code added to ErrorCode does not
- * compile until it has a status here.
+ * compile until it has a status here: the condition-failed code that
+ * --if-rev brings (exit 6) goes to 412 Precondition Failed.
  */
 const STATUS: Record<ErrorCode, number> = {
   USAGE: 400, // bad region, name, parameter or header
