@@ -27,6 +27,8 @@ const signedIn = (v) => {
   return !!v;
 };
 
+// The CLI's units (src/cli/output.ts), so a size reads the same on the page and in `clip list`:
+// a copy, since this file runs in the browser and imports nothing.
 function humanSize(n) {
   if (n < 1000) return `${n} B`;
   const units = ["kB", "MB", "GB", "TB"];
