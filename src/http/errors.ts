@@ -5,11 +5,7 @@
 
 import { ClipError, type ErrorCode, asClipError } from "../protocol/errors.ts";
 
-/**
- * One status per code. A Record, so that a code added to ErrorCode does not
- * compile until it has a status here: the condition-failed code that
- * --if-rev brings (exit 6) goes to 412 Precondition Failed.
- */
+/** One status per code. A Record, so that a code added to ErrorCode does not compile until it has a status here. */
 const STATUS: Record<ErrorCode, number> = {
   USAGE: 400, // bad region, name, parameter or header
   PROTOCOL: 400, // a malformed request
@@ -18,6 +14,7 @@ const STATUS: Record<ErrorCode, number> = {
   GROUP_DELETED: 403,
   NOTFOUND: 404, // missing key or group, revision not held
   EXISTS: 409, // creating a group that is there already
+  CONDITION: 412, // If-Match / If-None-Match (--if-rev) found another revision
   TOOBIG: 413,
   SHUTDOWN: 503,
   BUSY: 503, // a limit on concurrent work; Retry-After says when to come back
