@@ -1,6 +1,6 @@
 // The library: `import { connect } from "clip"`.
-export { Client, connect, collect, FileSource, type ConnectOptions, type CopyOptions, type CopySource, type Message, type WaitOptions } from "./client/client.ts";
+export { Client, connect, collect, FileSource, type ClientOptions, type Clip, type ConnectOptions, type CopySource, type FollowOptions, type Message, type ReadOptions, type ReconnectOptions, type RegionClip, type WaitOptions, type WriteOptions, type Written } from "./client/client.ts";
 export { ClipError, type ErrorCode } from "./protocol/errors.ts";
-export type { RegionInfo } from "./protocol/messages.ts";
+export type { HistoryRow, RegionInfo, ValueInfo } from "./protocol/messages.ts";
 export { startServer, type RunningServer, type ServeOptions } from "./server/serve.ts";
-export { Groups, Kv, KvWatch, type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, type KvEvent, type KvOptions, type WatchOptions } from "./client/kv.ts";
+export { Groups, Kv, KvWatch, type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, type KvEvent, type KvOptions, type PutOptions, type WatchOptions } from "./client/kv.ts";

@@ -142,7 +142,7 @@ export async function woken(from: Client, followers: Client[], region: number): 
       for (;;) {
         const r = await iters[k].next();
         if (r.done) throw new Error("follow ended");
-        if (dec.decode(r.value) === v) return;
+        if (dec.decode(r.value.value) === v) return;
       }
     });
   // Untimed: every follower's watch is in place before the first timed write (a follow's

@@ -3,19 +3,45 @@
 
 import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { parseRegion } from "../protocol/messages.ts";
+import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
+import { checkMediaType } from "../value/mediatype.ts";
 import { type ClientFlags, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { jsonLine, progress } from "./output.ts";
-import { regionsTable, valueLine } from "./render.ts";
+import { historyTable, regionsTable, valueLine } from "./render.ts";
+
+export interface WriteFlags extends ClientFlags {
+  type?: unknown;
+  ttl?: unknown;
+  ifRev?: unknown;
+  json?: boolean;
+}
+
+/** A write's flags, checked before a byte is read or sent (usage errors: exit 2). */
+export function writeOptions(flags: WriteFlags): { type?: string; ttl?: number; ifRev?: number } {
+  const o: { type?: string; ttl?: number; ifRev?: number } = {};
+  if (flags.type !== undefined) o.type = checkMediaType(flags.type);
+  if (flags.ttl !== undefined) o.ttl = parseDuration(flags.ttl);
+  if (flags.ifRev !== undefined) o.ifRev = parseRevision(flags.ifRev, "--if-rev");
+  return o;
+}
+
+/** --rev / --back: which stored value to read. */
+export function readOptions(flags: { rev?: unknown; back?: unknown }): { rev?: number; back?: number } {
+  if (flags.rev !== undefined && flags.back !== undefined) throw new ClipError("USAGE", "--rev and --back do not go together");
+  if (flags.rev !== undefined) return { rev: parseRevision(flags.rev, "--rev") };
+  if (flags.back !== undefined) return { back: parseRevision(flags.back, "--back") };
+  return {};
+}
 
 /** Stores TEXT (the shell), or FILE, or stdin in a region. */
-export async function copy(ctx: Ctx, region: unknown, file: string | undefined, flags: ClientFlags, text?: string): Promise<void> {
+export async function copy(ctx: Ctx, region: unknown, file: string | undefined, flags: WriteFlags, text?: string): Promise<void> {
   const r = parseRegion(region); // before reading a byte or connecting
-  if (text !== undefined) {
-    await (await ctx.client()).copy(r, text);
-    return;
-  }
+  const opts = writeOptions(flags);
+  const done = async (w: { rev: number; size: number }) => {
+    if (flags.json) await ctx.write(jsonLine({ rev: w.rev, size: w.size }));
+  };
+  if (text !== undefined) return done(await (await ctx.client()).copy(r, text, opts));
   // node:fs costs ~1.5 ms of startup: only copy needs it, so paste never loads it.
   const { fstatSync, statSync } = require("node:fs") as typeof import("node:fs");
   let source: CopySource;
@@ -39,16 +65,24 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   }
   const c = await ctx.client();
   const bar = progress(`copy ${r}:`);
+  let w;
   try {
-    await c.copy(r, source, { onProgress: (n) => bar(n, total) });
+    w = await c.copy(r, source, { ...opts, onProgress: (n) => bar(n, total) });
   } finally {
     bar.end();
   }
+  await done(w);
 }
 
-export async function pasteRegion(ctx: Ctx, region: unknown): Promise<void> {
+export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown } = {}): Promise<void> {
   const r = parseRegion(region);
-  await ctx.value(await (await ctx.client()).pasteStream(r), `paste ${r}:`);
+  const at = readOptions(flags);
+  await ctx.value(await (await ctx.client()).pasteStream(r, at), `paste ${r}:`);
+}
+
+export async function history(ctx: Ctx, region: unknown, flags: { json?: boolean }): Promise<void> {
+  const rows = await (await ctx.client()).history(parseRegion(region));
+  await ctx.write(flags.json ? jsonLine(rows) : historyTable(rows, ctx.interactive));
 }
 
 /** `clip paste R` as src/entry.ts's fast path calls it when quickpaste.ts cannot: one connection, one paste. */
@@ -64,6 +98,7 @@ export async function paste(region: unknown, flags: ClientFlags): Promise<void> 
 export interface WaitFlags extends ClientFlags {
   timeout?: unknown;
   follow?: boolean;
+  since?: unknown;
   sep?: unknown;
   0?: boolean;
 }
@@ -73,12 +108,13 @@ export async function wait(ctx: Ctx, region: unknown, flags: WaitFlags): Promise
   const timeout = timeoutFlag(flags.timeout);
   if (flags.sep !== undefined && flags[0]) throw new ClipError("USAGE", "--sep and -0 do not go together");
   if (!flags.follow && (flags.sep !== undefined || flags[0])) throw new ClipError("USAGE", "--sep and -0 go with --follow");
+  const since = flags.since !== undefined ? parseRevision(flags.since, "--since") : undefined;
   const c = await ctx.client();
-  if (!flags.follow) return ctx.value(await c.waitStream(r, { timeout, signal: ctx.signal }), `wait ${r}:`);
+  if (!flags.follow) return ctx.value(await c.waitStream(r, { timeout, since, signal: ctx.signal }), `wait ${r}:`);
   if (ctx.background) {
     return ctx.background(`wait ${r} --follow`, async (signal) =>
       (async function* () {
-        for await (const v of c.follow(r, { signal })) yield valueLine(v).replace(/\n$/, "");
+        for await (const v of c.follow(r, { signal, since, resume: false })) yield valueLine(v.value).replace(/\n$/, "");
       })(),
     );
   }
@@ -86,7 +122,8 @@ export async function wait(ctx: Ctx, region: unknown, flags: WaitFlags): Promise
   // --timeout with --follow: give up if nothing at all arrives in time.
   const ctl = new AbortController();
   const timer = timeout !== undefined ? setTimeout(() => ctl.abort(new ClipError("TIMEOUT", `nothing arrived within ${timeout} s`)), timeout * 1000) : undefined;
-  for await (const m of c.followStream(r, { signal: ctl.signal })) {
+  // A lost connection ends the command (exit 3); --since is how a script resumes.
+  for await (const m of c.followStream(r, { signal: ctl.signal, since, resume: false })) {
     clearTimeout(timer);
     await ctx.value(m, `wait ${r}:`);
     await ctx.write(sep);

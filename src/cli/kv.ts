@@ -4,11 +4,12 @@
 import { fstatSync } from "node:fs";
 import type { KvEvent } from "../client/kv.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { checkKey } from "../protocol/messages.ts";
+import { checkKey, parseRevision } from "../protocol/messages.ts";
+import { readOptions, type WriteFlags, writeOptions } from "./clipboard.ts";
 import { timeoutFlag } from "./common.ts";
 import type { Ctx } from "./context.ts";
 import { jsonLine } from "./output.ts";
-import { keysTable, valueLine } from "./render.ts";
+import { historyTable, keysTable, valueLine } from "./render.ts";
 
 /**
  * Keys from argv. Bytes that are not UTF-8 reach us as U+FFFD (the runtime
@@ -21,8 +22,9 @@ const key = (k: unknown): string => {
 };
 
 /** Sets KEY to VALUE, or to stdin when there is none (the CLI). */
-export async function put(ctx: Ctx, k: unknown, value: unknown): Promise<void> {
+export async function put(ctx: Ctx, k: unknown, value: unknown, flags: WriteFlags = {}): Promise<void> {
   const name = key(k);
+  const opts = writeOptions(flags); // before a byte is read or sent
   const kv = await ctx.kv();
   let source: string | Blob | AsyncIterable<Uint8Array>;
   if (value !== undefined) source = String(value);
@@ -31,12 +33,19 @@ export async function put(ctx: Ctx, k: unknown, value: unknown): Promise<void> {
     const st = fstatSync(0);
     source = st.isFile() ? Bun.file("/dev/stdin") : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
   }
-  await kv.put(name, source);
+  const w = await kv.put(name, source, opts);
+  if (flags.json) await ctx.write(jsonLine({ rev: w.rev, size: w.size }));
 }
 
-export async function get(ctx: Ctx, k: unknown): Promise<void> {
+export async function get(ctx: Ctx, k: unknown, flags: { rev?: unknown; back?: unknown } = {}): Promise<void> {
   const name = key(k);
-  await ctx.value(await (await ctx.kv()).getStream(name), `kv get ${name}:`);
+  const at = readOptions(flags);
+  await ctx.value(await (await ctx.kv()).getStream(name, at), `kv get ${name}:`);
+}
+
+export async function history(ctx: Ctx, k: unknown, flags: { json?: boolean }): Promise<void> {
+  const rows = await (await ctx.kv()).history(key(k));
+  await ctx.write(flags.json ? jsonLine(rows) : historyTable(rows, ctx.interactive));
 }
 
 export async function del(ctx: Ctx, k: unknown): Promise<void> {
@@ -51,6 +60,8 @@ export async function list(ctx: Ctx, prefix: unknown, flags: { json?: boolean })
 }
 
 interface WatchFlags {
+  prefix?: unknown;
+  since?: unknown;
   exec?: string;
   execTimeout?: string;
   json?: boolean;
@@ -61,14 +72,16 @@ interface WatchFlags {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const enc = new TextEncoder();
 
+/** One change as `kv watch --json` prints it (SPEC's fields first; value as UTF-8 text, or base64 when not). */
 function eventJson(group: string, e: KvEvent): Record<string, unknown> {
-  if (e.event === "del") return { event: "del", group, key: e.key, rev: e.rev, at: e.at, by: e.by };
-  const { value, ...rest } = e;
+  const head = { rev: e.rev, key: e.key, event: e.event, type: e.type };
+  const rest = { size: e.size, at: e.at, by: e.by, group, ...(e.expires ? { expires: e.expires } : {}) };
+  if (e.event !== "put") return { ...head, ...rest };
   let text: string | null = null;
   try {
-    text = utf8.decode(value);
+    text = utf8.decode(e.value);
   } catch {}
-  return { ...rest, group, value: text ?? Buffer.from(value).toString("base64"), encoding: text !== null ? "utf8" : "base64" };
+  return { ...head, value: text ?? Buffer.from(e.value).toString("base64"), encoding: text !== null ? "utf8" : "base64", ...rest };
 }
 
 function positiveInt(v: unknown, flag: string): number | undefined {
@@ -118,7 +131,11 @@ async function runExec(cmd: string, group: string, e: KvEvent, n: number, limitS
  * JSON, or --exec); the shell prints them in the background.
  */
 export async function watch(ctx: Ctx, k: unknown, flags: WatchFlags): Promise<void> {
-  const name = key(k);
+  if ((k === undefined) === (flags.prefix === undefined)) throw new ClipError("USAGE", "kv watch takes a KEY or --prefix P (\"\" for every key of the group), not both");
+  const prefix = flags.prefix === undefined ? undefined : flags.prefix === "" || flags.prefix === true ? "" : key(flags.prefix);
+  const what = prefix === undefined ? key(k) : { prefix };
+  const name = prefix === undefined ? (what as string) : `${prefix}*`;
+  const since = flags.since !== undefined ? parseRevision(flags.since, "--since") : undefined;
   const count = positiveInt(flags.count, "--count");
   const timeout = timeoutFlag(flags.timeout);
   const execTimeout = flags.execTimeout === undefined ? 60 : timeoutFlag(flags.execTimeout)!;
@@ -126,15 +143,16 @@ export async function watch(ctx: Ctx, k: unknown, flags: WatchFlags): Promise<vo
   const kv = await ctx.kv();
   if (ctx.background) {
     return ctx.background(`kv watch ${name}`, async (signal) => {
-      const w = kv.watch(name, { signal });
+      const w = kv.watch(what, { signal, since, resume: false });
       await w.ready; // the watch is in place before the next command runs
       return (async function* () {
-        for await (const e of w) yield e.event === "del" ? `${e.key} deleted` : `${e.key} = ${valueLine(e.value)}`;
+        for await (const e of w) yield e.event === "put" ? `${e.key} = ${valueLine(e.value)}` : `${e.key} ${e.event === "del" ? "deleted" : "expired"}`;
       })();
     });
   }
   const group = kv.group;
-  const w = kv.watch(name);
+  // A lost connection ends the command (exit 3); --since is how a script resumes.
+  const w = kv.watch(what, { since, resume: false });
   let seen = 0;
   let timedOut = false;
   const timer =
@@ -151,7 +169,7 @@ export async function watch(ctx: Ctx, k: unknown, flags: WatchFlags): Promise<vo
       if (flags.exec !== undefined) await runExec(flags.exec, group, e, seen, execTimeout);
       else if (!flags.json) {
         if (e.event === "put") await ctx.write(Buffer.concat([enc.encode(`put ${e.key} `), e.value, enc.encode("\n")]));
-        else await ctx.write(`del ${e.key}\n`);
+        else await ctx.write(`${e.event} ${e.key}\n`);
       }
       if (count !== undefined && seen >= count) break;
     }

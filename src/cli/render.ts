@@ -3,24 +3,41 @@
 // final newline); `human` picks sizes for people (at a terminal) or exact
 // byte counts (in a pipe).
 
-import type { GroupInfo, KeyInfo, RegionInfo } from "../protocol/messages.ts";
+import type { GroupInfo, HistoryRow, KeyInfo, RegionInfo } from "../protocol/messages.ts";
 import { ago, bold, dim, duration, humanSize, table } from "./output.ts";
 
 const size = (n: number, human: boolean) => (human ? humanSize(n) : String(n));
 
+/** The media type as a column: the common text type spelled short. */
+const typeCell = (t: string | undefined) => (!t ? "-" : t === "text/plain;charset=utf-8" ? "text" : t);
+
+/** What a preview cell says: the text, or what kind of bytes they are. */
+function previewCell(v: { preview?: string; binary?: boolean; encrypted?: string; size: number; expires?: string }): string {
+  const base = v.encrypted ? `encrypted (key ${v.encrypted})` : v.binary ? `binary, ${humanSize(v.size)}` : (v.preview ?? "");
+  return v.expires ? `${base}${base ? "  " : ""}${dim(`expires ${until(v.expires)}`)}` : base;
+}
+
+/** How long until an RFC 3339 deadline, for people. */
+function until(iso: string): string {
+  const s = Math.max(0, Math.round((Date.parse(iso) - Date.now()) / 1000));
+  return s < 60 ? `in ${s}s` : `in ${duration(s)}`;
+}
+
 export function regionsTable(regions: RegionInfo[], human: boolean): string {
-  const rows = regions.map((g) => [
-    String(g.region),
-    g.at ? size(g.size, human) : "-",
-    ago(g.at),
-    g.by || "-",
-    g.binary ? `binary, ${humanSize(g.size)}` : g.preview,
-  ]);
-  return table(["REGION", "SIZE", "WRITTEN", "BY", "PREVIEW"], rows);
+  const rows = regions.map((g) => [String(g.region), g.at ? size(g.size, human) : "-", g.at ? typeCell(g.type) : "-", ago(g.at), g.by || "-", previewCell(g)]);
+  return table(["REGION", "SIZE", "TYPE", "WRITTEN", "BY", "PREVIEW"], rows);
 }
 
 export function keysTable(keys: KeyInfo[], human: boolean): string {
-  return table(["KEY", "SIZE", "WRITTEN", "BY"], keys.map((k) => [k.key, size(k.size, human), ago(k.at), k.by || "-"]));
+  return table(["KEY", "REV", "SIZE", "TYPE", "WRITTEN", "BY"], keys.map((k) => [k.key, String(k.rev), size(k.size, human), typeCell(k.type), ago(k.at), k.by || "-"]));
+}
+
+/** `history`: newest first; a delete or an expiry is a row without a value. */
+export function historyTable(rows: HistoryRow[], human: boolean): string {
+  return table(
+    ["REV", "WRITTEN", "BY", "SIZE", "TYPE", "PREVIEW"],
+    rows.map((h) => [String(h.rev), ago(h.at), h.by || "-", h.event === "put" ? size(h.size, human) : "-", h.event === "put" ? typeCell(h.type) : "-", h.event === "put" ? previewCell(h) : dim(h.event === "del" ? "(deleted)" : "(expired)")]),
+  );
 }
 
 export function groupsTable(groups: GroupInfo[]): string {

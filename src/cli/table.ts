@@ -27,6 +27,20 @@ const GROUP = [
 
 const PRINT_JSON = flag("--json", "print JSON");
 
+/** What a write may say besides its value (copy, kv put). */
+const WRITE = [
+  flag("--type <type>", "the value's media type, e.g. image/png (default: recognised from its first bytes)"),
+  flag("--ttl <dur>", "remove the value everywhere after this long: 45s, 10m, 2h, 7d (a bare number is seconds)"),
+  flag("--if-rev <rev>", "write only if the current revision is REV (0: only if empty or absent); else exit 6"),
+  flag("--json", "print the write's revision and size as JSON"),
+];
+
+/** Which stored value to read (paste, kv get). */
+const READ = [
+  flag("--rev <rev>", "the value of revision REV (see history); not held: exit 5"),
+  flag("--back <n>", "the value N writes before the current one (1: the previous); not held: exit 5"),
+];
+
 /** The shell's words after the fixed arguments, as one text. */
 const text = (v: Values[string]): string | undefined => (Array.isArray(v) ? v.join(" ") : v);
 
@@ -69,8 +83,8 @@ const commands: CommandSpec[] = [
     about: "Store stdin (or FILE) in region 0-9",
     completes: { region: "region", file: "file" },
     shell: { args: "<region> <text...>", about: "Store TEXT in region 0-9" },
-    flags: [...CLIENT],
-    examples: ["clip copy 3 < photo.png"],
+    flags: [...CLIENT, ...WRITE],
+    examples: ["clip copy 3 < photo.png", "pass show site | clip copy 0 --ttl 45s", "clip copy 2 --if-rev 41 < next.txt"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.copy(ctx, a.region, a.file, f, text(a.text))),
   },
   {
@@ -79,9 +93,9 @@ const commands: CommandSpec[] = [
     about: "Write region 0-9 to stdout, byte for byte",
     completes: { region: "region" },
     shell: { about: "Print region 0-9 (as text; a large or binary one: clip paste R > FILE)" },
-    flags: [...CLIENT],
-    examples: ["clip paste 3 | tar x"],
-    run: (ctx, a) => import("./clipboard.ts").then((m) => m.pasteRegion(ctx, a.region)),
+    flags: [...CLIENT, ...READ],
+    examples: ["clip paste 3 | tar x", "clip paste 0 --back 1"],
+    run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.pasteRegion(ctx, a.region, f)),
   },
   {
     name: "wait",
@@ -93,16 +107,26 @@ const commands: CommandSpec[] = [
       ...CLIENT,
       flag("--timeout <seconds>", "give up after this long (exit 124)"),
       flag("--follow", "print every later write, until interrupted"),
+      flag("--since <rev>", "start after revision REV: the writes after it that are still held first (no longer held: exit 5)"),
       flag("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { only: "cli" }),
       flag("-0", "with --follow: separate values with NUL", { only: "cli" }),
     ],
-    examples: ["clip wait 3 --follow --sep '\\n---\\n'"],
+    examples: ["clip wait 3 --follow --sep '\\n---\\n'", "clip wait 3 --follow --since 1200"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.wait(ctx, a.region, f)),
+  },
+  {
+    name: "history",
+    args: "<region>",
+    about: "A region's values, newest first: revision, when, by which server, size, type, preview",
+    completes: { region: "region" },
+    flags: [...CLIENT, PRINT_JSON],
+    examples: ["clip history 0", "clip paste 0 --rev 1187"],
+    run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.history(ctx, a.region, f)),
   },
   {
     name: "list",
     args: "",
-    about: "One row per region: size, when, by whom, preview",
+    about: "One row per region: size, type, when, by whom, preview",
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip list --json"],
     run: (ctx, _, f) => import("./clipboard.ts").then((m) => m.list(ctx, f)),
@@ -170,18 +194,22 @@ const commands: CommandSpec[] = [
     args: "<key> [value]",
     about: "Set KEY to VALUE, or to stdin when VALUE is absent (binary-safe, streamed)",
     shell: { args: "<key> <value...>", about: "Set KEY to VALUE" },
-    flags: [...CLIENT, ...GROUP],
-    examples: ["clip kv put -g app --secret \"$S\" color blue", "tar c dir | CLIP_GROUP=app CLIP_SECRET=$S clip kv put backup"],
-    run: (ctx, a) => import("./kv.ts").then((m) => m.put(ctx, a.key, text(a.value))),
+    flags: [...CLIENT, ...GROUP, ...WRITE],
+    examples: [
+      "clip kv put -g app --secret \"$S\" color blue",
+      "tar c dir | CLIP_GROUP=app CLIP_SECRET=$S clip kv put backup",
+      "clip kv put -g app jobs 8 --if-rev 41",
+    ],
+    run: (ctx, a, f) => import("./kv.ts").then((m) => m.put(ctx, a.key, text(a.value), f)),
   },
   {
     name: "kv get",
     args: "<key>",
     about: "Print KEY's value to stdout, byte for byte (missing key: exit 5)",
     shell: { about: "Print KEY's value (missing key: exit 5)" },
-    flags: [...CLIENT, ...GROUP],
-    examples: ["clip kv get -g app color"],
-    run: (ctx, a) => import("./kv.ts").then((m) => m.get(ctx, a.key)),
+    flags: [...CLIENT, ...GROUP, ...READ],
+    examples: ["clip kv get -g app color", "clip kv get -g app color --back 1"],
+    run: (ctx, a, f) => import("./kv.ts").then((m) => m.get(ctx, a.key, f)),
   },
   {
     name: "kv del",
@@ -200,24 +228,38 @@ const commands: CommandSpec[] = [
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.list(ctx, a.prefix, f)),
   },
   {
-    name: "kv watch",
+    name: "kv history",
     args: "<key>",
-    about: "Report every later change of KEY (put or del), in order: 'put KEY VALUE' or 'del KEY' lines (the key need not exist yet)",
+    about: "KEY's values, newest first (deletes and expiries as rows): revision, when, by which server, size, type",
+    flags: [...CLIENT, ...GROUP, PRINT_JSON],
+    examples: ["clip kv history -g app color --json"],
+    run: (ctx, a, f) => import("./kv.ts").then((m) => m.history(ctx, a.key, f)),
+  },
+  {
+    name: "kv watch",
+    args: "[key]",
+    about: "Report every later change of KEY (or of every key under --prefix), in order: 'put KEY VALUE', 'del KEY' or 'expire KEY' lines (the key need not exist yet)",
     shell: { about: "Print every later change of KEY, in the background (see watches)" },
     flags: [
       ...CLIENT,
       ...GROUP,
       flag(
         "--exec <cmd>",
-        "run CMD (sh -c) once per change, one at a time, in order, with the value on stdin and CLIP_KEY, CLIP_EVENT (put/del), CLIP_GROUP, CLIP_REV set; a CMD that fails, or hangs past --exec-timeout (then killed), is reported on stderr and the watch GOES ON",
+        "run CMD (sh -c) once per change, one at a time, in order, with the value on stdin and CLIP_KEY, CLIP_EVENT (put/del/expire), CLIP_GROUP, CLIP_REV set; a CMD that fails, or hangs past --exec-timeout (then killed), is reported on stderr and the watch GOES ON",
         { only: "cli" },
       ),
       flag("--exec-timeout <seconds>", "kill a CMD still running after this long, report it, go on (default 60; 0: never)", { only: "cli" }),
       flag("--json", "one JSON object per change: value as UTF-8 text, or base64 when not (see \"encoding\")", { only: "cli" }),
       flag("--count <n>", "stop after N changes (a watcher more than 1024 changes behind is cut off: exit 1)", { only: "cli" }),
       flag("--timeout <seconds>", "stop after this long; exit 124 if nothing changed meanwhile", { only: "cli" }),
+      flag("--prefix <prefix>", "every key that starts with PREFIX (\"\" for the whole group), instead of one KEY"),
+      flag("--since <rev>", "start after revision REV: the changes after it that are still held first (no longer held: exit 5)"),
     ],
-    examples: ["clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'", "clip kv watch -g app color --json --count 1 --timeout 30"],
+    examples: [
+      "clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'",
+      "clip kv watch -g app color --json --count 1 --timeout 30",
+      "clip kv watch -g app --prefix jobs/ --since 1187",
+    ],
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.watch(ctx, a.key, f)),
   },
   {

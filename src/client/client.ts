@@ -4,11 +4,15 @@
 
 import type { Address } from "../net/address.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
+import { type HistoryRow, type RegionInfo, type WelcomeMeta, parseRegion } from "../protocol/messages.ts";
 import { collect } from "../value/sink.ts";
 import { type SourceLike, toSource } from "../value/source.ts";
 import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
 import { type ConnectOptions, type Message, Mux, type Subscription, type UploadOptions } from "./mux.ts";
+import { type Clip, type ReadOptions, type WriteOptions, type Written, clipOf, writeFields } from "./shapes.ts";
+import { isLinkLoss, type Link, type Position } from "./watch.ts";
+
+export type { Clip, ReadOptions, WriteOptions, Written } from "./shapes.ts";
 
 export type { ConnectOptions, Head, Message, Subscription } from "./mux.ts";
 export { FileSource } from "../value/source.ts";
@@ -17,68 +21,153 @@ export { collect } from "../value/sink.ts";
 /** What copy() and kv put() take: bytes, a string, a Blob, a stream, a file (FileSource) or any ValueSource. */
 export type CopySource = SourceLike;
 
-export interface CopyOptions {
-  /** Progress callback: bytes sent so far, and the total when known. */
-  onProgress?: (sent: number, total: number | undefined) => void;
-  signal?: AbortSignal;
-}
-
 export interface WaitOptions {
   signal?: AbortSignal;
   /** Seconds; on expiry the promise rejects with ClipError("TIMEOUT"). */
   timeout?: number;
+  /** The next write after this revision (one still held comes at once). */
+  since?: number;
 }
 
-export class Client {
-  private constructor(readonly mux: Mux) {}
+export interface FollowOptions {
+  signal?: AbortSignal;
+  /** Every write after this revision that is still held first, then the live ones. */
+  since?: number;
+  /** Resume where it left off when the connection drops (default true). */
+  resume?: boolean;
+}
 
-  static async connect(opts: ConnectOptions = {}): Promise<Client> {
-    return new Client(await Mux.open(opts));
+/** A write to a region as follow() gives it. */
+export interface RegionClip extends Clip {
+  region: number;
+}
+
+/** Keeps going when a connection drops: how long to keep trying, and where. */
+export interface ReconnectOptions {
+  /** Give up after this long without a connection (default 60 s). */
+  timeoutMs?: number;
+  /** Other servers of the same tree to try, after the first one. */
+  servers?: (string | Address)[];
+}
+
+export interface ClientOptions extends ConnectOptions {
+  reconnect?: ReconnectOptions;
+}
+
+export class Client implements Link {
+  private current: Mux;
+  private reviving: Promise<Mux> | null = null;
+  private closedByUser = false;
+
+  private constructor(
+    mux: Mux,
+    private readonly opts: ClientOptions | null,
+  ) {
+    this.current = mux;
   }
 
-  /** A client over a multiplexer opened elsewhere (an in-memory connection in tests). */
+  static async connect(opts: ClientOptions = {}): Promise<Client> {
+    return new Client(await Mux.open(opts), opts);
+  }
+
+  /** A client over a multiplexer opened elsewhere (an in-memory connection in tests); it cannot reconnect. */
   static over(mux: Mux): Client {
-    return new Client(mux);
+    return new Client(mux, null);
+  }
+
+  get mux(): Mux {
+    return this.current;
   }
 
   get address(): Address {
-    return this.mux.address;
+    return this.current.address;
   }
 
   get welcome(): WelcomeMeta {
-    return this.mux.welcome;
+    return this.current.welcome;
   }
 
   /** The server's welcome (its name and id), once it has come. */
   ready(): Promise<WelcomeMeta> {
-    return this.mux.ready();
+    return this.current.ready();
+  }
+
+  /**
+   * The connection, opened again if it was lost: the first address, then
+   * the others of `reconnect.servers`, with backoff, until the time limit.
+   * Watches call this to resume; other requests fail with LOST as they were.
+   */
+  revive(): Promise<Mux> {
+    if (!this.current.closed) return Promise.resolve(this.current);
+    if (this.closedByUser || !this.opts) return Promise.reject(new ClipError("LOST", "the client was closed"));
+    const opts = this.opts;
+    this.reviving ??= (async () => {
+      const servers = [opts.server, ...(opts.reconnect?.servers ?? [])];
+      const deadline = Date.now() + (opts.reconnect?.timeoutMs ?? 60_000);
+      let delay = 100;
+      let last: unknown;
+      while (Date.now() < deadline && !this.closedByUser) {
+        for (const server of servers) {
+          try {
+            const m = await Mux.open({ ...opts, server, timeoutMs: Math.min(opts.timeoutMs ?? 10_000, Math.max(100, deadline - Date.now())) });
+            await m.ready();
+            if (this.closedByUser) {
+              m.close();
+              break;
+            }
+            this.current = m;
+            return m;
+          } catch (e) {
+            last = e;
+          }
+        }
+        await Bun.sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+      }
+      throw last instanceof ClipError ? last : new ClipError("LOST", "the connection was lost and could not be opened again");
+    })().finally(() => {
+      this.reviving = null;
+    });
+    return this.reviving;
   }
 
   // --- the clipboard ---
 
   /** Stores `data` in region 0-9; resolves with the write's revision once it is applied on this server. */
-  async copy(region: number, data: CopySource, opts: CopyOptions = {}): Promise<{ rev: number; size: number }> {
+  async copy(region: number, data: CopySource, opts: WriteOptions = {}): Promise<Written> {
     const r = parseRegion(region);
     const source = toSource(data);
-    const res = await this.mux.upload("copy", { r }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
-    return res as { rev: number; size: number };
+    const res = await this.current.upload("copy", { r, ...writeFields(opts) }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
+    return res as unknown as Written;
   }
 
-  /** Region 0-9's bytes (empty when never written). */
-  async paste(region: number): Promise<Uint8Array> {
-    return (await this.mux.callValue("paste", { r: parseRegion(region) })).bytes;
+  /** Region 0-9's bytes (empty when never written); `rev` or `back` read an earlier value. */
+  async paste(region: number, at: ReadOptions = {}): Promise<Uint8Array> {
+    return (await this.current.callValue("paste", { r: parseRegion(region), ...at })).bytes;
+  }
+
+  /** The value with its revision, type and times; null when the region is empty. */
+  async read(region: number, at: ReadOptions = {}): Promise<Clip | null> {
+    const { meta, bytes } = await this.current.callValue("paste", { r: parseRegion(region), ...at });
+    return meta.rev ? clipOf(meta, bytes) : null;
   }
 
   /** paste as a stream, for values too large to hold; call done() when finished. */
-  pasteStream(region: number): Promise<Message & { done(): void }> {
-    return this.mux.request("paste", { r: parseRegion(region) });
+  pasteStream(region: number, at: ReadOptions = {}): Promise<Message & { done(): void }> {
+    return this.current.request("paste", { r: parseRegion(region), ...at });
   }
 
-  /** Resolves with the next value written to `region` after this call. */
-  async wait(region: number, opts: WaitOptions = {}): Promise<Uint8Array> {
+  /** The region's values, newest first: the current one, then those history keeps (deletes and expiries as rows). */
+  async history(region: number): Promise<HistoryRow[]> {
+    const r = await this.current.callValue("history", { r: parseRegion(region) });
+    return JSON.parse(new TextDecoder().decode(r.bytes)) as HistoryRow[];
+  }
+
+  /** Resolves with the next value written to `region` after this call (or after `since`). */
+  async wait(region: number, opts: WaitOptions = {}): Promise<Clip> {
     const m = await this.waitStream(region, opts);
     try {
-      return await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+      return clipOf(m.meta, await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined));
     } finally {
       m.done();
     }
@@ -86,78 +175,111 @@ export class Client {
 
   waitStream(region: number, opts: WaitOptions = {}): Promise<Message & { done(): void }> {
     const r = parseRegion(region);
-    return withTimeout(opts, (signal) => this.mux.request("wait", { r }, signal));
+    const meta: Record<string, unknown> = { r };
+    if (opts.since !== undefined) meta.since = opts.since;
+    return withTimeout(opts, (signal) => this.current.request("wait", meta, signal));
   }
 
-  /** Every later write to `region`, as whole values, until the loop breaks or the signal aborts. */
-  async *follow(region: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
-    for await (const m of this.followStream(region, opts)) yield await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+  /**
+   * Every later write to `region` (after `since`, if given), whole, with its
+   * revision and type, until the loop breaks or the signal aborts. When the
+   * connection drops it resumes from the last one delivered (see watch.ts).
+   */
+  async *follow(region: number, opts: FollowOptions = {}): AsyncGenerator<RegionClip> {
+    for await (const m of this.followStream(region, opts)) {
+      const value = await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+      yield { ...clipOf(m.meta, value), region: Number(m.meta.r) };
+    }
   }
 
-  followStream(region: number, opts: { signal?: AbortSignal } = {}): AsyncGenerator<Message> {
-    return this.mux.subscribe("wait", { r: parseRegion(region), follow: true }, opts.signal);
+  /** follow() with each value as a stream (for values too large to hold). */
+  async *followStream(region: number, opts: FollowOptions = {}): AsyncGenerator<Message> {
+    const r = parseRegion(region);
+    const at: Position = { rev: opts.since, lineage: undefined };
+    for (;;) {
+      const meta: Record<string, unknown> = { r, follow: true };
+      if (at.rev !== undefined) meta.since = at.rev;
+      if (at.lineage !== undefined) meta.lineage = at.lineage;
+      try {
+        for await (const m of this.current.subscribe("wait", meta, opts.signal)) {
+          if (m.meta.watching === true) {
+            // In place: from here on, a resume starts where this says.
+            at.lineage = String(m.meta.lineage ?? "");
+            at.rev ??= Number(m.meta.rev ?? 0);
+            continue;
+          }
+          yield m;
+          at.rev = Number(m.meta.rev ?? at.rev);
+        }
+        return;
+      } catch (e) {
+        if (opts.resume === false || opts.signal?.aborted || !isLinkLoss(e) || this.closedByUser) throw e;
+        await this.revive();
+      }
+    }
   }
 
   async list(): Promise<RegionInfo[]> {
-    return (await this.mux.call("list")).regions as RegionInfo[];
+    return (await this.current.call("list")).regions as RegionInfo[];
   }
 
   // --- admin ---
 
   status(): Promise<Record<string, unknown>> {
-    return this.mux.call("status");
+    return this.current.call("status");
   }
 
   /** The whole tree as this server sees it: `{root, self}`, each server with its children. */
   tree(): Promise<Record<string, unknown>> {
-    return this.mux.call("tree.show");
+    return this.current.call("tree.show");
   }
 
   /** Create, rotate, delete, inspect and list groups. */
   get groups(): Groups {
-    return new Groups(this.mux);
+    return new Groups(this.current);
   }
 
   /** The applications connected to the server, and those that left lately. */
   apps(): Promise<AppsReport> {
-    return listApps(this.mux);
+    return listApps(this.current);
   }
 
   // --- groups and keys ---
 
   /** Proves a group's secret on this connection and returns its key-value store. */
   kv(opts: KvOptions): Promise<Kv> {
-    return openKv(this.mux, opts);
+    return openKv(this, opts);
   }
 
   // --- the protocol itself, for ops without a method of their own (chat) ---
 
   call(op: string, meta: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-    return this.mux.call(op, meta);
+    return this.current.call(op, meta);
   }
 
   subscribe(op: string, meta: Record<string, unknown>, signal?: AbortSignal): AsyncGenerator<Message> {
-    return this.mux.subscribe(op, meta, signal);
+    return this.current.subscribe(op, meta, signal);
   }
 
   subscription(op: string, meta: Record<string, unknown>, signal?: AbortSignal): Subscription {
-    return this.mux.subscription(op, meta, signal);
+    return this.current.subscription(op, meta, signal);
   }
 
   request(op: string, meta: Record<string, unknown>, signal?: AbortSignal): Promise<Message & { done(): void }> {
-    return this.mux.request(op, meta, signal);
+    return this.current.request(op, meta, signal);
   }
 
   upload(op: string, meta: Record<string, unknown>, data: CopySource, opts?: UploadOptions): Promise<Record<string, unknown>> {
-    return this.mux.upload(op, meta, toSource(data), opts);
+    return this.current.upload(op, meta, toSource(data), opts);
   }
 
   get closed(): boolean {
-    return this.mux.closed;
+    return this.current.closed;
   }
 
   close(): void {
-    this.mux.close();
+    this.closedByUser = true;
+    this.current.close();
   }
 
   [Symbol.dispose](): void {
@@ -180,6 +302,6 @@ async function withTimeout<T>(opts: WaitOptions, fn: (signal?: AbortSignal) => P
 }
 
 /** Opens a client: the library's front door. */
-export function connect(opts: ConnectOptions | string = {}): Promise<Client> {
+export function connect(opts: ClientOptions | string = {}): Promise<Client> {
   return Client.connect(typeof opts === "string" ? { server: opts } : opts);
 }

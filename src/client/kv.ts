@@ -1,36 +1,36 @@
 // The library's key-value store: `await client.kv({ group, secret })` proves
 // the secret once on the connection and returns a handle for that group;
-// `watch(key)` is an async iterator (breaking out unsubscribes). Also the
-// admin calls for groups and apps. Built on the multiplexer's requests.
+// `watch(key)` (or `watch({ prefix })`) is an async iterator: breaking out
+// unsubscribes, and when the connection drops it resumes where it left off
+// (watch.ts). Also the admin calls for groups and apps.
 
 import { ClipError } from "../protocol/errors.ts";
-import { type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, checkGroupName, checkKey } from "../protocol/messages.ts";
-
-export type { AppInfo, AppsReport, GroupInfo, KeyInfo };
+import { type AppInfo, type AppsReport, type GroupInfo, type HistoryRow, type KeyInfo, checkGroupName, checkKey } from "../protocol/messages.ts";
 import { FrameType } from "../protocol/frame.ts";
 import { collect } from "../value/sink.ts";
 import { type SourceLike, toSource } from "../value/source.ts";
 import type { Head, Message, Mux, Subscription } from "./mux.ts";
+import { type Clip, type ReadOptions, type WriteOptions, type Written, clipOf, writeFields } from "./shapes.ts";
+import { isLinkLoss, type Link } from "./watch.ts";
 
-type Client = Mux;
+export type { AppInfo, AppsReport, GroupInfo, HistoryRow, KeyInfo };
 
-export interface PutOptions {
-  /** Progress callback: bytes sent so far, and the total when known. */
-  onProgress?: (sent: number, total: number | undefined) => void;
-  signal?: AbortSignal;
-}
+export type PutOptions = WriteOptions;
 
 export interface KvOptions {
   group: string;
   secret: string;
 }
 
-export type KvEvent =
-  | ({ event: "put"; value: Uint8Array } & KeyInfo)
-  | { event: "del"; key: string; rev: number; at: number; by: string };
+/** One change of a key, in order: its value (put), or that it was deleted or expired. */
+export type KvEvent = ({ event: "put"; value: Uint8Array } & KeyInfo) | ({ event: "del" | "expire" } & KeyInfo);
 
 export interface WatchOptions {
   signal?: AbortSignal;
+  /** Every change after this revision that is still held first, then the live ones. */
+  since?: number;
+  /** Resume where it left off when the connection drops (default true). */
+  resume?: boolean;
   /**
    * Changes held for a consumer that has not taken them yet. Past this the
    * watch ends with ClipError("SLOW"): a consumer that cannot keep up is
@@ -43,17 +43,22 @@ const dec = new TextDecoder();
 /** Values up to this size are sent in the request frame itself. */
 const SMALL_VALUE = 64 << 10;
 
-async function jsonBody<T>(c: Client, op: string, meta: Record<string, unknown>): Promise<T> {
+async function jsonBody<T>(c: Mux, op: string, meta: Record<string, unknown>): Promise<T> {
   const r = await c.callValue(op, meta);
   return JSON.parse(dec.decode(r.bytes)) as T;
 }
 
+function checkSecret(secret: unknown): string {
+  if (typeof secret !== "string" || secret === "") throw new ClipError("AUTH", "a group secret is needed: --secret S or CLIP_SECRET");
+  return secret;
+}
+
 /** Proves the group's secret on this connection. */
-export async function openKv(c: Client, opts: KvOptions): Promise<Kv> {
+export async function openKv(link: Link, opts: KvOptions): Promise<Kv> {
   const group = checkGroupName(opts.group);
-  if (typeof opts.secret !== "string" || opts.secret === "") throw new ClipError("AUTH", "a group secret is needed: --secret S or CLIP_SECRET");
-  await c.call("kv.auth", { group, secret: opts.secret });
-  return new Kv(c, group);
+  const secret = checkSecret(opts.secret);
+  await link.mux.call("kv.auth", { group, secret });
+  return new Kv(link, group, secret, link.mux);
 }
 
 /** Bounds the uploads one client has in flight (the server refuses more than 16 per connection). */
@@ -75,8 +80,8 @@ class Gate {
   }
 }
 
-const gates = new WeakMap<Client, Gate>();
-function uploadGate(c: Client): Gate {
+const gates = new WeakMap<Mux, Gate>();
+function uploadGate(c: Mux): Gate {
   let g = gates.get(c);
   if (!g) gates.set(c, (g = new Gate(8)));
   return g;
@@ -84,60 +89,87 @@ function uploadGate(c: Client): Gate {
 
 export class Kv {
   constructor(
-    private readonly c: Client,
+    private readonly link: Link,
     readonly group: string,
+    private readonly secret: string,
+    /** The connection the secret was proved on. */
+    private provedOn: Mux,
   ) {}
 
-  /** Sets `key` to `value` (bytes, string, Blob or stream); resolves once applied on this server. */
-  async put(key: string, value: SourceLike, opts: PutOptions = {}): Promise<{ rev: number; size: number }> {
+  /** The connection, with the secret proved on it (again, after a reconnect). */
+  private async conn(revive = false): Promise<Mux> {
+    const m = revive ? await this.link.revive() : this.link.mux;
+    if (m !== this.provedOn) {
+      await m.call("kv.auth", { group: this.group, secret: this.secret });
+      this.provedOn = m;
+    }
+    return m;
+  }
+
+  /** Sets `key` to `value` (bytes, string, Blob or stream); resolves with its revision once applied on this server. */
+  async put(key: string, value: SourceLike, opts: PutOptions = {}): Promise<Written> {
     checkKey(key);
+    const c = await this.conn();
     const source = toSource(value);
-    const up = () => this.c.upload("kv.put", { group: this.group, key }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
+    const up = () => c.upload("kv.put", { group: this.group, key, ...writeFields(opts) }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
     // Short values go whole in one frame: the common case, and no upload slot is held on the server.
-    if (source.size !== undefined && source.size <= SMALL_VALUE) return (await up()) as { rev: number; size: number };
+    if (source.size !== undefined && source.size <= SMALL_VALUE) return (await up()) as unknown as Written;
     // The server takes 16 uploads at once per connection; more wait here instead of failing BUSY.
-    const gate = uploadGate(this.c);
+    const gate = uploadGate(c);
     await gate.acquire();
     try {
-      return (await up()) as { rev: number; size: number };
+      return (await up()) as unknown as Written;
     } finally {
       gate.release();
     }
   }
 
-  /** The value of `key`; a missing key rejects with ClipError("NOTFOUND"). */
-  async get(key: string): Promise<Uint8Array> {
-    return (await this.c.callValue("kv.get", { group: this.group, key: checkKey(key) })).bytes;
+  /** The value of `key` (`rev` or `back` for an earlier one); a missing key rejects with ClipError("NOTFOUND"). */
+  async get(key: string, at: ReadOptions = {}): Promise<Uint8Array> {
+    return (await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at })).bytes;
+  }
+
+  /** The value with its revision, type and times. */
+  async read(key: string, at: ReadOptions = {}): Promise<Clip> {
+    const { meta, bytes } = await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at });
+    return clipOf(meta, bytes);
   }
 
   /** The value decoded as UTF-8. */
-  async getText(key: string): Promise<string> {
-    return dec.decode(await this.get(key));
+  async getText(key: string, at: ReadOptions = {}): Promise<string> {
+    return dec.decode(await this.get(key, at));
   }
 
   /** The value as a stream, for values too large to hold; call done() when finished. */
-  async getStream(key: string): Promise<Message & { done(): void }> {
-    return await this.c.request("kv.get", { group: this.group, key: checkKey(key) });
+  async getStream(key: string, at: ReadOptions = {}): Promise<Message & { done(): void }> {
+    return await (await this.conn()).request("kv.get", { group: this.group, key: checkKey(key), ...at });
   }
 
   /** Deletes `key`; a missing key rejects with ClipError("NOTFOUND"). */
-  async del(key: string): Promise<{ rev: number }> {
-    return (await this.c.call("kv.del", { group: this.group, key: checkKey(key) })) as { rev: number };
+  async del(key: string, opts: { ifRev?: number } = {}): Promise<{ rev: number }> {
+    return (await (await this.conn()).call("kv.del", { group: this.group, key: checkKey(key), ...writeFields(opts) })) as { rev: number };
   }
 
   /** The keys (optionally under a prefix), in key order. */
   async list(prefix = ""): Promise<KeyInfo[]> {
     if (prefix !== "") checkKey(prefix);
-    return await jsonBody<KeyInfo[]>(this.c, "kv.list", { group: this.group, prefix });
+    return await jsonBody<KeyInfo[]>(await this.conn(), "kv.list", { group: this.group, prefix });
+  }
+
+  /** The key's values, newest first: the current one, then those history keeps (deletes and expiries as rows). */
+  async history(key: string): Promise<HistoryRow[]> {
+    return await jsonBody<HistoryRow[]>(await this.conn(), "kv.history", { group: this.group, key: checkKey(key) });
   }
 
   /**
-   * Every later change of `key`, in order. The watch starts at once (await
-   * `.ready` to know the server has it in place); iterate it with for await,
-   * and break out (or call close()) to unsubscribe.
+   * Every later change of `key` (or of every key under `{ prefix }`), in
+   * order, from `since` if given. The watch starts at once (await `.ready`
+   * to know the server has it in place); iterate it with for await, and
+   * break out (or call close()) to unsubscribe.
    */
-  watch(key: string, opts: WatchOptions = {}): KvWatch {
-    return new KvWatch(this.c, this.group, checkKey(key), opts);
+  watch(what: string | { prefix: string }, opts: WatchOptions = {}): KvWatch {
+    const target = typeof what === "string" ? { key: checkKey(what) } : { prefix: what.prefix === "" ? "" : checkKey(what.prefix) };
+    return new KvWatch((revive) => this.conn(revive), this.group, target, opts);
   }
 }
 
@@ -152,13 +184,24 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
   private finished = false;
   private readonly ctl = new AbortController();
   private readonly max: number;
+  /** Where the watch stands: what a resume asks for. */
+  private rev: number | undefined;
+  private lineage: string | undefined;
+  private markReady!: () => void;
+  /** The pump is reading a value longer than its frame: later changes wait their turn. */
+  private collecting = false;
 
-  constructor(c: Client, group: string, key: string, opts: WatchOptions) {
+  constructor(
+    private readonly conn: (revive: boolean) => Promise<Mux>,
+    private readonly group: string,
+    private readonly target: { key: string } | { prefix: string },
+    private readonly opts: WatchOptions,
+  ) {
     this.max = opts.maxQueued ?? 1024;
-    let ready!: () => void;
+    this.rev = opts.since;
     let refused!: (e: unknown) => void;
     this.ready = new Promise<void>((res, rej) => {
-      ready = res;
+      this.markReady = res;
       refused = rej;
     });
     this.ready.catch(() => {}); // surfaced through next() as well
@@ -167,13 +210,33 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
       if (sig.aborted) this.close();
       else sig.addEventListener("abort", () => this.close(), { once: true });
     }
-    this.markReady = ready;
-    this.pump(() => c.subscription("kv.watch", { group, key }, this.ctl.signal, (m) => this.take(m)), refused);
+    this.run(refused);
   }
 
-  private markReady: () => void;
-  /** The pump is reading a value longer than its frame: later changes wait their turn. */
-  private collecting = false;
+  /** Subscribes, and subscribes again after a lost connection, until the watch ends. */
+  private async run(refused: (e: unknown) => void): Promise<void> {
+    let revive = false;
+    try {
+      while (!this.finished) {
+        const c = await this.conn(revive);
+        const meta: Record<string, unknown> = { group: this.group, ...this.target };
+        if (this.rev !== undefined) meta.since = this.rev;
+        if (this.lineage !== undefined) meta.lineage = this.lineage;
+        try {
+          await this.pump(c.subscription("kv.watch", meta, this.ctl.signal, (m) => this.take(m)));
+          break;
+        } catch (e) {
+          if (e === STOPPED || this.finished || this.opts.resume === false || !isLinkLoss(e)) throw e;
+          revive = true;
+        }
+      }
+      this.fail(null);
+    } catch (e) {
+      this.fail(e === STOPPED ? null : e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
+    } finally {
+      refused(this.error ?? STOPPED);
+    }
+  }
 
   /**
    * A change whose value is whole in its frame, handled as the frame
@@ -188,24 +251,28 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
   }
 
   private handle(m: Head, value: Uint8Array): void {
-    const ev = m.meta.event;
-    if (ev === "watching") this.markReady();
-    else if (ev === "put") {
-      // The meta is this head's own (parsed from its frame): it becomes the event, no copy.
-      m.meta.value = value;
-      this.push(m.meta as unknown as KvEvent);
-    } else if (ev === "del") this.push(m.meta as unknown as KvEvent);
+    const meta = m.meta;
+    const ev = meta.event;
+    if (ev === "watching") {
+      this.lineage = String(meta.lineage ?? "");
+      this.rev ??= Number(meta.rev ?? 0);
+      this.markReady();
+      return;
+    }
+    if (ev !== "put" && ev !== "del" && ev !== "expire") return;
+    this.rev = Number(meta.rev ?? this.rev);
+    // The meta is this head's own (parsed from its frame): it becomes the event, no copy.
+    if (ev === "put") meta.value = value;
+    this.push(meta as unknown as KvEvent);
     if (this.queue.length > this.max) this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
   }
 
   /** What take() left: a value longer than its frame, the end, an error. */
-  private async pump(open: () => Subscription, refused: (e: unknown) => void): Promise<void> {
-    let sub: Subscription | undefined;
+  private async pump(sub: Subscription): Promise<void> {
     try {
-      sub = open(); // a closed client fails the watch through next()/ready, as before
       while (!this.finished) {
         const m = await sub.next();
-        if (m.type === FrameType.RES) break; // the server ended the watch
+        if (m.type === FrameType.RES) return; // the server ended the watch
         if (m.fin) this.handle(m, m.payload);
         else {
           this.collecting = true;
@@ -216,12 +283,8 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
           }
         }
       }
-      this.fail(null);
-    } catch (e) {
-      this.fail(e === STOPPED ? null : e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
     } finally {
-      sub?.close();
-      refused(this.error ?? STOPPED);
+      sub.close();
     }
   }
 
@@ -275,7 +338,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
 
 /** Admin calls on groups (unix socket, or a client that proved the cluster token). */
 export class Groups {
-  constructor(private readonly c: Client) {}
+  constructor(private readonly c: Mux) {}
 
   /** Creates a group; resolves with its secret, which is shown only now. */
   async create(group: string): Promise<string> {
@@ -302,6 +365,6 @@ export class Groups {
 }
 
 /** The applications connected to the server, and those that left in the last hour. */
-export function listApps(c: Client): Promise<AppsReport> {
+export function listApps(c: Mux): Promise<AppsReport> {
   return jsonBody<AppsReport>(c, "apps", {});
 }

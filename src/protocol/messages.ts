@@ -27,14 +27,9 @@ export interface WelcomeMeta {
   admin: boolean;
 }
 
-export interface RegionInfo {
+/** One region as `list` reports it (rev 0, type "": never written, or empty after an expiry). */
+export interface RegionInfo extends ValueInfo {
   region: number;
-  size: number;
-  /** ms since the epoch; 0 for a region never written */
-  at: number;
-  by: string;
-  /** The revision of the write it holds (0: never written). */
-  rev: number;
   preview: string;
   binary: boolean;
 }
@@ -86,14 +81,8 @@ export function optNum(meta: Record<string, unknown>, field: string): number | u
 }
 
 /** One key as `kv.list` reports it. */
-export interface KeyInfo {
+export interface KeyInfo extends ValueInfo {
   key: string;
-  size: number;
-  /** ms since the epoch */
-  at: number;
-  /** the server the write was made on */
-  by: string;
-  rev: number;
 }
 
 /** One group as `group.info` and `group.list` report it. */
@@ -130,4 +119,56 @@ export interface AppInfo {
 export interface AppsReport {
   apps: AppInfo[];
   left: AppInfo[];
+}
+
+/** The longest --ttl: ten years (a deadline is a plain millisecond count). */
+export const MAX_TTL_MS = 10 * 365 * 86400_000;
+
+/**
+ * A duration as users write it (SPEC "Expiry"): a positive integer followed
+ * by s, m, h or d; a bare number is seconds. In milliseconds.
+ */
+export function parseDuration(raw: unknown, flag = "--ttl"): number {
+  const m = typeof raw === "string" || typeof raw === "number" ? /^([0-9]{1,12})([smhd]?)$/.exec(String(raw).trim()) : null;
+  const n = m ? Number(m[1]) : 0;
+  const ms = n * { "": 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m?.[2] ?? "") as "" | "s" | "m" | "h" | "d"];
+  if (!m || n <= 0 || ms > MAX_TTL_MS) throw new ClipError("USAGE", `bad ${flag} ${JSON.stringify(raw ?? "")}: give a positive duration such as 45s, 10m, 2h or 7d (a bare number is seconds)`);
+  return ms;
+}
+
+/** A revision or count as users write it: a non-negative integer. */
+export function parseRevision(raw: unknown, flag: string): number {
+  const s = typeof raw === "number" ? String(raw) : raw;
+  if (typeof s !== "string" || !/^[0-9]{1,15}$/.test(s.trim())) throw new ClipError("USAGE", `bad ${flag} ${JSON.stringify(raw ?? "")}: give a whole number, 0 or more`);
+  return Number(s.trim());
+}
+
+/** Reads an optional non-negative integer field of a request (a revision, a count). */
+export function optRevision(meta: Record<string, unknown>, field: string): number | undefined {
+  const v = meta[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new ClipError("USAGE", `bad ${field} ${JSON.stringify(v)}: a whole number, 0 or more`);
+  return v;
+}
+
+/** What a stored value is, as listings, history and events show it. */
+export interface ValueInfo {
+  rev: number;
+  size: number;
+  /** ms since the epoch */
+  at: number;
+  /** the server the write was made on */
+  by: string;
+  type: string;
+  /** when it expires (RFC 3339, UTC), if it was written with --ttl */
+  expires?: string;
+  /** sealed on the client (end-to-end encryption): the key id; no preview */
+  encrypted?: string;
+}
+
+/** One row of `history`: a value, or a delete or an expiry (no value). */
+export interface HistoryRow extends ValueInfo {
+  event: "put" | "del" | "expire";
+  preview?: string;
+  binary?: boolean;
 }

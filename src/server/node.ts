@@ -19,6 +19,8 @@ import type { Upload } from "./upload.ts";
 import { STAGING, type Stage, type Value } from "./values.ts";
 import { HybridClock } from "./version.ts";
 import { Watchers } from "./watchers.ts";
+import { Expiry } from "./expiry.ts";
+import { SNIFF_BYTES, sniff } from "../value/mediatype.ts";
 import type { ValueSource } from "../value/source.ts";
 
 export { VERSION };
@@ -75,6 +77,8 @@ export interface Write {
 export interface Sequencer {
   /** Resolves with the write's revision once it is applied on this server. */
   submit(w: Write): Promise<number>;
+  /** True while writes go up to a parent (this server is not the root). */
+  readonly isChild?: boolean;
 }
 
 /** Told of every applied write, in order (the tree relays them; apps, expiry, metrics listen). */
@@ -117,6 +121,13 @@ export class ClipNode implements SessionHost {
   bus: Bus = { route: (topic, msg) => this.deliver(topic, msg) };
   private readonly topics = new Map<string, Set<(msg: Record<string, unknown>) => void>>();
   private closing = false;
+  /**
+   * Which numbering our revisions belong to: a root's own, adopted by its
+   * children. It changes when a heal renumbers us, so that a watch resuming
+   * from a revision counted by the old numbering is told, not given a gap.
+   */
+  lineage: string;
+  readonly expiry: Expiry;
   /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor budget allows). */
   readonly maxConnections = descriptorBudget().connections;
   private lastRefuseLog = 0;
@@ -137,6 +148,25 @@ export class ClipNode implements SessionHost {
     this.clock = new HybridClock(this.id);
     for (const e of this.store.all()) this.clock.observe(e.ver);
     this.sequencer = { submit: (w) => this.applyLocal(w) };
+    // Kept with the data (a restart continues the numbering); a server that keeps nothing starts a new one.
+    this.lineage = this.store.facts.get("lineage") ?? this.newLineage();
+    this.expiry = new Expiry(this);
+  }
+
+  /** Starts a numbering of our own (a new root, or a split from our parent's). */
+  newLineage(): string {
+    this.adoptLineage(`${this.id}.${randomBytes(4).toString("hex")}`);
+    return this.lineage;
+  }
+
+  adoptLineage(lineage: string): void {
+    this.lineage = lineage;
+    this.store.setFact("lineage", lineage);
+  }
+
+  /** This server orders writes itself (it has no parent, or lost it). */
+  isRoot(): boolean {
+    return !this.sequencer.isChild;
   }
 
   /** Registers request handlers (each module brings its own set). */
@@ -233,7 +263,20 @@ export class ClipNode implements SessionHost {
   /** A root's submit: wait for the value, then order and apply it here. */
   async applyLocal(w: Write): Promise<number> {
     if (w.upload) w.op.value = await w.upload.whole();
+    this.prepare(w);
     return this.order(w);
+  }
+
+  /**
+   * What the root decides of a value before ordering it, so that every
+   * server holds the same: its media type, recognised from its first bytes
+   * when the writer named none.
+   */
+  private prepare(w: Write): void {
+    const { op } = w;
+    if (op.value && op.meta.type === undefined && (op.key.startsWith("r/") || op.key.startsWith("k/"))) {
+      op.meta = { ...op.meta, type: sniff(this.store.values.head(op.value, SNIFF_BYTES), op.value.size <= SNIFF_BYTES) };
+    }
   }
 
   /**
@@ -309,6 +352,7 @@ export class ClipNode implements SessionHost {
       groups: this.store.count("g/"),
       keys: this.store.count("k/"),
       rev: this.store.rev,
+      lineage: this.lineage,
       history: this.store.historyMax,
       persistent: this.store.persistent,
     };
@@ -326,6 +370,7 @@ export class ClipNode implements SessionHost {
     this.closing = true;
     const err = new ClipError("SHUTDOWN", "the server is shutting down");
     for (const s of [...this.sessions]) s.close("local", err);
+    this.expiry.stop();
     this.store.close();
   }
 }

@@ -299,7 +299,7 @@ export class Downstream {
             await this.sendKey(child, node.store.getAny(key)!, holds);
           }
           if (ctx.cancelled || child.dropped) return undefined;
-          child.emit({ t: "synced", rev, entries: keys.length }, null);
+          child.emit({ t: "synced", rev, entries: keys.length, lineage: node.lineage }, null);
           child.flush();
           return undefined;
         },

@@ -263,6 +263,11 @@ export class Upstream {
   }
 
   private becomeRoot(): void {
+    // Our numbering goes on apart from the tree we were in: a new lineage, which our children take too.
+    if (this.state === "synced" && !this.stopped) {
+      this.node.newLineage();
+      this.down.broadcast({ t: "reseq", rev: this.node.store.rev, lineage: this.node.lineage });
+    }
     this.state = this.stopped ? "none" : "dialing";
     this.parent = null;
     this.parentAddr = null;
@@ -330,7 +335,8 @@ export class Upstream {
         }
         // From here on our numbering is the root's; our children follow it.
         node.store.setRev(rev);
-        this.down.broadcast({ t: "reseq", rev });
+        node.adoptLineage(typeof ev.lineage === "string" ? ev.lineage.slice(0, 128) : `${this.parent?.id ?? "?"}.unknown`);
+        this.down.broadcast({ t: "reseq", rev, lineage: node.lineage });
         this.parentRev = rev;
         this.state = "synced";
         this.seqr.goUp(mux);
@@ -366,8 +372,9 @@ export class Upstream {
         if (this.state !== "synced" || typeof rev !== "number" || !Number.isSafeInteger(rev) || rev < 0) throw new ClipError("PROTOCOL", "bad reseq from the parent");
         await drain(body());
         node.store.setRev(rev);
+        if (typeof ev.lineage === "string") node.adoptLineage(ev.lineage.slice(0, 128));
         this.parentRev = rev;
-        this.down.broadcast({ t: "reseq", rev });
+        this.down.broadcast({ t: "reseq", rev, lineage: node.lineage });
         return;
       }
       case "msg": {
@@ -513,6 +520,7 @@ export class Upstream {
     const node = this.node;
     const prev = node.store.getAny(m.entry.key);
     node.store.adopt(m.entry, m.rows, m.dropped, m.released);
+    node.expiry.track(m.entry);
     if (prev !== m.entry && (!prev || compareVersions(prev.ver, m.entry.ver) !== 0)) node.watchers.notify({ entry: m.entry, prev });
     for (const c of this.down.children) {
       const send = (e: Entry) => !!e.value && !ours.has(e.value);

@@ -109,9 +109,9 @@ export type JoinEvent =
   | { t: "path"; path: string[]; parent: NodeInfo } // the parent's ancestors (root first) and itself; re-sent when they change
   | ({ t: "entry"; dropped: number } & RowMeta) // a key as the parent holds it: adopt it (and the history rows that follow)
   | ({ t: "row" } & RowMeta) // one history row of the last `entry`, newest first
-  | { t: "synced"; rev: number; entries: number } // the snapshot is whole; it stood at revision `rev`
+  | { t: "synced"; rev: number; entries: number; lineage: string } // the snapshot is whole; it stood at revision `rev` of numbering `lineage`
   | { t: "op"; rev: number; op: OpMeta; held?: boolean } // the root's `rev`-th write; its value follows, unless held (the child has its bytes)
-  | { t: "reseq"; rev: number } // the numbering above changed (a merge): continue from `rev`
+  | { t: "reseq"; rev: number; lineage: string } // the numbering above changed (a merge, a split): continue from `rev`
   | { t: "msg"; topic: string; msg: Record<string, unknown> } // a bus message (chat), in the root's order
   | { t: "beat"; rev: number }; // the parent is alive and at `rev` (lag)
 

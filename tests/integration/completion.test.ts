@@ -34,7 +34,7 @@ describe("completion", () => {
     expect(await complete(script, [BIN, ""])).toEqual(expect.arrayContaining(["copy", "paste", "wait", "list", "kv", "group", "shell", "chat", "completion", "serve", "status", "tree"]));
     expect(await complete(script, [BIN, "co"])).toEqual(["copy", "completion"]);
     expect(await complete(script, [BIN, "paste", ""])).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
-    expect(await complete(script, [BIN, "kv", ""])).toEqual(["put", "get", "del", "list", "watch"]);
+    expect(await complete(script, [BIN, "kv", ""])).toEqual(["put", "get", "del", "list", "history", "watch"]);
     expect(await complete(script, [BIN, "kv", "watch", "--e"])).toEqual(["--exec", "--exec-timeout"]);
     expect(await complete(script, [BIN, "wait", "3", "--f"])).toEqual(["--follow"]);
     expect(await complete(script, [BIN, "list", "--j"])).toEqual(["--json"]);

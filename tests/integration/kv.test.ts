@@ -66,7 +66,7 @@ describe("kv", () => {
     expect(conf[0]).toMatchObject({ size: 6, by: "t" });
     expect(typeof conf[0].at).toBe("number");
     const t = await s.run(["kv", "list"], { env });
-    expect(t.text).toMatch(/^KEY\s+SIZE\s+WRITTEN\s+BY\n/);
+    expect(t.text).toMatch(/^KEY\s+REV\s+SIZE\s+TYPE\s+WRITTEN\s+BY\n/);
     expect(t.text).toContain("conf/ü/x");
     // Groups do not see each other's keys.
     const other = await setup(s, "other");

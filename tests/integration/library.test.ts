@@ -71,8 +71,8 @@ describe("library", () => {
     const conns = [await connect({ server: s.socket })];
     for (let i = 0; i < 6; i++) conns.push(await connect({ server: s.socket }));
     const waits: Promise<Uint8Array>[] = [];
-    for (let i = 0; i < 40; i++) waits.push(conns[0].wait(8));
-    for (let i = 0; i < 60; i++) waits.push(conns[1 + (i % 6)].wait(8));
+    for (let i = 0; i < 40; i++) waits.push(conns[0].wait(8).then((c) => c.value));
+    for (let i = 0; i < 60; i++) waits.push(conns[1 + (i % 6)].wait(8).then((c) => c.value));
     // Requests on one connection are handled in order: once list answers, its waits are registered.
     await Promise.all(conns.map((c) => c.list()));
     const value = randomBytes(200_000, 21);
@@ -116,7 +116,7 @@ describe("library", () => {
     const value = randomBytes(2 << 20, 41);
     const w = await connect({ server: s.socket });
     await w.copy(7, value);
-    for (const g of await Promise.all(waits)) expect(sameBytes(g, value)).toBe(true);
+    for (const g of await Promise.all(waits)) expect(sameBytes(g.value, value)).toBe(true);
     const pastes = await Promise.all(Array.from({ length: 100 }, () => c.paste(7)));
     for (const g of pastes) expect(sameBytes(g, value)).toBe(true);
     c.close();
@@ -150,7 +150,7 @@ describe("library", () => {
     expect((await c.list()).length).toBe(10);
     expect(woke).toBe(false);
     await c.copy(1, "wake up");
-    expect(text(await waiting)).toBe("wake up");
+    expect(text((await waiting).value)).toBe("wake up");
     c.close();
   });
 
@@ -175,7 +175,7 @@ describe("library", () => {
     const it = c.follow(4);
     const reading = (async () => {
       for await (const v of it) {
-        seen.push(text(v));
+        seen.push(text(v.value));
         if (seen.length === 5) break;
       }
     })();

@@ -144,14 +144,14 @@ describe("output", () => {
     }
     const r = await s.run(["list"]);
     const rows = r.text.split("\n");
-    expect(rows[0]).toMatch(/^REGION +SIZE +WRITTEN +BY +PREVIEW$/);
-    expect(rows[2]).toMatch(/^1 +14 +\S+ ago +t +some text$/);
-    expect(rows[3]).toMatch(/^2 +3200000 +\S+ ago +t +binary, 3\.2 MB$/);
+    expect(rows[0]).toMatch(/^REGION +SIZE +TYPE +WRITTEN +BY +PREVIEW$/);
+    expect(rows[2]).toMatch(/^1 +14 +text +\S+ ago +t +some text$/);
+    expect(rows[3]).toMatch(/^2 +3200000 +application\/octet-stream +\S+ ago +t +binary, 3\.2 MB$/);
     // columns line up
     const col = (row: string) => row.indexOf(row.split(/ +/)[1]);
     expect(new Set(rows.slice(0, 11).map(col)).size).toBe(1);
     const j = JSON.parse((await s.run(["list", "--json"])).text);
-    expect(j[2]).toMatchObject({ region: 2, size: 3_200_000, binary: true });
-    expect(j[1]).toMatchObject({ region: 1, size: 14, binary: false, preview: "some text" });
+    expect(j[2]).toMatchObject({ region: 2, size: 3_200_000, binary: true, type: "application/octet-stream" });
+    expect(j[1]).toMatchObject({ region: 1, size: 14, binary: false, preview: "some text", type: "text/plain;charset=utf-8" });
   });
 });

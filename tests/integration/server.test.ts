@@ -235,7 +235,7 @@ describe("server", () => {
     // Everyone else goes on.
     expect(new TextDecoder().decode(await good.paste(1))).toBe("before");
     await good.copy(2, "after");
-    expect(new TextDecoder().decode(await pending)).toBe("after");
+    expect(new TextDecoder().decode((await pending).value)).toBe("after");
     expect((await s.run(["paste", "2"])).text).toBe("after");
     good.close();
   });

@@ -29,7 +29,7 @@ describe("shell", () => {
     const regions = JSON.parse(lines[2]);
     expect(regions[3]).toMatchObject({ region: 3, size: 11, preview: "hello world", binary: false });
     expect(JSON.parse(lines[3])).toMatchObject({ name: "sh1", regions: 2 });
-    expect(r.text).toMatch(/kv watch K/);
+    expect(r.text).toMatch(/kv watch \[KEY\]/);
     // The shell's writes are real: the CLI sees them.
     expect((await s.run(["paste", "3"])).text).toBe("hello world");
   });

@@ -85,7 +85,7 @@ describe("table", () => {
     // Named here, not read from the table: drop one from the table and this fails.
     expect((await clip(["wait", "--help"])).text).toMatch(/^ {2}--timeout <seconds> +give up after this long \(exit 124\)$/m);
     expect((await clip(["kv", "watch", "--help"])).text).toMatch(/^ {2}--exec-timeout <seconds> +kill a CMD still running/m);
-    expect(await shellHelp()).toMatch(/^ {2}wait REGION \[--timeout SECONDS\] \[--follow\] +Wait for the next write/m);
+    expect(await shellHelp()).toMatch(/^ {2}wait REGION \[--timeout SECONDS\] \[--follow\] \[--since REV\] +Wait for the next write/m);
     using dir = tempDir("tw");
     for (const [sh, complete] of await completers(String(dir))) {
       expect(await complete(["clip", "wait", "3", "--ti"]), sh).toEqual(["--timeout"]);

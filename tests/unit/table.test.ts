@@ -103,7 +103,7 @@ describe("table", () => {
     const top = helpOf(table, []);
     expect(top).toContain("probe <region> [file]");
     expect(top).toContain("Probe a region, declared by the test");
-    expect(top).toMatch(/kv <action> \[\.\.\.args\] +Keys in a group: put, get, del, list, watch, probe /);
+    expect(top).toMatch(/kv <action> \[\.\.\.args\] +Keys in a group: put, get, del, list, history, watch, probe /);
     const own = helpOf(table, ["probe"]);
     for (const s of ["--probe-level <n>", "how deep to probe", "--tag <tag>", "--loud", "--cli-only-x <v>", "clip probe 3 --probe-level high"]) expect(own).toContain(s);
     expect(helpOf(table, ["wait"])).toContain("--probe-since <rev>  from this revision on");
@@ -111,7 +111,7 @@ describe("table", () => {
 
     const sh = shellHelp(table);
     expect(sh).toMatch(/^ {2}probe REGION TEXT\.\.\. \[--probe-level N\] \[--tag TAG\] \[--loud\] +Probe a region, declared by the test$/m);
-    expect(sh).toMatch(/^ {2}wait REGION \[--timeout SECONDS\] \[--follow\] \[--probe-since REV\] /m);
+    expect(sh).toMatch(/^ {2}wait REGION \[--timeout SECONDS\] \[--follow\] \[--since REV\] \[--probe-since REV\] /m);
     expect(sh).toMatch(/^ {2}kv probe \[KEY\] \[--prefix P\] /m);
     expect(sh).not.toContain("--cli-only-x");
   });
@@ -206,12 +206,12 @@ describe("shell lines", () => {
     expect(parse("wait 1 --follow --timeout=2.5")).toEqual({ name: "wait", args: { region: "1" }, flags: { follow: true, timeout: "2.5" } });
     expect(parse("exit").name).toBe("quit");
     expect(parse("use app s3cr3t").args).toEqual({ group: "app", secret: "s3cr3t" });
-    expect(() => parse("paste 3 4")).toThrow(/^usage: paste REGION$/);
-    expect(() => parse("copy 3")).toThrow(/^usage: copy REGION TEXT\.\.\.$/);
+    expect(() => parse("paste 3 4")).toThrow(/^usage: paste REGION \[--rev REV\] \[--back N\]$/);
+    expect(() => parse("copy 3")).toThrow(/^usage: copy REGION TEXT\.\.\. \[--type TYPE\] \[--ttl DUR\] \[--if-rev REV\] \[--json\]$/);
     expect(() => parse("wait 1 --timeout")).toThrow(/--timeout needs a value/);
     expect(() => parse("list --jsn")).toThrow(/unknown flag --jsn/);
     expect(() => parse("wait 1 --sep x")).toThrow(/unknown flag --sep/); // the CLI's only
-    expect(() => parse("kv frob")).toThrow(/^usage: kv put\|get\|del\|list\|watch \.\.\. \(not "frob"\)$/);
+    expect(() => parse("kv frob")).toThrow(/^usage: kv put\|get\|del\|list\|history\|watch \.\.\. \(not "frob"\)$/);
     expect(() => parse("serve")).toThrow(/unknown command "serve" \(try help\)/);
   });
 });

@@ -1,78 +1,115 @@
-// The clipboard: ten regions, each an entry "r/N" holding any bytes.
+// The clipboard: ten regions, each an entry "r/N" holding any bytes with
+// its media type, revision and history.
 
-import { REGIONS, type RegionInfo, parseRegion } from "../../protocol/messages.ts";
+import { ClipError } from "../../protocol/errors.ts";
+import { MAX_TTL_MS, REGIONS, type RegionInfo, optRevision, parseRegion } from "../../protocol/messages.ts";
+import { checkMediaType } from "../../value/mediatype.ts";
+import { historyRows, pick, preview, replay, valueInfo } from "../describe.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, RequestContext } from "../session.ts";
 import type { Entry } from "../store.ts";
-import type { Value } from "../values.ts";
+import { jsonValue } from "./groups.ts";
 
 export const regionKey = (r: number) => `r/${r}`;
 
-const checkRegion = (meta: Record<string, unknown>) => {
-  parseRegion(meta.r);
-};
-
-const strict = new TextDecoder("utf-8", { fatal: true });
-
-/** What `list` shows of a value: printable text, or that it is binary. Read from the value's first bytes. */
-export function describeValue(node: ClipNode, value: Value | null): { preview: string; binary: boolean } {
-  if (!value || value.size === 0) return { preview: "", binary: false };
-  const head = node.store.values.head(value, 96);
-  let text: string | null = null;
-  // A cut may split a UTF-8 sequence: try dropping up to 3 trailing bytes.
-  for (let cut = 0; cut <= 3 && text === null && cut < head.length; cut++) {
-    try {
-      text = strict.decode(head.subarray(0, head.length - cut));
-    } catch {}
+/**
+ * What a write request may carry besides its value, checked before a byte
+ * is stored: the media type, a time to live (ms), a revision it must find.
+ */
+export function checkWriteMeta(meta: Record<string, unknown>): void {
+  if (meta.type !== undefined) checkMediaType(meta.type);
+  if (meta.ttl !== undefined && (typeof meta.ttl !== "number" || !Number.isSafeInteger(meta.ttl) || meta.ttl <= 0 || meta.ttl > MAX_TTL_MS)) {
+    throw new ClipError("USAGE", `bad ttl ${JSON.stringify(meta.ttl)}: a positive number of milliseconds, at most ten years`);
   }
-  // Control characters other than tab and newlines mean binary.
-  if (text === null || /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) return { preview: "", binary: true };
-  return { preview: text.replace(/\s+/g, " ").trim().slice(0, 64), binary: false };
+  optRevision(meta, "ifRev");
+  if (meta.sealed !== undefined && (typeof meta.sealed !== "string" || !/^[0-9a-f]{16}$/.test(meta.sealed))) throw new ClipError("USAGE", "bad sealed: a key id of 16 hex digits");
 }
 
-function regionMeta(r: number, e: Entry | undefined) {
-  return { r, size: e?.value?.size ?? 0, at: (e?.meta.at as number) ?? 0, by: (e?.meta.by as string) ?? "", rev: e?.rev ?? 0 };
+/** The facts a write stores with its value: who, when, its type and deadline when given, sealed by which key. */
+export function writeMeta(node: ClipNode, meta: Record<string, unknown>): Record<string, unknown> {
+  const m: Record<string, unknown> = { at: Date.now(), by: node.name };
+  if (typeof meta.type === "string") m.type = checkMediaType(meta.type);
+  if (typeof meta.ttl === "number") m.expires = Date.now() + meta.ttl;
+  if (typeof meta.sealed === "string") m.sealed = meta.sealed;
+  return m;
+}
+
+function regionMeta(node: ClipNode, r: number, e: Entry | undefined) {
+  return { r, ...valueInfo(node.store, e && !e.deleted ? e : undefined) };
 }
 
 export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
+  const store = node.store;
   return {
     copy: {
       value: "required",
-      check: checkRegion,
+      check(meta) {
+        parseRegion(meta.r);
+        checkWriteMeta(meta);
+      },
       async run(ctx) {
         const r = parseRegion(ctx.meta.r);
         const upload = ctx.upload!;
-        const rev = await node.submit({ op: { key: regionKey(r), ver: node.clock.now(), meta: { at: Date.now(), by: node.name }, value: null }, upload });
+        const op = { key: regionKey(r), ver: node.clock.now(), meta: writeMeta(node, ctx.meta), value: null };
+        const rev = await node.submit({ op, upload, ifRev: optRevision(ctx.meta, "ifRev") });
         return { rev, size: upload.stage.size };
       },
     },
 
+    /** paste {r, rev?, back?}: the value (of that revision, or that many values back), streamed. */
     paste: {
-      check: checkRegion,
+      check(meta) {
+        parseRegion(meta.r);
+        optRevision(meta, "rev");
+        optRevision(meta, "back");
+      },
       async run(ctx) {
         const r = parseRegion(ctx.meta.r);
-        const e = node.store.get(regionKey(r));
-        await ctx.reply(regionMeta(r, e), e?.value ?? null);
+        const e = pick(store, regionKey(r), { rev: optRevision(ctx.meta, "rev"), back: optRevision(ctx.meta, "back") });
+        await ctx.reply(regionMeta(node, r, e), e?.value ?? null);
         return undefined;
       },
     },
 
-    /** wait {r, follow?}: the next write (RES), or with follow every later write (EVT each). */
+    /**
+     * wait {r, follow?, since?, lineage?, expire?}: the next write (RES), or
+     * with follow every later write (EVT each). A follow starts with an EVT
+     * {watching, rev, lineage} once it is in place; with `since`, the writes
+     * after that revision that are still held come first, then the live ones,
+     * with no gap and no repeat (one turn of the loop: nothing can come in
+     * between). An expiry does not wake a wait; a follow that asks for
+     * `expire` gets an EVT {event: "expire"} for it.
+     */
     wait: {
-      check: checkRegion,
+      check(meta) {
+        parseRegion(meta.r);
+        optRevision(meta, "since");
+      },
       subscription: true,
       run(ctx: RequestContext) {
         const r = parseRegion(ctx.meta.r);
+        const key = regionKey(r);
         const follow = ctx.meta.follow === true;
-        const unwatch = node.watchers.watch(regionKey(r), (c) => {
-          const m = regionMeta(r, c.entry);
-          if (follow) {
-            ctx.event(m, c.entry.value);
-            return;
+        const since = optRevision(ctx.meta, "since");
+        const expire = follow && ctx.meta.expire === true;
+        const lineage = typeof ctx.meta.lineage === "string" ? ctx.meta.lineage : undefined;
+        const held = since === undefined ? [] : replay(store, [key], since, { asked: lineage, ours: node.lineage });
+        const send = (e: Entry): boolean => {
+          if (e.deleted) {
+            if (expire) ctx.event({ event: "expire", r, rev: e.rev });
+            return false;
           }
-          unwatch();
-          ctx.reply(m, c.entry.value);
-          ctx.end();
+          if (follow) ctx.event(regionMeta(node, r, e), e.value);
+          else {
+            ctx.reply(regionMeta(node, r, e), e.value);
+            ctx.end();
+          }
+          return true;
+        };
+        if (follow) ctx.event({ watching: true, r, rev: store.rev, lineage: node.lineage });
+        for (const e of held) if (send(e) && !follow) return undefined;
+        const unwatch = node.watchers.watch(key, (c) => {
+          if (send(c.entry) && !follow) unwatch();
         });
         ctx.onCancel(unwatch);
         return undefined;
@@ -83,10 +120,22 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
       run() {
         const regions: RegionInfo[] = [];
         for (let r = 0; r < REGIONS; r++) {
-          const e = node.store.get(regionKey(r));
-          regions.push({ region: r, size: e?.value?.size ?? 0, at: (e?.meta.at as number) ?? 0, by: (e?.meta.by as string) ?? "", rev: e?.rev ?? 0, ...describeValue(node, e?.value ?? null) });
+          const e = store.get(regionKey(r));
+          regions.push({ region: r, ...valueInfo(store, e), ...preview(store, e) });
         }
         return { regions };
+      },
+    },
+
+    /** history {r}: the region's current entry and earlier rows, newest first, as JSON (the value). */
+    history: {
+      check(meta) {
+        parseRegion(meta.r);
+      },
+      async run(ctx) {
+        const rows = historyRows(store, regionKey(parseRegion(ctx.meta.r)));
+        await ctx.reply({ count: rows.length }, jsonValue(rows));
+        return undefined;
       },
     },
 

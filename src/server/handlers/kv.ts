@@ -1,13 +1,16 @@
 // Keys: entries "k/GROUP/KEY", written through node.submit, so they travel
-// the tree with the same ordering, versions and merge rules as regions.
-// Every kv request names its group, and the connection must have proved
-// that group's secret first (kv.auth): one hash per connection, not per request.
+// the tree with the same ordering, versions, history and merge rules as
+// regions. Every kv request names its group, and the connection must have
+// proved that group's secret first (kv.auth): one hash per connection, not
+// per request.
 
 import { ClipError } from "../../protocol/errors.ts";
-import { checkGroupName, checkKey, type KeyInfo } from "../../protocol/messages.ts";
+import { checkGroupName, checkKey, type KeyInfo, optRevision } from "../../protocol/messages.ts";
+import { eventOf, historyRows, pick, replay, valueInfo } from "../describe.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
 import type { Entry } from "../store.ts";
+import { checkWriteMeta, writeMeta } from "./clipboard.ts";
 import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
 
 export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
@@ -19,27 +22,24 @@ function checkKv(meta: Record<string, unknown>, s: Session): void {
   requireMember(s, group);
 }
 
-function keyInfo(group: string, e: Entry): KeyInfo {
-  return { key: e.key.slice(keyPrefix(group).length), size: e.value?.size ?? 0, at: Number(e.meta.at ?? 0), by: String(e.meta.by ?? ""), rev: e.rev };
-}
-
-// One event meta per change, shared by every watcher of the key: frozen, so
-// the session encodes the frame once for all of them (see sharedFrame).
-const eventMetas = new WeakMap<Entry, object>();
-
-function eventMeta(group: string, key: string, e: Entry): object {
-  let m = eventMetas.get(e);
-  if (!m) {
-    m = Object.freeze(
-      e.deleted ? { event: "del", key, rev: e.rev, at: Number(e.meta.at ?? Date.now()), by: String(e.meta.by ?? "") } : { event: "put", ...keyInfo(group, e) },
-    );
-    eventMetas.set(e, m);
-  }
-  return m;
-}
-
 export function kvHandlers(node: ClipNode): Record<string, Handler> {
+  const store = node.store;
   const notFound = (group: string, key: string) => new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
+  const keyInfo = (group: string, e: Entry): KeyInfo => ({ key: e.key.slice(keyPrefix(group).length), ...valueInfo(store, e) });
+
+  // One event meta per change, shared by every watcher of the key: frozen, so
+  // the session encodes the frame once for all of them (see request.ts sharedFrame).
+  const eventMetas = new WeakMap<Entry, object>();
+  const eventMeta = (group: string, e: Entry): object => {
+    let m = eventMetas.get(e);
+    if (!m) {
+      const info = keyInfo(group, e);
+      m = Object.freeze({ event: eventOf(e), ...info });
+      eventMetas.set(e, m);
+    }
+    return m;
+  };
+
   return {
     "kv.auth": {
       check(meta) {
@@ -57,36 +57,49 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
 
     "kv.put": {
       value: "required",
-      check: checkKv,
+      check(meta, s) {
+        checkKv(meta, s);
+        checkWriteMeta(meta);
+      },
       async run({ meta, upload }) {
         // check (checkKv) has validated group and key and the membership.
         const group = meta.group as string;
         const key = meta.key as string;
         // The group may have gone while the value streamed in (the session is then closing).
-        if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
-        const rev = await node.submit({ op: { key: kvKey(group, key), ver: node.clock.now(), meta: { at: Date.now(), by: node.name }, value: null }, upload });
+        if (!store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
+        const op = { key: kvKey(group, key), ver: node.clock.now(), meta: writeMeta(node, meta), value: null };
+        const rev = await node.submit({ op, upload, ifRev: optRevision(meta, "ifRev") });
         return { rev, size: upload!.stage.size };
       },
     },
 
+    /** kv.get {group, key, rev?, back?}: the value (of that revision, or that many values back). */
     "kv.get": {
-      check: checkKv,
+      check(meta, s) {
+        checkKv(meta, s);
+        optRevision(meta, "rev");
+        optRevision(meta, "back");
+      },
       run(ctx) {
         const group = ctx.meta.group as string; // validated by checkKv
         const key = ctx.meta.key as string;
-        const e = node.store.get(kvKey(group, key));
+        const e = pick(store, kvKey(group, key), { rev: optRevision(ctx.meta, "rev"), back: optRevision(ctx.meta, "back") });
         if (!e) throw notFound(group, key);
         return ctx.reply(keyInfo(group, e), e.value).then(() => undefined);
       },
     },
 
     "kv.del": {
-      check: checkKv,
+      check(meta, s) {
+        checkKv(meta, s);
+        optRevision(meta, "ifRev");
+      },
       async run({ meta }) {
         const group = checkGroupName(meta.group);
         const key = checkKey(meta.key);
-        if (!node.store.get(kvKey(group, key))) throw notFound(group, key);
-        const rev = await node.submit({ op: { key: kvKey(group, key), ver: node.clock.now(), del: true, meta: { at: Date.now(), by: node.name }, value: null } });
+        const ifRev = optRevision(meta, "ifRev");
+        if (!store.get(kvKey(group, key))) throw notFound(group, key);
+        const rev = await node.submit({ op: { key: kvKey(group, key), ver: node.clock.now(), del: true, meta: { at: Date.now(), by: node.name }, value: null }, ifRev });
         return { rev };
       },
     },
@@ -101,35 +114,64 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
       async run(ctx) {
         const group = checkGroupName(ctx.meta.group);
         const prefix = typeof ctx.meta.prefix === "string" ? ctx.meta.prefix : "";
-        const keys = node.store.list(kvKey(group, prefix)).map((e) => keyInfo(group, e));
+        const keys = store.list(kvKey(group, prefix)).map((e) => keyInfo(group, e));
         await ctx.reply({ count: keys.length }, jsonValue(keys));
         return undefined;
       },
     },
 
+    /** kv.history {group, key}: the key's current entry and earlier rows, newest first, as JSON. */
+    "kv.history": {
+      check: checkKv,
+      async run(ctx) {
+        const rows = historyRows(store, kvKey(ctx.meta.group as string, ctx.meta.key as string));
+        await ctx.reply({ count: rows.length }, jsonValue(rows));
+        return undefined;
+      },
+    },
+
     /**
-     * kv.watch {group, key}: first an EVT {event: "watching"} once the watch is
-     * in place (a client can then write and know it will be seen), then one EVT
-     * per change, in the order this server applies them. The request bounds the
-     * events pending per subscription: a reader that falls behind gets SLOW.
+     * kv.watch {group, key | prefix, since?, lineage?}: first an EVT {event:
+     * "watching", rev, lineage} once the watch is in place (a client can then
+     * write and know it will be seen); with `since`, every change after that
+     * revision still held (deletes and expiries too), in order; then one EVT
+     * per change as this server applies them. No gap and no repeat at the
+     * boundary: the replay and the subscription happen in one turn of the
+     * loop. The request bounds the events pending per subscription: a reader
+     * that falls behind gets SLOW.
      */
     "kv.watch": {
-      check: checkKv,
+      check(meta, s) {
+        const group = checkGroupName(meta.group);
+        if (meta.key !== undefined) checkKey(meta.key);
+        else if (typeof meta.prefix !== "string") throw new ClipError("USAGE", "kv.watch needs a key or a prefix");
+        else if (meta.prefix !== "") checkKey(meta.prefix);
+        optRevision(meta, "since");
+        requireMember(s, group);
+      },
       subscription: true,
       run(ctx) {
         const group = checkGroupName(ctx.meta.group);
-        const key = checkKey(ctx.meta.key);
-        const name = `${group}/${key}`;
+        const key = typeof ctx.meta.key === "string" ? checkKey(ctx.meta.key) : undefined;
+        const prefix = key === undefined ? String(ctx.meta.prefix) : undefined;
+        const since = optRevision(ctx.meta, "since");
+        const lineage = typeof ctx.meta.lineage === "string" ? ctx.meta.lineage : undefined;
+        const full = key !== undefined ? kvKey(group, key) : kvKey(group, prefix!);
+        const keys = key !== undefined ? [full] : store.all().filter((e) => e.key.startsWith(full)).map((e) => e.key);
+        const held = since === undefined ? [] : replay(store, keys, since, { asked: lineage, ours: node.lineage });
+        const name = key !== undefined ? `${group}/${key}` : `${group}/${prefix}*`;
         const s = ctx.session;
         s.watches.set(ctx.id, { group, name, fail: (err) => ctx.fail(err) });
         // What it watched, for the departures in `clip apps` (a few are enough).
         if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
-        const unwatch = node.watchers.watch(kvKey(group, key), (c) => ctx.event(eventMeta(group, key, c.entry), c.entry.deleted ? null : c.entry.value));
+        const send = (e: Entry) => ctx.event(eventMeta(group, e), e.deleted ? null : e.value);
+        ctx.event({ event: "watching", ...(key !== undefined ? { key } : { prefix }), rev: store.rev, lineage: node.lineage });
+        for (const e of held) send(e);
+        const unwatch = key !== undefined ? node.watchers.watch(full, (c) => send(c.entry)) : node.watchers.watchPrefix(full, (c) => send(c.entry));
         ctx.onCancel(() => {
           unwatch();
           s.watches.delete(ctx.id);
         });
-        ctx.event({ event: "watching", key });
         return undefined;
       },
     },
