@@ -7,6 +7,7 @@ import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.
 import { checkMediaType } from "../value/mediatype.ts";
 import { type ClientFlags, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
+import { sealingKey } from "./keys.ts";
 import { jsonLine, progress } from "./output.ts";
 import { historyTable, regionsTable, valueLine } from "./render.ts";
 
@@ -15,6 +16,7 @@ export interface WriteFlags extends ClientFlags {
   ttl?: unknown;
   ifRev?: unknown;
   json?: boolean;
+  encrypt?: boolean;
 }
 
 /** A write's flags, checked before a byte is read or sent (usage errors: exit 2). */
@@ -37,7 +39,7 @@ export function readOptions(flags: { rev?: unknown; back?: unknown }): { rev?: n
 /** Stores TEXT (the shell), or FILE, or stdin in a region. */
 export async function copy(ctx: Ctx, region: unknown, file: string | undefined, flags: WriteFlags, text?: string): Promise<void> {
   const r = parseRegion(region); // before reading a byte or connecting
-  const opts = writeOptions(flags);
+  const opts = { ...writeOptions(flags), encrypt: await sealingKey(flags) };
   const done = async (w: { rev: number; size: number }) => {
     if (flags.json) await ctx.write(jsonLine({ rev: w.rev, size: w.size }));
   };

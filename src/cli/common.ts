@@ -4,12 +4,15 @@ import { Client } from "../client/client.ts";
 import { clientAddress } from "../net/address.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkGroupName } from "../protocol/messages.ts";
+import { keyFileFlag } from "./keys.ts";
 
 export interface ClientFlags {
   server?: string;
   token?: string;
   tokenFile?: string;
   tlsCa?: string;
+  /** The key that opens sealed values (end-to-end encryption); read only if one arrives. */
+  keyFile?: string;
 }
 
 /**
@@ -39,7 +42,7 @@ export function readToken(flags: { token?: unknown; tokenFile?: unknown }, who: 
 export async function openClient(flags: ClientFlags): Promise<Client> {
   const server = clientAddress(typeof flags.server === "string" ? flags.server : undefined);
   const token = server.kind === "tcp" ? readToken(flags, "client") : undefined;
-  return Client.connect({ server, token, kind: "cli", tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined });
+  return Client.connect({ server, token, kind: "cli", tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined, key: keyFileFlag(flags.keyFile) });
 }
 
 let warnedArgv = false;

@@ -8,6 +8,7 @@ import { checkKey, parseRevision } from "../protocol/messages.ts";
 import { readOptions, type WriteFlags, writeOptions } from "./clipboard.ts";
 import { timeoutFlag } from "./common.ts";
 import type { Ctx } from "./context.ts";
+import { sealingKey } from "./keys.ts";
 import { jsonLine } from "./output.ts";
 import { historyTable, keysTable, valueLine } from "./render.ts";
 
@@ -24,7 +25,7 @@ const key = (k: unknown): string => {
 /** Sets KEY to VALUE, or to stdin when there is none (the CLI). */
 export async function put(ctx: Ctx, k: unknown, value: unknown, flags: WriteFlags = {}): Promise<void> {
   const name = key(k);
-  const opts = writeOptions(flags); // before a byte is read or sent
+  const opts = { ...writeOptions(flags), encrypt: await sealingKey(flags) }; // before a byte is read or sent
   const kv = await ctx.kv();
   let source: string | Blob | AsyncIterable<Uint8Array>;
   if (value !== undefined) source = String(value);
@@ -75,7 +76,7 @@ const enc = new TextEncoder();
 /** One change as `kv watch --json` prints it (SPEC's fields first; value as UTF-8 text, or base64 when not). */
 function eventJson(group: string, e: KvEvent): Record<string, unknown> {
   const head = { rev: e.rev, key: e.key, event: e.event, type: e.type };
-  const rest = { size: e.size, at: e.at, by: e.by, group, ...(e.expires ? { expires: e.expires } : {}) };
+  const rest = { size: e.size, at: e.at, by: e.by, group, ...(e.expires ? { expires: e.expires } : {}), ...(e.encrypted ? { encrypted: e.encrypted } : {}) };
   if (e.event !== "put") return { ...head, ...rest };
   let text: string | null = null;
   try {

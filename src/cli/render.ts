@@ -29,7 +29,9 @@ export function regionsTable(regions: RegionInfo[], human: boolean): string {
 }
 
 export function keysTable(keys: KeyInfo[], human: boolean): string {
-  return table(["KEY", "REV", "SIZE", "TYPE", "WRITTEN", "BY"], keys.map((k) => [k.key, String(k.rev), size(k.size, human), typeCell(k.type), ago(k.at), k.by || "-"]));
+  // No preview column here: a sealed value says so beside its type.
+  const type = (k: KeyInfo) => (k.encrypted ? `${typeCell(k.type)} (encrypted)` : typeCell(k.type));
+  return table(["KEY", "REV", "SIZE", "TYPE", "WRITTEN", "BY"], keys.map((k) => [k.key, String(k.rev), size(k.size, human), type(k), ago(k.at), k.by || "-"]));
 }
 
 /** `history`: newest first; a delete or an expiry is a row without a value. */

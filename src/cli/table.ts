@@ -27,6 +27,10 @@ const GROUP = [
 
 const PRINT_JSON = flag("--json", "print JSON");
 
+/** End-to-end encryption: the key that seals and opens values (see keygen). */
+const KEY_FILE = flag("--key-file <file>", "the key for sealed values (env CLIP_KEY_FILE; default ~/.config/clip/key, made by clip keygen)", { completes: "file", only: "cli" });
+const ENCRYPT = flag("--encrypt", "seal the value here with your key before it leaves: servers hold only ciphertext (env CLIP_ENCRYPT=1; see clip keygen)");
+
 /** What a write may say besides its value (copy, kv put). */
 const WRITE = [
   flag("--type <type>", "the value's media type, e.g. image/png (default: recognised from its first bytes)"),
@@ -83,8 +87,8 @@ const commands: CommandSpec[] = [
     about: "Store stdin (or FILE) in region 0-9",
     completes: { region: "region", file: "file" },
     shell: { args: "<region> <text...>", about: "Store TEXT in region 0-9" },
-    flags: [...CLIENT, ...WRITE],
-    examples: ["clip copy 3 < photo.png", "pass show site | clip copy 0 --ttl 45s", "clip copy 2 --if-rev 41 < next.txt"],
+    flags: [...CLIENT, ...WRITE, ENCRYPT, KEY_FILE],
+    examples: ["clip copy 3 < photo.png", "pass show site | clip copy 0 --ttl 45s", "clip copy 2 --if-rev 41 < next.txt", "clip copy 4 --encrypt < contract.pdf"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.copy(ctx, a.region, a.file, f, text(a.text))),
   },
   {
@@ -93,7 +97,7 @@ const commands: CommandSpec[] = [
     about: "Write region 0-9 to stdout, byte for byte",
     completes: { region: "region" },
     shell: { about: "Print region 0-9 (as text; a large or binary one: clip paste R > FILE)" },
-    flags: [...CLIENT, ...READ],
+    flags: [...CLIENT, ...READ, KEY_FILE],
     examples: ["clip paste 3 | tar x", "clip paste 0 --back 1"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.pasteRegion(ctx, a.region, f)),
   },
@@ -110,6 +114,7 @@ const commands: CommandSpec[] = [
       flag("--since <rev>", "start after revision REV: the writes after it that are still held first (no longer held: exit 5)"),
       flag("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { only: "cli" }),
       flag("-0", "with --follow: separate values with NUL", { only: "cli" }),
+      KEY_FILE,
     ],
     examples: ["clip wait 3 --follow --sep '\\n---\\n'", "clip wait 3 --follow --since 1200"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.wait(ctx, a.region, f)),
@@ -130,6 +135,16 @@ const commands: CommandSpec[] = [
     flags: [...CLIENT, PRINT_JSON],
     examples: ["clip list --json"],
     run: (ctx, _, f) => import("./clipboard.ts").then((m) => m.list(ctx, f)),
+  },
+  {
+    name: "keygen",
+    args: "[file]",
+    about: "Make a key for end-to-end encryption (copy/kv put --encrypt) and print its key id; copy the file to your other machines",
+    only: "cli",
+    completes: { file: "file" },
+    flags: [flag("--force", "replace an existing key file (what was sealed with the old key can no longer be opened)")],
+    examples: ["clip keygen        # ~/.config/clip/key (0600), prints e.g. 793af32f8564e3cc", "clip keygen ~/work.key && clip copy 3 --encrypt --key-file ~/work.key < plan.pdf"],
+    run: (_, a, f) => import("./keys.ts").then((m) => m.keygen(a.file, f)),
   },
   {
     name: "status",
@@ -194,7 +209,7 @@ const commands: CommandSpec[] = [
     args: "<key> [value]",
     about: "Set KEY to VALUE, or to stdin when VALUE is absent (binary-safe, streamed)",
     shell: { args: "<key> <value...>", about: "Set KEY to VALUE" },
-    flags: [...CLIENT, ...GROUP, ...WRITE],
+    flags: [...CLIENT, ...GROUP, ...WRITE, ENCRYPT, KEY_FILE],
     examples: [
       "clip kv put -g app --secret \"$S\" color blue",
       "tar c dir | CLIP_GROUP=app CLIP_SECRET=$S clip kv put backup",
@@ -207,7 +222,7 @@ const commands: CommandSpec[] = [
     args: "<key>",
     about: "Print KEY's value to stdout, byte for byte (missing key: exit 5)",
     shell: { about: "Print KEY's value (missing key: exit 5)" },
-    flags: [...CLIENT, ...GROUP, ...READ],
+    flags: [...CLIENT, ...GROUP, ...READ, KEY_FILE],
     examples: ["clip kv get -g app color", "clip kv get -g app color --back 1"],
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.get(ctx, a.key, f)),
   },
@@ -254,6 +269,7 @@ const commands: CommandSpec[] = [
       flag("--timeout <seconds>", "stop after this long; exit 124 if nothing changed meanwhile", { only: "cli" }),
       flag("--prefix <prefix>", "every key that starts with PREFIX (\"\" for the whole group), instead of one KEY"),
       flag("--since <rev>", "start after revision REV: the changes after it that are still held first (no longer held: exit 5)"),
+      KEY_FILE,
     ],
     examples: [
       "clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'",

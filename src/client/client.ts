@@ -9,6 +9,8 @@ import { collect } from "../value/sink.ts";
 import { type SourceLike, toSource } from "../value/source.ts";
 import { type AppsReport, Groups, type Kv, type KvOptions, listApps, openKv } from "./kv.ts";
 import { type ConnectOptions, type Message, Mux, type Subscription, type UploadOptions } from "./mux.ts";
+import { openMessage, openReply, openWhole } from "./opened.ts";
+import type { KeyOption, Sealing } from "./sealing.ts";
 import { type Clip, type ReadOptions, type WriteOptions, type Written, clipOf, writeFields } from "./shapes.ts";
 import { isLinkLoss, type Link, type Position } from "./watch.ts";
 
@@ -52,16 +54,26 @@ export interface ReconnectOptions {
 
 export interface ClientOptions extends ConnectOptions {
   reconnect?: ReconnectOptions;
+  /**
+   * End-to-end encryption: the key that opens sealed values (and that
+   * `encrypt: true` seals with), a Key or the path of a key file. Without
+   * it: $CLIP_KEY_FILE, else the default key file. Read only when a value
+   * turns out to be sealed or a write asks for sealing: plain values never
+   * need one.
+   */
+  key?: KeyOption;
 }
 
 export class Client implements Link {
   private current: Mux;
   private reviving: Promise<Mux> | null = null;
   private closedByUser = false;
+  private sealingLoaded: Promise<Sealing> | null = null;
 
   private constructor(
     mux: Mux,
     private readonly opts: ClientOptions | null,
+    private readonly key: KeyOption | undefined = opts?.key,
   ) {
     this.current = mux;
   }
@@ -71,9 +83,12 @@ export class Client implements Link {
   }
 
   /** A client over a multiplexer opened elsewhere (an in-memory connection in tests); it cannot reconnect. */
-  static over(mux: Mux): Client {
-    return new Client(mux, null);
+  static over(mux: Mux, opts: { key?: KeyOption } = {}): Client {
+    return new Client(mux, null, opts.key);
   }
+
+  /** End-to-end encryption (sealing.ts), loaded when a value first needs it: node:crypto is not free to load. */
+  readonly sealing = (): Promise<Sealing> => (this.sealingLoaded ??= import("./sealing.ts").then((m) => new m.Sealing(this.key)));
 
   get mux(): Mux {
     return this.current;
@@ -136,25 +151,32 @@ export class Client implements Link {
   /** Stores `data` in region 0-9; resolves with the write's revision once it is applied on this server. */
   async copy(region: number, data: CopySource, opts: WriteOptions = {}): Promise<Written> {
     const r = parseRegion(region);
-    const source = toSource(data);
-    const res = await this.current.upload("copy", { r, ...writeFields(opts) }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
+    let source = toSource(data);
+    let fields = writeFields(opts);
+    if (opts.encrypt) ({ source, fields } = await (await this.sealing()).sealWrite(source, opts.encrypt, { region: r }, fields));
+    const res = await this.current.upload("copy", { r, ...fields }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
     return res as unknown as Written;
   }
 
   /** Region 0-9's bytes (empty when never written); `rev` or `back` read an earlier value. */
   async paste(region: number, at: ReadOptions = {}): Promise<Uint8Array> {
-    return (await this.current.callValue("paste", { r: parseRegion(region), ...at })).bytes;
+    const r = parseRegion(region);
+    const { meta, bytes } = await this.current.callValue("paste", { r, ...at });
+    return openWhole(this.sealing, { region: r }, meta, bytes);
   }
 
   /** The value with its revision, type and times; null when the region is empty. */
   async read(region: number, at: ReadOptions = {}): Promise<Clip | null> {
-    const { meta, bytes } = await this.current.callValue("paste", { r: parseRegion(region), ...at });
-    return meta.rev ? clipOf(meta, bytes) : null;
+    const r = parseRegion(region);
+    const { meta, bytes } = await this.current.callValue("paste", { r, ...at });
+    const value = await openWhole(this.sealing, { region: r }, meta, bytes);
+    return meta.rev ? clipOf(meta, value) : null;
   }
 
   /** paste as a stream, for values too large to hold; call done() when finished. */
-  pasteStream(region: number, at: ReadOptions = {}): Promise<Message & { done(): void }> {
-    return this.current.request("paste", { r: parseRegion(region), ...at });
+  async pasteStream(region: number, at: ReadOptions = {}): Promise<Message & { done(): void }> {
+    const r = parseRegion(region);
+    return openReply(this.sealing, { region: r }, await this.current.request("paste", { r, ...at }));
   }
 
   /** The region's values, newest first: the current one, then those history keeps (deletes and expiries as rows). */
@@ -165,16 +187,22 @@ export class Client implements Link {
 
   /** Resolves with the next value written to `region` after this call (or after `since`). */
   async wait(region: number, opts: WaitOptions = {}): Promise<Clip> {
-    const m = await this.waitStream(region, opts);
+    const r = parseRegion(region);
+    const m = await this.waitRaw(r, opts);
     try {
-      return clipOf(m.meta, await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined));
+      const raw = await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+      return clipOf(m.meta, await openWhole(this.sealing, { region: r }, m.meta, raw));
     } finally {
       m.done();
     }
   }
 
-  waitStream(region: number, opts: WaitOptions = {}): Promise<Message & { done(): void }> {
+  async waitStream(region: number, opts: WaitOptions = {}): Promise<Message & { done(): void }> {
     const r = parseRegion(region);
+    return openReply(this.sealing, { region: r }, await this.waitRaw(r, opts));
+  }
+
+  private waitRaw(r: number, opts: WaitOptions): Promise<Message & { done(): void }> {
     const meta: Record<string, unknown> = { r };
     if (opts.since !== undefined) meta.since = opts.since;
     return withTimeout(opts, (signal) => this.current.request("wait", meta, signal));
@@ -186,14 +214,21 @@ export class Client implements Link {
    * connection drops it resumes from the last one delivered (see watch.ts).
    */
   async *follow(region: number, opts: FollowOptions = {}): AsyncGenerator<RegionClip> {
-    for await (const m of this.followStream(region, opts)) {
-      const value = await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+    const r = parseRegion(region);
+    for await (const m of this.followRaw(r, opts)) {
+      const raw = await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
+      const value = await openWhole(this.sealing, { region: r }, m.meta, raw);
       yield { ...clipOf(m.meta, value), region: Number(m.meta.r) };
     }
   }
 
-  /** follow() with each value as a stream (for values too large to hold). */
+  /** follow() with each value as a stream (for values too large to hold); read each body before the next. */
   async *followStream(region: number, opts: FollowOptions = {}): AsyncGenerator<Message> {
+    const r = parseRegion(region);
+    for await (const m of this.followRaw(r, opts)) yield await openMessage(this.sealing, { region: r }, m);
+  }
+
+  private async *followRaw(region: number, opts: FollowOptions): AsyncGenerator<Message> {
     const r = parseRegion(region);
     const at: Position = { rev: opts.since, lineage: undefined };
     for (;;) {
@@ -248,7 +283,7 @@ export class Client implements Link {
 
   /** Proves a group's secret on this connection and returns its key-value store. */
   kv(opts: KvOptions): Promise<Kv> {
-    return openKv(this, opts);
+    return openKv(this, opts, this.sealing);
   }
 
   // --- the protocol itself, for ops without a method of their own (chat) ---

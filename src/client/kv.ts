@@ -10,6 +10,8 @@ import { FrameType } from "../protocol/frame.ts";
 import { collect } from "../value/sink.ts";
 import { type SourceLike, toSource } from "../value/source.ts";
 import type { Head, Message, Mux, Subscription } from "./mux.ts";
+import { type LoadSealing, openReply, openWhole } from "./opened.ts";
+import { isSealed } from "../crypto/magic.ts";
 import { type Clip, type ReadOptions, type WriteOptions, type Written, clipOf, writeFields } from "./shapes.ts";
 import { isLinkLoss, type Link } from "./watch.ts";
 
@@ -53,12 +55,12 @@ function checkSecret(secret: unknown): string {
   return secret;
 }
 
-/** Proves the group's secret on this connection. */
-export async function openKv(link: Link, opts: KvOptions): Promise<Kv> {
+/** Proves the group's secret on this connection; `sealing` opens and seals values (the client's). */
+export async function openKv(link: Link, opts: KvOptions, sealing: LoadSealing): Promise<Kv> {
   const group = checkGroupName(opts.group);
   const secret = checkSecret(opts.secret);
   await link.mux.call("kv.auth", { group, secret });
-  return new Kv(link, group, secret, link.mux);
+  return new Kv(link, group, secret, link.mux, sealing);
 }
 
 /** Bounds the uploads one client has in flight (the server refuses more than 16 per connection). */
@@ -94,6 +96,8 @@ export class Kv {
     private readonly secret: string,
     /** The connection the secret was proved on. */
     private provedOn: Mux,
+    /** End-to-end encryption: the client's, loaded when first needed. */
+    private readonly sealing: LoadSealing,
   ) {}
 
   /** The connection, with the secret proved on it (again, after a reconnect). */
@@ -110,8 +114,10 @@ export class Kv {
   async put(key: string, value: SourceLike, opts: PutOptions = {}): Promise<Written> {
     checkKey(key);
     const c = await this.conn();
-    const source = toSource(value);
-    const up = () => c.upload("kv.put", { group: this.group, key, ...writeFields(opts) }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
+    let source = toSource(value);
+    let fields = writeFields(opts);
+    if (opts.encrypt) ({ source, fields } = await (await this.sealing()).sealWrite(source, opts.encrypt, { group: this.group, key }, fields));
+    const up = () => c.upload("kv.put", { group: this.group, key, ...fields }, source, { signal: opts.signal, onProgress: opts.onProgress && ((n) => opts.onProgress!(n, source.size)) });
     // Short values go whole in one frame: the common case, and no upload slot is held on the server.
     if (source.size !== undefined && source.size <= SMALL_VALUE) return (await up()) as unknown as Written;
     // The server takes 16 uploads at once per connection; more wait here instead of failing BUSY.
@@ -126,13 +132,14 @@ export class Kv {
 
   /** The value of `key` (`rev` or `back` for an earlier one); a missing key rejects with ClipError("NOTFOUND"). */
   async get(key: string, at: ReadOptions = {}): Promise<Uint8Array> {
-    return (await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at })).bytes;
+    const { meta, bytes } = await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at });
+    return openWhole(this.sealing, { group: this.group, key }, meta, bytes);
   }
 
   /** The value with its revision, type and times. */
   async read(key: string, at: ReadOptions = {}): Promise<Clip> {
     const { meta, bytes } = await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at });
-    return clipOf(meta, bytes);
+    return clipOf(meta, await openWhole(this.sealing, { group: this.group, key }, meta, bytes));
   }
 
   /** The value decoded as UTF-8. */
@@ -142,7 +149,8 @@ export class Kv {
 
   /** The value as a stream, for values too large to hold; call done() when finished. */
   async getStream(key: string, at: ReadOptions = {}): Promise<Message & { done(): void }> {
-    return await (await this.conn()).request("kv.get", { group: this.group, key: checkKey(key), ...at });
+    const m = await (await this.conn()).request("kv.get", { group: this.group, key: checkKey(key), ...at });
+    return openReply(this.sealing, { group: this.group, key }, m);
   }
 
   /** Deletes `key`; a missing key rejects with ClipError("NOTFOUND"). */
@@ -169,11 +177,17 @@ export class Kv {
    */
   watch(what: string | { prefix: string }, opts: WatchOptions = {}): KvWatch {
     const target = typeof what === "string" ? { key: checkKey(what) } : { prefix: what.prefix === "" ? "" : checkKey(what.prefix) };
-    return new KvWatch((revive) => this.conn(revive), this.group, target, opts);
+    return new KvWatch((revive) => this.conn(revive), this.group, target, opts, this.sealing);
   }
 }
 
 const STOPPED = new ClipError("LOST", "watch closed");
+
+/** A change's value that is not sealed, as it came: it is not said to be encrypted, whatever the server says (opened.ts). */
+function plain(m: Head): Uint8Array {
+  delete m.meta.encrypted;
+  return m.payload;
+}
 
 export class KvWatch implements AsyncIterableIterator<KvEvent> {
   /** Resolves once the server has the watch in place; rejects if it refused it. */
@@ -196,6 +210,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
     private readonly group: string,
     private readonly target: { key: string } | { prefix: string },
     private readonly opts: WatchOptions,
+    private readonly sealing: LoadSealing,
   ) {
     this.max = opts.maxQueued ?? 1024;
     this.rev = opts.since;
@@ -246,7 +261,12 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
    */
   private take(m: Head): boolean {
     if (this.collecting || m.type === FrameType.RES) return false;
-    this.handle(m, m.payload);
+    if (isSealed(m.payload)) {
+      // Opened by the pump (the key may have to be loaded); later changes queue behind it, in order.
+      this.collecting = true;
+      return false;
+    }
+    this.handle(m, plain(m));
     return true;
   }
 
@@ -273,11 +293,14 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
       while (!this.finished) {
         const m = await sub.next();
         if (m.type === FrameType.RES) return; // the server ended the watch
-        if (m.fin) this.handle(m, m.payload);
+        if (m.fin && !isSealed(m.payload)) this.handle(m, plain(m));
         else {
           this.collecting = true;
           try {
-            this.handle(m, await collect(sub.rest(m)));
+            const raw = m.fin ? m.payload : await collect(sub.rest(m));
+            // A sealed value is opened for the key it belongs to (a prefix watch names it in each change).
+            const value = m.meta.event === "put" ? await openWhole(this.sealing, { group: this.group, key: String(m.meta.key) }, m.meta, raw) : raw;
+            this.handle(m, value);
           } finally {
             this.collecting = false;
           }

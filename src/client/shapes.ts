@@ -2,6 +2,7 @@
 // keeps of it, and a write's options as the request fields that carry them.
 // Shared by the clipboard (client.ts) and the keys (kv.ts).
 
+import type { Key } from "../crypto/key.ts";
 import type { ValueInfo } from "../protocol/messages.ts";
 
 /** Options of a write (copy, kv put). */
@@ -12,7 +13,14 @@ export interface WriteOptions {
   ttl?: number;
   /** Write only if the region or key is at this revision (0: empty or absent); else ClipError CONDITION with `.rev`. */
   ifRev?: number;
-  /** Progress callback: bytes sent so far, and the total when known. */
+  /**
+   * Seal the value on this machine before it leaves (end-to-end encryption):
+   * true seals with the client's key (`key` of connect(), else
+   * $CLIP_KEY_FILE, else the default key file), or give a Key. No usable
+   * key: ClipError, and nothing is sent. Never falls back to a plain write.
+   */
+  encrypt?: boolean | Key;
+  /** Progress callback: bytes sent so far, and the total when known (sealed bytes, when sealing). */
   onProgress?: (sent: number, total: number | undefined) => void;
   signal?: AbortSignal;
 }
@@ -25,7 +33,11 @@ export interface ReadOptions {
   back?: number;
 }
 
-/** A value with what the server knows of it. */
+/**
+ * A value with what the server knows of it. A value that was sealed is
+ * opened: `size` is then the plaintext's and `encrypted` the id of the key
+ * that verified it; a plain value has no `encrypted` (see opened.ts).
+ */
 export interface Clip extends ValueInfo {
   value: Uint8Array;
 }

@@ -24,8 +24,10 @@
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes, type KeyObject } from "node:crypto";
 import { ClipError } from "../protocol/errors.ts";
 import { KEY_ID_BYTES, type Key } from "./key.ts";
+import { SEAL_MAGIC, isSealed } from "./magic.ts";
 
-export const SEAL_MAGIC = Uint8Array.of(0x89, 0x63, 0x6c, 0x69, 0x70, 0x0d, 0x0a, 0x1a);
+export { SEAL_MAGIC, isSealed };
+
 export const SEAL_VERSION = 1;
 /** Bytes of the header before the first chunk. */
 export const SEAL_HEADER_BYTES = 53;
@@ -69,13 +71,6 @@ export function keyContext(group: string, key: string): SealContext {
   return { bound: `key ${group}/${key}`, name: `key ${key}` };
 }
 
-/** True when these first bytes of a value (at least 8 of them) begin a sealed value. */
-export function isSealed(firstBytes: Uint8Array): boolean {
-  if (firstBytes.length < SEAL_MAGIC.length) return false;
-  for (let i = 0; i < SEAL_MAGIC.length; i++) if (firstBytes[i] !== SEAL_MAGIC[i]) return false;
-  return true;
-}
-
 /** The key id a sealed value names, read without the key (for messages and listings); null if these bytes do not begin a version-1 header (21 bytes are enough). */
 export function sealedKeyId(firstBytes: Uint8Array): string | null {
   if (!isSealed(firstBytes) || firstBytes.length < AT_KEY_ID + KEY_ID_BYTES || firstBytes[AT_VERSION] !== SEAL_VERSION) return null;
@@ -86,6 +81,23 @@ export function sealedKeyId(firstBytes: Uint8Array): string | null {
 export function sealedLength(plainLength: number, chunkSize = DEFAULT_CHUNK): number {
   const chunks = Math.max(1, Math.ceil(plainLength / chunkSize));
   return SEAL_HEADER_BYTES + plainLength + chunks * TAG_BYTES;
+}
+
+/**
+ * The plaintext length of a well-formed sealed value of `sealed` bytes in
+ * chunks of `chunkSize` (sealedLength's inverse): what a reader announces
+ * before it has opened anything. A damaged value fails when it is opened,
+ * whatever this says; never below 0.
+ */
+export function openedLength(sealed: number, chunkSize: number): number {
+  const body = sealed - SEAL_HEADER_BYTES;
+  const chunks = Math.max(1, Math.ceil(body / (chunkSize + TAG_BYTES)));
+  return Math.max(0, body - chunks * TAG_BYTES);
+}
+
+/** The chunk size a sealed header announces (its first 13 bytes are enough). */
+export function headerChunkSize(firstBytes: Uint8Array): number {
+  return new DataView(firstBytes.buffer, firstBytes.byteOffset, firstBytes.byteLength).getUint32(AT_CHUNK);
 }
 
 /** The per-chunk state both directions share: value key, associated data, counter. */

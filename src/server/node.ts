@@ -16,7 +16,7 @@ import type { Logger } from "./log.ts";
 import { type Handler, Session, type SessionHost } from "./session.ts";
 import { type Applied, Store, type WriteOp } from "./store.ts";
 import type { Upload } from "./upload.ts";
-import { STAGING, type Stage, type Value } from "./values.ts";
+import { STAGING, type Stage, type StageOptions, type Value } from "./values.ts";
 import { HybridClock } from "./version.ts";
 import { Watchers } from "./watchers.ts";
 import { Expiry } from "./expiry.ts";
@@ -177,8 +177,8 @@ export class ClipNode implements SessionHost {
 
   // --- SessionHost ---
 
-  stage(expected?: number): Stage {
-    return this.store.stage(expected);
+  stage(expected?: number, opts?: StageOptions): Stage {
+    return this.store.stage(expected, opts);
   }
 
   source(v: Value): ValueSource {

@@ -18,7 +18,7 @@ import { SESSION_LIMITS } from "./limits.ts";
 import { admitFileSend } from "./pressure.ts";
 import { Request, type RequestOptions, type StreamOwner } from "./request.ts";
 import { Upload } from "./upload.ts";
-import type { Stage, Value } from "./values.ts";
+import type { Stage, StageOptions, Value } from "./values.ts";
 
 export type SessionState =
   | "hello" // waiting for the first request, which must be `hello`
@@ -36,6 +36,8 @@ export interface Handler extends RequestOptions {
   preAuth?: boolean;
   /** A value is uploaded with the request: ctx.upload (the handler runs when its first frame arrives). */
   value?: "none" | "required";
+  /** Whether the value this request brings is marked sealed by its writer (values.ts valueLimit: room for the sealing overhead). */
+  sealed?(meta: Record<string, unknown>): boolean;
   /** Checks the request before any value byte is stored; throw ClipError("USAGE") to refuse. */
   check?(meta: Record<string, unknown>, session: Session): void;
   /**
@@ -50,7 +52,7 @@ export interface SessionHost {
   readonly handlers: ReadonlyMap<string, Handler>;
   readonly log: Logger;
   readonly sessions: Iterable<Session>;
-  stage(expected?: number): Stage;
+  stage(expected?: number, opts?: StageOptions): Stage;
   source(v: Value): ValueSource;
   release(v: Value | null): void;
   sessionClosed(s: Session, reason: CloseReason): void;
@@ -227,7 +229,7 @@ export class Session implements StreamOwner {
       if (handler.value === "required") {
         if (this.uploads.size >= SESSION_LIMITS.maxUploads) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxUploads} uploads at once on one connection`);
         const size = f.meta.size;
-        upload = new Upload(this.host.stage(typeof size === "number" && size >= 0 ? size : undefined), (v) => this.host.release(v));
+        upload = new Upload(this.host.stage(typeof size === "number" && size >= 0 ? size : undefined, { sealed: handler.sealed?.(f.meta) }), (v) => this.host.release(v));
         this.uploads.set(f.id, upload);
       }
     } catch (e) {

@@ -6,7 +6,7 @@
 
 import { Persist } from "./persist.ts";
 import { type Applied, type Entry, State, type WriteOp } from "./state.ts";
-import { type Stage, type Value, ValueStore } from "./values.ts";
+import { type Stage, type StageOptions, type Value, ValueStore } from "./values.ts";
 import type { ValueSource } from "../value/source.ts";
 
 export type { Applied, Change, Entry, WriteOp } from "./state.ts";
@@ -103,8 +103,8 @@ export class Store {
   }
 
   /** A stage for an incoming value (see ValueStore.stage). */
-  stage(expected?: number): Stage {
-    return this.values.stage(expected);
+  stage(expected?: number, opts?: StageOptions): Stage {
+    return this.values.stage(expected, opts);
   }
 
   source(v: Value): ValueSource {

@@ -21,7 +21,7 @@ import type { ClipNode } from "../server/node.ts";
 import type { Outgoing } from "../server/request.ts";
 import type { Handler, RequestContext, Session } from "../server/session.ts";
 import type { Entry, WriteOp } from "../server/store.ts";
-import { Stage, type Value } from "../server/values.ts";
+import { Stage, type Value, markedSealed } from "../server/values.ts";
 import type { Version } from "../server/version.ts";
 import { isValueSource, type ValueSource } from "../value/source.ts";
 import { type JoinEvent, type NodeInfo, metaToOp, opToMeta, parseNodeInfo, parseOpMeta, rowToMeta, subtreeIds, verKey } from "./wire.ts";
@@ -308,6 +308,7 @@ export class Downstream {
       "tree.forward": {
         admin: true,
         value: "required",
+        sealed: (meta) => markedSealed((meta.w as { meta?: Record<string, unknown> }).meta),
         check(meta) {
           parseOpMeta(meta.w);
           if (meta.ifRev !== undefined && (typeof meta.ifRev !== "number" || !Number.isSafeInteger(meta.ifRev) || meta.ifRev < 0)) throw new ClipError("PROTOCOL", "bad ifRev in a forwarded write");

@@ -15,7 +15,7 @@ import { ClipError, asClipError } from "../protocol/errors.ts";
 import { FrameType } from "../protocol/frame.ts";
 import type { ClipNode } from "../server/node.ts";
 import type { Entry } from "../server/state.ts";
-import { INLINE_MAX, type Stage, type Value } from "../server/values.ts";
+import { INLINE_MAX, type Stage, type Value, markedSealed } from "../server/values.ts";
 import { type Version, compareVersions } from "../server/version.ts";
 import { type Downstream, entryOp } from "./downstream.ts";
 import { type Merged, keepOwn, mergeKey } from "./merge.ts";
@@ -358,7 +358,7 @@ export class Upstream {
           return this.applyHeld(m, rev, undefined);
         }
         // Relayed to our children as it arrives (cut-through), applied here once whole.
-        const stage = node.stage(typeof ev.size === "number" ? ev.size : undefined);
+        const stage = node.stage(typeof ev.size === "number" ? ev.size : undefined, { sealed: markedSealed(m.meta) });
         const mine = this.seqr.takePending(m.ver);
         if (mine?.owned) mine.value.then((v) => node.release(v), () => {});
         this.down.relayOp(rev, metaToOp(m, null), stage, true, null, false);
@@ -416,7 +416,7 @@ export class Upstream {
     }
     let value: Value | null = null;
     if (m.has) {
-      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : undefined);
+      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : undefined, { sealed: markedSealed(m.meta) });
       try {
         stage.write(payload);
         value = stage.commit();
@@ -487,7 +487,7 @@ export class Upstream {
       await drain(body());
       return null;
     }
-    return this.receive(this.node.stage(typeof head.meta.size === "number" ? head.meta.size : undefined), body());
+    return this.receive(this.node.stage(typeof head.meta.size === "number" ? head.meta.size : undefined, { sealed: markedSealed(m.meta) }), body());
   }
 
   /** Our value of `key` at exactly version `ver` (current or in history). */

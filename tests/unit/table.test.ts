@@ -157,7 +157,7 @@ describe("table", () => {
     const shellOnly = TABLE.commands.filter((c) => c.only === "shell").map((c) => c.name);
     const cliOnly = TABLE.commands.filter((c) => c.only === "cli").map((c) => c.name);
     expect(shellOnly.sort()).toEqual(["help", "quit", "unwatch", "use", "watches"]);
-    expect(cliOnly.sort()).toEqual(["chat", "completion", "serve", "shell"]);
+    expect(cliOnly.sort()).toEqual(["chat", "completion", "keygen", "serve", "shell"]);
     const top = helpOf(TABLE, []);
     const sh = shellHelp(TABLE);
     const script = bashScript(commandsOf(TABLE));
@@ -207,7 +207,7 @@ describe("shell lines", () => {
     expect(parse("exit").name).toBe("quit");
     expect(parse("use app s3cr3t").args).toEqual({ group: "app", secret: "s3cr3t" });
     expect(() => parse("paste 3 4")).toThrow(/^usage: paste REGION \[--rev REV\] \[--back N\]$/);
-    expect(() => parse("copy 3")).toThrow(/^usage: copy REGION TEXT\.\.\. \[--type TYPE\] \[--ttl DUR\] \[--if-rev REV\] \[--json\]$/);
+    expect(() => parse("copy 3")).toThrow(/^usage: copy REGION TEXT\.\.\. \[--type TYPE\] \[--ttl DUR\] \[--if-rev REV\] \[--json\] \[--encrypt\]$/);
     expect(() => parse("wait 1 --timeout")).toThrow(/--timeout needs a value/);
     expect(() => parse("list --jsn")).toThrow(/unknown flag --jsn/);
     expect(() => parse("wait 1 --sep x")).toThrow(/unknown flag --sep/); // the CLI's only

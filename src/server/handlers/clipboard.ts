@@ -8,6 +8,7 @@ import { historyRows, pick, preview, replay, valueInfo } from "../describe.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, RequestContext } from "../session.ts";
 import type { Entry } from "../store.ts";
+import { markedSealed } from "../values.ts";
 import { jsonValue } from "./groups.ts";
 
 export const regionKey = (r: number) => `r/${r}`;
@@ -43,6 +44,7 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
   return {
     copy: {
       value: "required",
+      sealed: markedSealed,
       check(meta) {
         parseRegion(meta.r);
         checkWriteMeta(meta);

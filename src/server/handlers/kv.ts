@@ -10,6 +10,7 @@ import { eventOf, historyRows, pick, replay, valueInfo } from "../describe.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
 import type { Entry } from "../store.ts";
+import { markedSealed } from "../values.ts";
 import { checkWriteMeta, writeMeta } from "./clipboard.ts";
 import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
 
@@ -57,6 +58,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
 
     "kv.put": {
       value: "required",
+      sealed: markedSealed,
       check(meta, s) {
         checkKv(meta, s);
         checkWriteMeta(meta);
