@@ -4,3 +4,6 @@ export { ClipError, type ErrorCode } from "./protocol/errors.ts";
 export type { HistoryRow, RegionInfo, ValueInfo } from "./protocol/messages.ts";
 export { startServer, type RunningServer, type ServeOptions } from "./server/serve.ts";
 export { Groups, Kv, KvWatch, type AppInfo, type AppsReport, type GroupInfo, type KeyInfo, type KvEvent, type KvOptions, type PutOptions, type WatchOptions } from "./client/kv.ts";
+// End-to-end encryption: connect({ key }) opens sealed values, copy/put({ encrypt }) seal them (docs/ENCRYPTION.md).
+export { Key, createKeyFile, defaultKeyPath, generateKey, loadKey, readKeyFile } from "./crypto/key.ts";
+export type { KeyOption } from "./client/sealing.ts";

@@ -11,6 +11,7 @@
 // reader who must know checks `encrypted` (docs/ENCRYPTION.md, limits).
 
 import { SEAL_MAGIC, isSealed } from "../crypto/magic.ts";
+import { ClipError } from "../protocol/errors.ts";
 import type { Message } from "./mux.ts";
 import type { Sealing, Where } from "./sealing.ts";
 
@@ -33,7 +34,12 @@ export async function openWhole(load: LoadSealing, where: Where, meta: Record<st
     delete meta.encrypted;
     return bytes;
   }
-  const opened = (await load()).openInPlace(where, bytes);
+  let opened: { bytes: Uint8Array; keyId: string };
+  try {
+    opened = (await load()).openInPlace(where, bytes);
+  } catch (e) {
+    throw withRev(e, meta);
+  }
   meta.size = opened.bytes.length;
   meta.encrypted = opened.keyId;
   return opened.bytes;
@@ -80,8 +86,18 @@ export async function openMessage<M extends Message>(load: LoadSealing, where: W
     return { ...m, meta, body: openedBody(opener, ready, it, ended) };
   } catch (e) {
     if (!ended) await it.return?.();
-    throw e;
+    throw withRev(e, m.meta);
   }
+}
+
+/**
+ * A refusal to open names the revision it refused (ClipError.rev), so that
+ * a reader that goes on without it (the desktop bridge: "leaves the desktop
+ * alone and logs why") can follow again from there.
+ */
+function withRev(e: unknown, meta: Record<string, unknown>): unknown {
+  if (!(e instanceof ClipError) || e.rev !== undefined || typeof meta.rev !== "number") return e;
+  return new ClipError(e.code, e.message, { cause: e.cause, rev: meta.rev });
 }
 
 /** openMessage for a reply: a refusal cancels the request (the caller never sees it to call done()). */

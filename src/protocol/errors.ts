@@ -48,7 +48,7 @@ const CODES = new Set(Object.keys(EXIT));
 
 export class ClipError extends Error {
   override name = "ClipError";
-  /** CONDITION: the revision the entry is at; NOTFOUND for a revision: the oldest held. */
+  /** CONDITION: the revision the entry is at; NOTFOUND for a revision: the oldest held; a sealed value that could not be opened (AUTH, VERSION): its revision. */
   readonly rev?: number;
   constructor(
     readonly code: ErrorCode,
