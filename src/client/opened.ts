@@ -83,7 +83,7 @@ export async function openMessage<M extends Message>(load: LoadSealing, where: W
     for (const c of held) for (const p of opener.push(c)) ready.push(p);
     const meta: Record<string, unknown> = { ...m.meta, encrypted: opener.keyId };
     if (typeof m.meta.size === "number" && n >= KEY_NAMED) meta.size = sealing.openedSize(m.meta.size, first(held, KEY_NAMED));
-    return { ...m, meta, body: openedBody(opener, ready, it, ended) };
+    return { ...m, meta, body: openedBody(sealing, opener, ready, it, ended) };
   } catch (e) {
     if (!ended) await it.return?.();
     throw withRev(e, m.meta);
@@ -117,11 +117,6 @@ function first(held: Uint8Array[], n: number): Uint8Array {
   return Buffer.concat(held).subarray(0, n);
 }
 
-/** Pieces as one buffer: a writer flushes once per piece it is given. */
-function joined(pieces: Uint8Array[]): Uint8Array {
-  return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
-}
-
 async function* passBody(held: Uint8Array[], it: AsyncIterator<Uint8Array>, ended: boolean): AsyncGenerator<Uint8Array> {
   try {
     for (const c of held) yield c;
@@ -135,19 +130,19 @@ async function* passBody(held: Uint8Array[], it: AsyncIterator<Uint8Array>, ende
   }
 }
 
-async function* openedBody(opener: ReturnType<Sealing["opener"]>, ready: Uint8Array[], it: AsyncIterator<Uint8Array>, ended: boolean): AsyncGenerator<Uint8Array> {
+async function* openedBody(sealing: Sealing, opener: ReturnType<Sealing["opener"]>, ready: Uint8Array[], it: AsyncIterator<Uint8Array>, ended: boolean): AsyncGenerator<Uint8Array> {
   try {
-    if (ready.length > 0) yield joined(ready);
+    if (ready.length > 0) yield sealing.join(ready);
     while (!ended) {
       const r = await it.next();
       if (r.done) ended = true;
       else {
         const out = opener.push(r.value);
-        if (out.length > 0) yield joined(out);
+        if (out.length > 0) yield sealing.join(out);
       }
     }
     const last = opener.end();
-    if (last.length > 0) yield joined(last);
+    if (last.length > 0) yield sealing.join(last);
   } finally {
     if (!ended) await it.return?.();
   }

@@ -61,7 +61,7 @@ async function gather(body: AsyncIterable<Uint8Array>): Promise<{ bytes: Uint8Ar
   }
 }
 
-const message = (bytes: Uint8Array, step: number, meta: Record<string, unknown> = {}) => ({ type: 2, meta: { size: bytes.length, ...meta }, body: pieces(bytes, step) });
+const message = (bytes: Uint8Array, step: number, meta: Record<string, unknown> = {}) => ({ type: 2, meta: { size: bytes.length, ...meta } as Record<string, unknown>, body: pieces(bytes, step) });
 
 describe("sealing - writes", () => {
   test("sealing - a sealed source announces the sealed size and opens to the plaintext, whatever the reader's buffer", async () => {
