@@ -191,4 +191,34 @@ describe("encryption - blind servers", () => {
       expect({ name, up: up.contains(m), front: front.contains(m), files: inFiles(m) }).toEqual({ name, up: false, front: false, files: [] });
     }
   }, 60_000);
+
+  test("encryption - every server of a tree leaves sealed values the room --max-size gives them: forwarded up, relayed down, in a joining server's snapshot", async () => {
+    await using tree = new TreeFixture();
+    using d = tempDir("cm");
+    const args = ["--max-size", "1M"];
+    const root = await tree.add({ name: "root", args });
+    const child = await tree.add({ name: "child", connect: ["root"], args });
+    const config = join(String(d), "cfg");
+    mkdirSync(config);
+    const env = { XDG_CONFIG_HOME: config, CLIP_KEY_FILE: "", CLIP_ENCRYPT: "" };
+    expect((await clip(["keygen"], { env })).code).toBe(0);
+    const up = randomBytes(1 << 20, 1); // exactly --max-size: sealed, it is 309 bytes over
+    const down = randomBytes(1 << 20, 2);
+    const w1 = await child.run(["copy", "1", "--encrypt"], { env, stdin: up });
+    expect(w1.stderr).toBe("");
+    expect(w1.code).toBe(0);
+    const w2 = await root.run(["copy", "2", "--encrypt"], { env, stdin: down });
+    expect(w2.code).toBe(0);
+    const late = await tree.add({ name: "late", connect: ["child"], args });
+    for (const n of [root, child, late]) {
+      await waitFor(async () => {
+        const r = JSON.parse((await n.run(["list", "--json"])).text);
+        return r[1].encrypted && r[2].encrypted;
+      }, 10_000, `${n.name} to hold both`);
+      const rows = JSON.parse((await n.run(["list", "--json"])).text);
+      expect([rows[1].size, rows[2].size]).toEqual([(1 << 20) + 309, (1 << 20) + 309]);
+      expect(sameBytes((await n.run(["paste", "1"], { env })).stdout, up)).toBe(true);
+      expect(sameBytes((await n.run(["paste", "2"], { env })).stdout, down)).toBe(true);
+    }
+  }, 60_000);
 });
