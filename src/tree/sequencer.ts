@@ -36,6 +36,8 @@ export interface Pending {
   owned: boolean;
   /** The root answered: it is ordered; only its return down is awaited. */
   ordered: boolean;
+  /** It came back down and was applied here, at this revision (the answer may still be on its way). */
+  appliedAt?: number;
 }
 
 export class TreeSequencer implements Sequencer {
@@ -92,11 +94,12 @@ export class TreeSequencer implements Sequencer {
    * The write with version `ver` came back down from the parent: take what
    * we staged for it (null if we have nothing pending: it was not ours).
    */
-  takePending(ver: Write["op"]["ver"]): Pending | null {
+  takePending(ver: Write["op"]["ver"], rev?: number): Pending | null {
     const k = verKey(ver);
     const p = this.pending.get(k);
     if (!p) return null;
     this.pending.delete(k);
+    p.appliedAt = rev;
     return p;
   }
 
@@ -126,12 +129,19 @@ export class TreeSequencer implements Sequencer {
       source?.close();
       const err = asClipError(e);
       if (this.pending.get(key) === p) this.pending.delete(key);
-      // Came back down already (the answer was lost with the link): it is applied here.
-      if (this.applied(w)) return this.node.store.getAny(op.key)!.rev;
+      // It came back down and was applied here; only the answer was lost with the link.
+      if (p.appliedAt !== undefined) return p.appliedAt;
+      const linkLost = up.closed || err.code === "LOST" || err.code === "SHUTDOWN";
+      if (!linkLost) {
+        // Refused where it was ordered (a condition, a limit): nothing of it is applied anywhere.
+        if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
+        throw err;
+      }
+      // An unconditional write overtaken by a newer version is done (the newer one wins everywhere);
+      // a conditional one is decided again by whoever orders now.
+      if (w.ifRev === undefined && this.applied(w)) return this.node.store.getAny(op.key)!.rev;
       // The link went: whoever we are now (root, or child of another parent) takes the write.
-      if (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") return this.submit(w);
-      if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
-      throw err;
+      return this.submit(w);
     }
     if (!this.applied(w)) {
       // Lost the link between the answer and the write's return: goRoot() applies it.
