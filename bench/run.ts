@@ -23,6 +23,7 @@ import cold from "./rows/cold.ts";
 import copy from "./rows/copy.ts";
 import kv from "./rows/kv.ts";
 import leafcopy from "./rows/leafcopy.ts";
+import revisions from "./rows/revisions.ts";
 import paste from "./rows/paste.ts";
 import pipe from "./rows/pipe.ts";
 import rss from "./rows/rss.ts";
@@ -30,7 +31,7 @@ import small from "./rows/small.ts";
 import tree from "./rows/tree.ts";
 
 /** Every row, in the order they run and are shown. A new row is a module here. */
-export const ROWS: RowModule[] = [copy, pipe, paste, rss, cold, small, kv, tree, leafcopy];
+export const ROWS: RowModule[] = [copy, pipe, paste, rss, cold, small, kv, tree, leafcopy, revisions];
 
 const ROOT = resolve(import.meta.dir, "..");
 
