@@ -88,6 +88,42 @@ describe("in-process server - clipboard", () => {
   });
 });
 
+describe("in-process server - uploads", () => {
+  /** A stream the test feeds by hand: a pipe that has nothing more to give for now. */
+  function idleStream() {
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+    return { stream, ctl };
+  }
+
+  test("memory - an upload waiting on an idle source ends when the client closes or its signal aborts, and the server drops it", async () => {
+    const s = memoryServer();
+    const before = openRequests();
+    const c = await s.client();
+    const a = idleStream();
+    const copying = codeOf(() => c.copy(1, a.stream));
+    a.ctl.enqueue(randomBytes(1 << 20, 1)); // one whole frame goes; then the source is idle
+    await until(() => openRequests() === before + 1, 2000, "the upload to reach the server");
+    c.close();
+    expect(await Promise.race([copying, Bun.sleep(2000).then(() => "still waiting")])).toBe("LOST");
+    await until(() => openRequests() === before, 2000, "the server to drop the first upload");
+    const c2 = await s.client();
+    const b = idleStream();
+    const ctl = new AbortController();
+    const aborted = codeOf(() => c2.copy(2, b.stream, { signal: ctl.signal }));
+    b.ctl.enqueue(randomBytes(1 << 20, 2));
+    await until(() => openRequests() === before + 1, 2000, "the second upload to reach the server");
+    ctl.abort();
+    expect(await Promise.race([aborted, Bun.sleep(2000).then(() => "still waiting")])).toBe("TIMEOUT");
+    // The half values were dropped on the server (CANCEL, close), and the connection that aborted still works.
+    await until(() => openRequests() === before, 2000, "the server to drop the uploads");
+    expect(s.node.store.get("r/1")).toBeUndefined();
+    expect(s.node.store.get("r/2")).toBeUndefined();
+    await c2.copy(2, "fine");
+    expect(text(await c2.paste(2))).toBe("fine");
+  });
+});
+
 describe("in-process server - kv", () => {
   test("memory - kv put, get, list, watch and delete, with the group's secret proved on the connection", async () => {
     const s = memoryServer();
