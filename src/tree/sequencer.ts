@@ -129,7 +129,10 @@ export class TreeSequencer implements Sequencer {
       // Came back down already (the answer was lost with the link): it is applied here.
       if (this.applied(w)) return this.node.store.getAny(op.key)!.rev;
       // The link went: whoever we are now (root, or child of another parent) takes the write.
-      if (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") return this.submit(w);
+      // Not when it is the value that failed (its writer went: the stage was aborted, also with
+      // LOST): that write can never be applied, and taking it again only fails again, at once.
+      const valueLost = w.upload?.stage.state === "aborted";
+      if (!valueLost && (up.closed || err.code === "LOST" || err.code === "SHUTDOWN")) return this.submit(w);
       if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
       throw err;
     }
