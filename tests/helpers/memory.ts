@@ -6,6 +6,7 @@
 import { Client } from "../../src/client/client.ts";
 import { type ConnectOptions, Mux } from "../../src/client/mux.ts";
 import type { Address } from "../../src/net/address.ts";
+import type { Conn } from "../../src/net/conn.ts";
 import { memoryPair } from "../../src/net/memory.ts";
 import { appsHandlers } from "../../src/server/handlers/apps.ts";
 import { chatHandlers } from "../../src/server/handlers/chat.ts";
@@ -48,8 +49,13 @@ export interface MemoryServer {
   client(opts?: ClientOptions): Promise<Client>;
   /** A multiplexer over a fresh in-memory connection (what a child server's link is). */
   mux(opts?: ClientOptions): Promise<Mux>;
+  /** The same, with the client's end of the connection. */
+  open(opts?: ClientOptions): Promise<{ mux: Mux; conn: Conn }>;
   /** Cuts every link to the parent this server made (as a dropped TCP connection would). */
   cutParentLinks(): void;
+  /** Stops (and resumes) reading what the parent sends, as a stalled socket would: it queues on the parent's side. */
+  pauseParentLinks(): void;
+  resumeParentLinks(): void;
   /** While false, dials to this server fail (a parent that is down). */
   reachable: boolean;
   stop(): void;
@@ -70,26 +76,34 @@ export function memoryServer(opts: MemoryServerOptions = {}): MemoryServer {
   });
   for (const handlers of [handshakeHandlers, clipboardHandlers, chatHandlers, groupHandlers, kvHandlers, appsHandlers]) node.use(handlers(node));
   const parents = opts.parents ?? [];
-  const upLinks = new Set<Mux>();
+  const upLinks = new Set<{ mux: Mux; conn: Conn }>();
   let tree: Tree | null = null;
-  const mux = async (c: ClientOptions = {}): Promise<Mux> => {
+  const open = async (c: ClientOptions = {}): Promise<{ mux: Mux; conn: Conn }> => {
     const transport = c.transport ?? "unix";
     const [near, far] = memoryPair({ transport });
     far.handler = node.accept(far);
     const address: Address = transport === "tcp" ? { kind: "tcp", host: node.name, port: 1 } : { kind: "unix", path: `/memory/${node.name}` };
-    return Mux.over(near, address, { token: c.token, kind: c.kind, name: c.name, timeoutMs: 5000 });
+    return { mux: await Mux.over(near, address, { token: c.token, kind: c.kind, name: c.name, timeoutMs: 5000 }), conn: near };
   };
+  const mux = async (c: ClientOptions = {}): Promise<Mux> => (await open(c)).mux;
   const server: MemoryServer = {
     node,
     get tree() {
       return tree;
     },
     mux,
+    open,
     async client(c = {}) {
       return Client.over(await mux(c));
     },
     cutParentLinks() {
-      for (const m of upLinks) m.close();
+      for (const l of upLinks) l.mux.close();
+    },
+    pauseParentLinks() {
+      for (const l of upLinks) l.conn.pause();
+    },
+    resumeParentLinks() {
+      for (const l of upLinks) l.conn.resume();
     },
     reachable: true,
     stop() {
@@ -106,9 +120,9 @@ export function memoryServer(opts: MemoryServerOptions = {}): MemoryServer {
       async dial(o) {
         const p = parents.find((x) => x.node.name === o.server);
         if (!p || !p.reachable) throw new Error(`${String(o.server)} is not reachable`);
-        const m = await p.mux({ transport: "tcp", token: o.token, kind: o.kind, name: o.name });
-        upLinks.add(m);
-        return m;
+        const link = await p.open({ transport: "tcp", token: o.token, kind: o.kind, name: o.name });
+        upLinks.add(link);
+        return link.mux;
       },
     });
   }
