@@ -131,7 +131,7 @@ export class TreeSequencer implements Sequencer {
       if (this.pending.get(key) === p) this.pending.delete(key);
       // It came back down and was applied here; only the answer was lost with the link.
       if (p.appliedAt !== undefined) return p.appliedAt;
-      const linkLost = up.closed || err.code === "LOST" || err.code === "SHUTDOWN";
+      const linkLost = (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") && w.upload?.stage.state !== "aborted";
       if (!linkLost) {
         // Refused where it was ordered (a condition, a limit): nothing of it is applied anywhere.
         if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
