@@ -45,8 +45,12 @@ export class TreeSequencer implements Sequencer {
   private up: Mux | null = null;
   private readonly pending = new Map<string, Pending>();
   private readonly waiters = new Map<string, Set<{ w: Write; done: () => void }>>();
+  /** Resolved (and renewed) when the link changes: a write that failed with the old one waits for it. */
+  private linkChanged!: Promise<void>;
+  private changeLink!: () => void;
 
   constructor(private readonly node: ClipNode) {
+    this.renewLink();
     node.onApplied((op, _rev, applied) => {
       if (this.waiters.size === 0) return;
       this.wake(op.key);
@@ -54,9 +58,20 @@ export class TreeSequencer implements Sequencer {
     });
   }
 
+  private renewLink(): void {
+    this.linkChanged = new Promise((r) => (this.changeLink = r));
+  }
+
+  private linkMoved(): void {
+    const wake = this.changeLink;
+    this.renewLink();
+    wake();
+  }
+
   /** Becomes a child: writes go up through `up`. */
   goUp(up: Mux): void {
     this.up = up;
+    this.linkMoved();
   }
 
   /**
@@ -66,6 +81,7 @@ export class TreeSequencer implements Sequencer {
    */
   goRoot(): void {
     this.up = null;
+    this.linkMoved();
     for (const [k, p] of [...this.pending]) {
       if (!p.ordered) continue;
       this.pending.delete(k);
@@ -140,7 +156,9 @@ export class TreeSequencer implements Sequencer {
       // An unconditional write overtaken by a newer version is done (the newer one wins everywhere);
       // a conditional one is decided again by whoever orders now.
       if (w.ifRev === undefined && this.applied(w)) return this.node.store.getAny(op.key)!.rev;
-      // The link went: whoever we are now (root, or child of another parent) takes the write.
+      // The link went: whoever we are next (root, or child of another parent) takes the write. Until
+      // the upstream has noticed, submitting again would only fail again at once, in a loop.
+      if (this.up === up) await this.linkChanged;
       return this.submit(w);
     }
     if (!this.applied(w)) {
