@@ -24,6 +24,7 @@ import copy from "./rows/copy.ts";
 import encrypt from "./rows/encrypt.ts";
 import kv from "./rows/kv.ts";
 import leafcopy from "./rows/leafcopy.ts";
+import revisions from "./rows/revisions.ts";
 import paste from "./rows/paste.ts";
 import pipe from "./rows/pipe.ts";
 import rss from "./rows/rss.ts";
@@ -31,7 +32,7 @@ import small from "./rows/small.ts";
 import tree from "./rows/tree.ts";
 
 /** Every row, in the order they run and are shown. A new row is a module here. */
-export const ROWS: RowModule[] = [copy, pipe, paste, rss, encrypt, cold, small, kv, tree, leafcopy];
+export const ROWS: RowModule[] = [copy, pipe, paste, rss, encrypt, cold, small, kv, tree, leafcopy, revisions];
 
 const ROOT = resolve(import.meta.dir, "..");
 

@@ -1,2 +1,2 @@
 // The release version, shown by --version and status.
-export const VERSION = "0.1.0";
+export const VERSION = "0.2.0";

@@ -265,7 +265,7 @@ const commands: CommandSpec[] = [
       ),
       flag("--exec-timeout <seconds>", "kill a CMD still running after this long, report it, go on (default 60; 0: never)", { only: "cli" }),
       flag("--json", "one JSON object per change: value as UTF-8 text, or base64 when not (see \"encoding\")", { only: "cli" }),
-      flag("--count <n>", "stop after N changes (a watcher more than 1024 changes behind is cut off: exit 1)", { only: "cli" }),
+      flag("--count <n>", "stop after N changes (a watcher that falls far behind is cut off by its server: exit 1)", { only: "cli" }),
       flag("--timeout <seconds>", "stop after this long; exit 124 if nothing changed meanwhile", { only: "cli" }),
       flag("--prefix <prefix>", "every key that starts with PREFIX (\"\" for the whole group), instead of one KEY"),
       flag("--since <rev>", "start after revision REV: the changes after it that are still held first (no longer held: exit 5)"),

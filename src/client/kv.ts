@@ -34,9 +34,11 @@ export interface WatchOptions {
   /** Resume where it left off when the connection drops (default true). */
   resume?: boolean;
   /**
-   * Changes held for a consumer that has not taken them yet. Past this the
-   * watch ends with ClipError("SLOW"): a consumer that cannot keep up is
-   * told, not buffered without end. Default 1024.
+   * Changes held here for a consumer that has not taken them yet. Past this
+   * the watch stops reading them off the connection, which then stops
+   * reading its socket: the server holds the rest, and cuts off (SLOW) a
+   * watcher that falls too far behind rather than buffering it without end.
+   * A burst (a replay from `since`) just waits its turn. Default 1024.
    */
   maxQueued?: number;
 }
@@ -204,6 +206,8 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
   private markReady!: () => void;
   /** The pump is reading a value longer than its frame: later changes wait their turn. */
   private collecting = false;
+  /** Wakes the pump when a full queue has room again. */
+  private roomy: (() => void) | null = null;
 
   constructor(
     private readonly conn: (revive: boolean) => Promise<Mux>,
@@ -260,7 +264,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
    * the pump reads a long value, so changes stay in order).
    */
   private take(m: Head): boolean {
-    if (this.collecting || m.type === FrameType.RES) return false;
+    if (this.collecting || m.type === FrameType.RES || this.queue.length >= this.max) return false;
     if (isSealed(m.payload)) {
       // Opened by the pump (the key may have to be loaded); later changes queue behind it, in order.
       this.collecting = true;
@@ -284,13 +288,14 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
     // The meta is this head's own (parsed from its frame): it becomes the event, no copy.
     if (ev === "put") meta.value = value;
     this.push(meta as unknown as KvEvent);
-    if (this.queue.length > this.max) this.fail(new ClipError("SLOW", `the watch fell more than ${this.max} changes behind its reader and was cut off`));
   }
 
   /** What take() left: a value longer than its frame, the end, an error. */
   private async pump(sub: Subscription): Promise<void> {
     try {
       while (!this.finished) {
+        // Full: leave the rest on the connection (its flow control reaches the server) until the consumer catches up.
+        while (this.queue.length >= this.max && !this.finished) await new Promise<void>((r) => (this.roomy = r));
         const m = await sub.next();
         if (m.type === FrameType.RES) return; // the server ended the watch
         if (m.fin && !isSealed(m.payload)) this.handle(m, plain(m));
@@ -325,6 +330,7 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
     if (this.finished) return;
     this.finished = true;
     this.error = e;
+    this.roomy?.();
     this.ctl.abort(STOPPED);
     if (this.waiter) {
       const w = this.waiter;
@@ -336,6 +342,11 @@ export class KvWatch implements AsyncIterableIterator<KvEvent> {
 
   next(): Promise<IteratorResult<KvEvent>> {
     const e = this.queue.shift();
+    if (this.roomy && this.queue.length < this.max / 2) {
+      const r = this.roomy;
+      this.roomy = null;
+      r();
+    }
     if (e) return Promise.resolve({ value: e, done: false });
     if (this.finished) return this.error ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {

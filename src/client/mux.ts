@@ -411,11 +411,23 @@ export class Mux {
       if (item.t === "err") early = item.err;
       return item;
     });
+    // The sender asks stop() only between frames; a source with nothing to give yet (an idle
+    // pipe, a stream fed by hand) would hold the caller until its next chunk. A refusal, a lost
+    // connection or an abort ends the upload at once; the source is closed to let go of it.
+    let onAbort: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      answer.then((item) => item.t === "err" && reject(item.err));
+      onAbort = () => reject(abortError(opts.signal!));
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    stopped.catch(() => source.close());
     try {
-      await sendValue(this.conn, FrameType.REQ, id, { ...meta, op }, source, {
+      const sending = sendValue(this.conn, FrameType.REQ, id, { ...meta, op }, source, {
         onProgress: opts.onProgress,
         stop: () => early ?? this.closedError ?? (opts.signal?.aborted ? abortError(opts.signal) : null),
       });
+      sending.catch(() => {}); // when `stopped` wins, the sender ends on its own at its next frame
+      await Promise.race([sending, stopped]);
       const item = await answer;
       if (item.t === "err") throw item.err;
       if (item.t !== "head") throw new ClipError("PROTOCOL", "unexpected reply to an upload");
@@ -424,6 +436,7 @@ export class Mux {
       if (!early && !this.closedError) this.conn.send(encodeFrame(FrameType.CANCEL, id, null));
       throw e;
     } finally {
+      if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
       this.streams.delete(id);
     }
   }

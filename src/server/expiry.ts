@@ -6,9 +6,20 @@
 // order. Every server keeps the deadlines, so whichever becomes a root (a
 // split subtree) expires by its own clock; the heal's newer-wins converges.
 
-import type { ClipNode } from "./node.ts";
-import type { Entry } from "./state.ts";
+import type { Applied, Entry, WriteOp } from "./state.ts";
 import type { Version } from "./version.ts";
+
+/** What expiry needs of the server it runs in (the node; an interface, so this file does not import it). */
+export interface ExpiryHost {
+  readonly store: { all(): Entry[]; getAny(key: string): Entry | undefined };
+  readonly clock: { now(): Version };
+  readonly name: string;
+  readonly isClosing: boolean;
+  isRoot(): boolean;
+  submit(w: { op: WriteOp }): Promise<number>;
+  onApplied(fn: (op: WriteOp, rev: number, applied: Applied, via: object | null) => void): unknown;
+  log(level: "info" | "warn" | "error", event: string, detail?: string): void;
+}
 
 interface Deadline {
   at: number;
@@ -30,7 +41,7 @@ export class Expiry {
   private readonly inFlight = new Set<string>();
   private stopped = false;
 
-  constructor(private readonly node: ClipNode) {
+  constructor(private readonly node: ExpiryHost) {
     for (const e of node.store.all()) this.track(e);
     node.onApplied((_op, _rev, applied) => {
       for (const c of applied.changes) this.track(c.entry);

@@ -39,15 +39,12 @@ export function mergeKey(ours: KeyState, theirs: KeyState & { entry: Entry }, hi
   const order = ours.entry ? compareVersions(ours.entry.ver, theirs.entry.ver) : -1;
   let m: Omit<Merged, "released">;
   if (order < 0) {
-    m = { entry: theirs.entry, rows: theirs.rows.slice(0, historyMax), dropped: theirs.dropped, sendUp: false };
+    m = { entry: theirs.entry, ...trim(theirs.rows, theirs.dropped, historyMax), sendUp: false };
   } else if (order === 0) {
     // The very write both sides hold: the parent's numbering, our value (the same bytes).
-    m = { entry: { ...ours.entry!, rev: theirs.entry.rev }, rows: theirs.rows.slice(0, historyMax), dropped: theirs.dropped, sendUp: false };
+    m = { entry: { ...ours.entry!, rev: theirs.entry.rev }, ...trim(theirs.rows, theirs.dropped, historyMax), sendUp: false };
   } else {
-    const all = [theirs.entry, ...theirs.rows];
-    const kept = all.slice(0, historyMax);
-    const cut = all.slice(historyMax);
-    m = { entry: ours.entry!, rows: kept, dropped: Math.max(theirs.dropped, ...cut.map((e) => e.rev)), sendUp: true };
+    m = { entry: ours.entry!, ...trim([theirs.entry, ...theirs.rows], theirs.dropped, historyMax), sendUp: true };
   }
   // Every value either side brought that the result does not name (by identity: a skipped value
   // is our own object) is let go of: ours replaced, theirs received but cut from the history.
@@ -56,6 +53,16 @@ export function mergeKey(ours: KeyState, theirs: KeyState & { entry: Entry }, hi
   const released = new Set<Value>();
   for (const e of [ours.entry, ...ours.rows, theirs.entry, ...theirs.rows]) if (e?.value && !keep.has(e.value)) released.add(e.value);
   return { ...m, released: [...released] };
+}
+
+/**
+ * Rows kept to our --history (a parent may keep more): those cut are gone
+ * from this server's history, and the dropped mark says so, as it does for
+ * rows pushed out by a write.
+ */
+function trim(rows: readonly Entry[], dropped: number, historyMax: number): { rows: Entry[]; dropped: number } {
+  const cut = rows.slice(historyMax);
+  return { rows: rows.slice(0, historyMax), dropped: Math.max(dropped, ...cut.map((e) => e.rev)) };
 }
 
 /**

@@ -36,6 +36,8 @@ export interface Pending {
   owned: boolean;
   /** The root answered: it is ordered; only its return down is awaited. */
   ordered: boolean;
+  /** It came back down and was applied here, at this revision (the answer may still be on its way). */
+  appliedAt?: number;
 }
 
 export class TreeSequencer implements Sequencer {
@@ -43,8 +45,12 @@ export class TreeSequencer implements Sequencer {
   private up: Mux | null = null;
   private readonly pending = new Map<string, Pending>();
   private readonly waiters = new Map<string, Set<{ w: Write; done: () => void }>>();
+  /** Resolved (and renewed) when the link changes: a write that failed with the old one waits for it. */
+  private linkChanged!: Promise<void>;
+  private changeLink!: () => void;
 
   constructor(private readonly node: ClipNode) {
+    this.renewLink();
     node.onApplied((op, _rev, applied) => {
       if (this.waiters.size === 0) return;
       this.wake(op.key);
@@ -52,9 +58,20 @@ export class TreeSequencer implements Sequencer {
     });
   }
 
+  private renewLink(): void {
+    this.linkChanged = new Promise((r) => (this.changeLink = r));
+  }
+
+  private linkMoved(): void {
+    const wake = this.changeLink;
+    this.renewLink();
+    wake();
+  }
+
   /** Becomes a child: writes go up through `up`. */
   goUp(up: Mux): void {
     this.up = up;
+    this.linkMoved();
   }
 
   /**
@@ -64,6 +81,7 @@ export class TreeSequencer implements Sequencer {
    */
   goRoot(): void {
     this.up = null;
+    this.linkMoved();
     for (const [k, p] of [...this.pending]) {
       if (!p.ordered) continue;
       this.pending.delete(k);
@@ -92,11 +110,12 @@ export class TreeSequencer implements Sequencer {
    * The write with version `ver` came back down from the parent: take what
    * we staged for it (null if we have nothing pending: it was not ours).
    */
-  takePending(ver: Write["op"]["ver"]): Pending | null {
+  takePending(ver: Write["op"]["ver"], rev?: number): Pending | null {
     const k = verKey(ver);
     const p = this.pending.get(k);
     if (!p) return null;
     this.pending.delete(k);
+    p.appliedAt = rev;
     return p;
   }
 
@@ -126,12 +145,21 @@ export class TreeSequencer implements Sequencer {
       source?.close();
       const err = asClipError(e);
       if (this.pending.get(key) === p) this.pending.delete(key);
-      // Came back down already (the answer was lost with the link): it is applied here.
-      if (this.applied(w)) return this.node.store.getAny(op.key)!.rev;
-      // The link went: whoever we are now (root, or child of another parent) takes the write.
-      if (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") return this.submit(w);
-      if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
-      throw err;
+      // It came back down and was applied here; only the answer was lost with the link.
+      if (p.appliedAt !== undefined) return p.appliedAt;
+      const linkLost = (up.closed || err.code === "LOST" || err.code === "SHUTDOWN") && w.upload?.stage.state !== "aborted";
+      if (!linkLost) {
+        // Refused where it was ordered (a condition, a limit): nothing of it is applied anywhere.
+        if (p.owned) value.then((v) => this.node.store.values.release(v), () => {});
+        throw err;
+      }
+      // An unconditional write overtaken by a newer version is done (the newer one wins everywhere);
+      // a conditional one is decided again by whoever orders now.
+      if (w.ifRev === undefined && this.applied(w)) return this.node.store.getAny(op.key)!.rev;
+      // The link went: whoever we are next (root, or child of another parent) takes the write. Until
+      // the upstream has noticed, submitting again would only fail again at once, in a loop.
+      if (this.up === up) await this.linkChanged;
+      return this.submit(w);
     }
     if (!this.applied(w)) {
       // Lost the link between the answer and the write's return: goRoot() applies it.

@@ -352,7 +352,7 @@ export class Upstream {
         const rev = ev.rev;
         if (typeof rev !== "number" || rev !== node.store.rev + 1) throw new ClipError("PROTOCOL", `impossible sequence: the parent sent write ${JSON.stringify(rev)} after ${node.store.rev}`);
         const m = parseOpMeta(ev.op);
-        if (ev.held === true) return this.applyHeld(m, rev, await this.pendingValue(m.ver));
+        if (ev.held === true) return this.applyHeld(m, rev, await this.pendingValue(m.ver, rev));
         if (!m.has) {
           await drain(body());
           return this.applyHeld(m, rev, undefined);
@@ -410,7 +410,7 @@ export class Upstream {
     if (ev.held === true) {
       const p = this.seqr.peekPending(m.ver);
       if (p && p.settled === undefined) return false;
-      this.seqr.takePending(m.ver);
+      this.seqr.takePending(m.ver, rev);
       this.applyHeld(m, rev, p ? { value: p.settled!, via: p.w.via ?? null } : null);
       return true;
     }
@@ -435,11 +435,11 @@ export class Upstream {
   }
 
   /** A held write's value: what we staged for it when we passed it up (null: nothing staged here). */
-  private async pendingValue(ver: Version): Promise<{ value: Value | null; via: object | null } | null> {
+  private async pendingValue(ver: Version, rev: number): Promise<{ value: Value | null; via: object | null } | null> {
     const p = this.seqr.peekPending(ver);
     if (!p) return null;
     const value = await p.value;
-    this.seqr.takePending(ver);
+    this.seqr.takePending(ver, rev);
     return { value, via: p.w.via ?? null };
   }
 

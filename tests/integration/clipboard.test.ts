@@ -5,6 +5,8 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { startServer as startInProcess } from "../../src/index.ts";
+import { silentLogger } from "../../src/server/log.ts";
 import { BIN, clip, randomBytes, sameBytes, spawnClip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
 
 const MiB = 1 << 20;
@@ -161,16 +163,23 @@ describe("clipboard", () => {
   });
 
   test("clipboard - wait returns the next write, not the current value", async () => {
-    await using s = await startServer({ memory: true });
-    await s.run(["copy", "3"], { stdin: "old" });
-    await using w = spawnClip(["wait", "3", "--server", `unix:${s.socket}`]);
-    // The waiter may not be registered yet: write until it answers.
-    await waitFor(async () => {
-      await s.run(["copy", "3"], { stdin: "new" });
-      return w.proc.exitCode !== null;
-    }, 15_000, "the waiter to wake");
-    expect(await w.exited()).toBe(0);
-    expect(w.text()).toBe("new");
+    // The server in-process, so the test knows when the wait is in place before it writes.
+    using d = tempDir();
+    const socket = join(String(d), "s.sock");
+    const server = await startInProcess({ socket, dataDir: null, maxSize: 1 << 20, log: silentLogger });
+    try {
+      expect((await clip(["copy", "3", "--server", socket], { stdin: "old" })).code).toBe(0);
+      await using w = spawnClip(["wait", "3", "--server", `unix:${socket}`]);
+      await waitFor(() => server.node.watchers.count("r/3") === 1 || w.proc.exitCode !== null, 15_000, "the wait to be registered");
+      // Registered, and not answered with the value already there.
+      expect(w.proc.exitCode).toBe(null);
+      expect(w.text()).toBe("");
+      expect((await clip(["copy", "3", "--server", socket], { stdin: "new" })).code).toBe(0);
+      expect(await w.exited()).toBe(0);
+      expect(w.text()).toBe("new");
+    } finally {
+      await server.stop();
+    }
   });
 
   test("clipboard - wait --follow writes every later value with --sep, -0 and the newline default", async () => {

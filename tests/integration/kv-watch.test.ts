@@ -150,29 +150,39 @@ describe("kv watch", () => {
     }
   });
 
-  test("kv watch - a watcher that does not read is cut off (SLOW), not buffered without end", async () => {
+  test("kv watch - a watcher that does not read is held back, then cut off by its server (SLOW), not buffered without end", async () => {
     await using s = await startServer({ memory: true });
     const { S } = await setup(s);
     const c = await connect(`unix:${s.socket}`);
+    const w = await connect(`unix:${s.socket}`);
     try {
       const kv = await c.kv({ group: "app", secret: S });
       const watch = kv.watch("k", { maxQueued: 10 });
       await watch.ready;
-      for (let i = 0; i < 30; i++) await kv.put("k", String(i));
-      const got: string[] = [];
+      // 50 MiB of changes nobody reads: the client holds 10 and stops reading its socket,
+      // the server queues a bounded amount for it, then ends the watch.
+      const writer = await w.kv({ group: "app", secret: S });
+      const big = (i: number) => new Uint8Array(256 << 10).fill(i);
+      for (let i = 0; i < 200; i++) await writer.put("k", big(i));
+      const before = Number(/VmRSS:\s+(\d+)/.exec(require("node:fs").readFileSync(`/proc/${s.pid}/status`, "utf8"))![1]);
+      const got: number[] = [];
       const err = await (async () => {
         try {
-          for await (const e of watch) if (e.event === "put") got.push(new TextDecoder().decode(e.value));
+          for await (const e of watch) if (e.event === "put") got.push(e.value[0]);
         } catch (e) {
           return e;
         }
       })();
       expect(err).toMatchObject({ code: "SLOW" });
       // What was queued before the cut is delivered first, in order, none skipped.
-      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => String(i)));
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
       expect(got.length).toBeGreaterThanOrEqual(10);
+      expect(got.length).toBeLessThan(200);
+      // The server held a bounded amount, not the 50 MiB.
+      expect(before).toBeLessThan(250 * 1024);
     } finally {
       c.close();
+      w.close();
     }
   });
 

@@ -2,9 +2,11 @@
 // (the compiled binary, and one started in-process through the library).
 
 import { describe, expect, test } from "bun:test";
+import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClipError, connect, startServer as startInProcess } from "../../src/index.ts";
+import { ClipError, FileSource, connect, startServer as startInProcess } from "../../src/index.ts";
 import { silentLogger } from "../../src/server/log.ts";
+import { openRequests } from "../../src/server/session.ts";
 import { randomBytes, sameBytes, startServer, tempDir, waitFor } from "../helpers/clip.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -168,32 +170,66 @@ describe("library", () => {
   });
 
   test("library - follow yields every later write in order; breaking out cancels it on the server", async () => {
-    await using s = await startServer({ memory: true });
-    const c = await connect({ server: s.socket });
-    const w = await connect({ server: s.socket });
-    const seen: string[] = [];
-    const it = c.follow(4);
-    const reading = (async () => {
-      for await (const v of it) {
-        seen.push(text(v.value));
-        if (seen.length === 5) break;
-      }
-    })();
-    // The follow request is sent on the first next(); list after it proves it registered.
-    await waitFor(async () => {
-      await c.list();
-      return true;
-    });
-    await Bun.sleep(0);
-    for (let i = 0; i < 5; i++) await w.copy(4, `n${i}`);
-    await reading;
-    expect(seen).toEqual(["n0", "n1", "n2", "n3", "n4"]);
-    // After the break, later writes are not delivered and the connection still works.
-    await w.copy(4, "after");
-    expect(text(await c.paste(4))).toBe("after");
-    c.close();
-    w.close();
+    // In-process, so the server's own count of watchers and open requests can be read.
+    using d = tempDir();
+    const server = await startInProcess({ socket: join(String(d), "s.sock"), dataDir: null, maxSize: 1 << 20, log: silentLogger });
+    const c = await connect({ server: join(String(d), "s.sock") });
+    const w = await connect({ server: join(String(d), "s.sock") });
+    try {
+      const before = openRequests();
+      const seen: string[] = [];
+      const reading = (async () => {
+        for await (const v of c.follow(4)) {
+          seen.push(text(v.value));
+          if (seen.length === 5) break;
+        }
+      })();
+      await waitFor(() => server.node.watchers.count("r/4") === 1, 5000, "the follow to be registered");
+      expect(openRequests()).toBe(before + 1);
+      for (let i = 0; i < 5; i++) await w.copy(4, `n${i}`);
+      await reading;
+      expect(seen).toEqual(["n0", "n1", "n2", "n3", "n4"]);
+      // The break sent a CANCEL, and the server acted on it: no watcher, no request left open.
+      await waitFor(() => server.node.watchers.count("r/4") === 0 && openRequests() === before, 5000, "the server to drop the follow");
+      await w.copy(4, "after");
+      expect(text(await c.paste(4))).toBe("after");
+    } finally {
+      c.close();
+      w.close();
+      await server.stop();
+    }
   });
+
+  test("library - a 64 MiB FileSource uploads over the unix socket byte-exact, by path and by open fd", async () => {
+    await using s = await startServer();
+    using d = tempDir();
+    const file = join(String(d), "v.bin");
+    const value = randomBytes(64 << 20, 51);
+    writeFileSync(file, value);
+    const c = await connect({ server: s.socket });
+    try {
+      let last = 0;
+      const r = await c.copy(2, new FileSource(file, value.length), { onProgress: (n, total) => ((last = n), expect(total).toBe(value.length)) });
+      expect(r.size).toBe(value.length);
+      expect(last).toBe(value.length);
+      expect(sameBytes(await c.paste(2), value)).toBe(true);
+      // From an fd read at its offset (what `clip copy < file` hands the library): the rest of the file.
+      const fd = openSync(file, "r");
+      try {
+        const skip = 1000;
+        readSync(fd, new Uint8Array(skip), 0, skip, null);
+        await c.copy(3, new FileSource(fd, value.length - skip));
+        expect(sameBytes(await c.paste(3), value.subarray(skip))).toBe(true);
+      } finally {
+        closeSync(fd);
+      }
+      // Without a size it is read to the end of the file.
+      await c.copy(4, new FileSource(file));
+      expect(sameBytes(await c.paste(4), value)).toBe(true);
+    } finally {
+      c.close();
+    }
+  }, 60_000);
 
   test("library - bad regions are USAGE errors, before anything is sent", async () => {
     await using s = await startServer({ memory: true });
