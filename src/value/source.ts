@@ -116,7 +116,8 @@ export function isValueSource(x: unknown): x is ValueSource {
 export function toSource(x: SourceLike): ValueSource {
   if (x instanceof Uint8Array) return bytesSource(x);
   if (typeof x === "string") return bytesSource(encoder.encode(x));
-  if (x instanceof Blob) return iterableSource(x.stream() as unknown as AsyncIterable<Uint8Array>, x.size);
+  // A file Blob of a fifo or a device says Infinity: its size is not known.
+  if (x instanceof Blob) return iterableSource(x.stream() as unknown as AsyncIterable<Uint8Array>, Number.isFinite(x.size) ? x.size : undefined);
   if (isValueSource(x)) return x;
   if (typeof (x as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") return iterableSource(x as AsyncIterable<Uint8Array>);
   throw new ClipError("USAGE", "a value is bytes, a string, a Blob, a stream of Uint8Array or a ValueSource");

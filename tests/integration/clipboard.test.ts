@@ -113,6 +113,21 @@ describe("clipboard", () => {
     await waitFor(() => blobs().length === 0, 5_000, "the replaced value's file to go");
   });
 
+  test("clipboard - copy FILE of a fifo (a process substitution) streams it: no size is announced", async () => {
+    await using s = await startServer({ memory: true });
+    const fifo = join(s.dir, "fifo");
+    Bun.spawnSync(["mkfifo", fifo]);
+    const value = randomBytes(200_000, 61);
+    writeFileSync(join(s.dir, "value"), value);
+    // A writer that blocks until the copy opens the fifo, as bash's <(...) does.
+    const writer = Bun.spawn(["sh", "-c", `cat '${join(s.dir, "value")}' > '${fifo}'`]);
+    const r = await s.run(["copy", "1", fifo]);
+    await writer.exited;
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(sameBytes((await s.run(["paste", "1"])).stdout, value)).toBe(true);
+  });
+
   test("clipboard - an empty copy pastes as empty; a never-written region pastes nothing", async () => {
     await using s = await startServer();
     const never = await s.run(["paste", "5"]);
