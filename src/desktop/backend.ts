@@ -1,0 +1,116 @@
+// What the bridge needs of a desktop clipboard, whichever program reaches it
+// (wl-clipboard, xclip, xsel, pbcopy): list the offered types, read one type
+// whole, put a value, clear, and say when the content changed.
+
+import { digest, type RunResult } from "./exec.ts";
+
+/**
+ * A change signal. `fresh`: a new selection was made for certain (an X11
+ * owner event, a Wayland offer), even if its bytes equal the last ones;
+ * not fresh: it may have changed (a poll, a watcher that just started), and
+ * the bridge compares the content with what it last saw.
+ */
+export interface Tick {
+  fresh: boolean;
+}
+
+export interface DesktopBackend {
+  /** For logs: "wayland (wl-clipboard)", "x11 (xclip)". */
+  readonly name: string;
+  /** The types the clipboard offers now; [] when nothing owns it. */
+  types(): Promise<string[]>;
+  /** The clipboard's content as `type`, whole or not at all. */
+  read(type: string, max: number): Promise<RunResult>;
+  /** Puts a value on the clipboard; resolves once an application can paste it. Throws if it could not. */
+  write(bytes: Uint8Array, type: string): Promise<void>;
+  /** Leaves the clipboard holding nothing. */
+  clear(): Promise<void>;
+  /**
+   * Ticks until `signal` aborts; throws when the watching program dies (the
+   * bridge logs it and watches again). The first tick, not fresh, says that
+   * it is watching (Wayland: once the clipboard holds something).
+   */
+  watch(signal: AbortSignal): AsyncIterable<Tick>;
+  close(): void;
+  /** For a desktop that cannot be read (OSC 52): the fingerprint of what it last put there. */
+  held?(): string | null;
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * Ticks from polling a fingerprint of the clipboard (its types and a hash
+ * of the content): for desktops that give no change event. A copy of bytes
+ * equal to the last ones is not seen this way.
+ */
+export async function* pollTicks(fingerprint: () => Promise<string>, everyMs: number, signal: AbortSignal): AsyncIterable<Tick> {
+  let last = await fingerprint();
+  yield { fresh: false }; // watching from here on
+  while (!signal.aborted) {
+    await sleep(everyMs, signal);
+    if (signal.aborted) return;
+    const now = await fingerprint();
+    if (now !== last) {
+      last = now;
+      yield { fresh: false };
+    }
+  }
+}
+
+/** Ticks from a watcher program printing one line per change; throws when it exits. */
+export async function* lineTicks(proc: ReturnType<typeof Bun.spawn>, what: string, signal: AbortSignal, first: Tick = { fresh: false }): AsyncIterable<Tick> {
+  const stop = () => proc.kill();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    let pending = first;
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+      // One line per change; several lines in one chunk are one burst, one tick.
+      if (!chunk.includes(10)) continue;
+      yield pending;
+      pending = { fresh: true };
+    }
+    await proc.exited;
+    if (!signal.aborted) throw new Error(`${what} exited (${proc.exitCode ?? proc.signalCode})`);
+  } finally {
+    signal.removeEventListener("abort", stop);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill();
+  }
+}
+
+/**
+ * Waits until the clipboard serves `bytes` as `target`: the programs that
+ * take the clipboard (xclip, wl-copy) say nothing when they hold it, and a
+ * previous owner may offer the same target, so the content is checked.
+ */
+export async function untilHeld(
+  b: Pick<DesktopBackend, "types" | "read">,
+  target: string,
+  bytes: Uint8Array,
+  alive: () => boolean,
+  what: string,
+  withinMs = 5000,
+): Promise<void> {
+  const want = digest(bytes);
+  const deadline = Date.now() + withinMs;
+  let pause = 2;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`${what} exited before holding the clipboard`);
+    if ((await b.types()).includes(target)) {
+      const r = await b.read(target, bytes.length);
+      if (r.ok && digest(r.out) === want) return;
+    }
+    await sleep(pause);
+    pause = Math.min(pause * 2, 50);
+  }
+  throw new Error(`${what} did not take the clipboard within ${withinMs / 1000} s`);
+}
