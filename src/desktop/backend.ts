@@ -21,8 +21,12 @@ export interface DesktopBackend {
   types(): Promise<string[]>;
   /** The clipboard's content as `type`, whole or not at all. */
   read(type: string, max: number): Promise<RunResult>;
-  /** Puts a value on the clipboard; resolves once an application can paste it. Throws if it could not. */
-  write(bytes: Uint8Array, type: string): Promise<void>;
+  /**
+   * Puts a value on the clipboard; resolves once an application can paste
+   * it, with the fingerprint of what the clipboard serves (read back, as a
+   * desktop may re-encode). Throws if it could not.
+   */
+  write(bytes: Uint8Array, type: string): Promise<string>;
   /** Leaves the clipboard holding nothing. */
   clear(): Promise<void>;
   /**
@@ -88,9 +92,10 @@ export async function* lineTicks(proc: ReturnType<typeof Bun.spawn>, what: strin
 }
 
 /**
- * Waits until the clipboard serves `bytes` as `target`: the programs that
- * take the clipboard (xclip, wl-copy) say nothing when they hold it, and a
- * previous owner may offer the same target, so the content is checked.
+ * Waits until the clipboard serves `bytes` as `target`, and returns their
+ * fingerprint: the programs that take the clipboard (xclip, wl-copy) say
+ * nothing when they hold it, and a previous owner may offer the same
+ * target, so the content is checked.
  */
 export async function untilHeld(
   b: Pick<DesktopBackend, "types" | "read">,
@@ -99,7 +104,7 @@ export async function untilHeld(
   alive: () => boolean,
   what: string,
   withinMs = 5000,
-): Promise<void> {
+): Promise<string> {
   const want = digest(bytes);
   const deadline = Date.now() + withinMs;
   let pause = 2;
@@ -107,7 +112,8 @@ export async function untilHeld(
     if (!alive()) throw new Error(`${what} exited before holding the clipboard`);
     if ((await b.types()).includes(target)) {
       const r = await b.read(target, bytes.length);
-      if (r.ok && digest(r.out) === want) return;
+      // Read back and compared in one step: a copy made just after cannot be taken for ours.
+      if (r.ok && digest(r.out) === want) return want;
     }
     await sleep(pause);
     pause = Math.min(pause * 2, 50);

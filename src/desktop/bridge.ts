@@ -61,6 +61,8 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
   let region: { rev: number; hash: string | null; type: string | null } = { rev: 0, hash: null, type: null };
   let placed: { hash: string; rev: number } | null = null;
   let seen: string | null = null;
+  /** The revision of the bridge's own last write to R: it came from this desktop, so it is not put back there. */
+  let wrote = 0;
   let tooBigLogged = "";
 
   let waitingFor = fromDesktop ? 2 : 1;
@@ -106,14 +108,14 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
       seen = now;
       return;
     }
+    let back: string;
     try {
-      await backend.write(v.bytes, v.type);
+      // Fingerprinted as read back, since the desktop may re-encode it.
+      back = await backend.write(v.bytes, v.type);
     } catch (e) {
       log(`could not put ${R} rev ${v.rev} on the desktop: ${(e as Error).message}`);
       return;
     }
-    // Fingerprinted as read back, since the desktop may have re-encoded it.
-    const back = (await desktopHash()) || want;
     placed = { hash: back, rev: v.rev };
     seen = back;
     stats.toDesktop++;
@@ -123,7 +125,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
   async function onChange(c: RegionChange): Promise<void> {
     if (c.kind === "write") {
       region = { rev: c.rev, hash: c.bytes ? digest(c.bytes) : null, type: c.type };
-      if (toDesktop) await place(c, "");
+      if (toDesktop && c.rev !== wrote) await place(c, "");
     } else if (c.kind === "unreadable") {
       region = { rev: c.rev, hash: null, type: null };
       if (toDesktop) log(`${R} rev ${c.rev} not put on the desktop: ${c.reason}`);
@@ -184,6 +186,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
       return;
     }
     region = { rev, hash: d.hash, type: d.type };
+    wrote = rev;
     stats.toRegion++;
     log(`desktop -> ${R} rev ${rev}: ${size(d.bytes.length)} ${d.type}`);
   }

@@ -29,6 +29,9 @@ export function macosBackend(o: MacosOptions = {}): DesktopBackend {
       if (!isPlainText(type)) throw new Error(`pbcopy carries text only, not ${type}`);
       const r = await run(["pbcopy"], { env, input: bytes, max: 4096, timeoutMs: 10_000 });
       if (!r.ok) throw new Error(`pbcopy: ${r.detail}`);
+      // pbcopy converts from the locale's encoding: what pbpaste gives back is what the pasteboard holds.
+      const back = await read(TEXT_UTF8, bytes.length * 4 + 16);
+      return back.ok ? digest(back.out) : digest(bytes);
     },
     async clear() {
       const r = await run(["pbcopy"], { env, input: new Uint8Array(0), max: 4096, timeoutMs: 10_000 });

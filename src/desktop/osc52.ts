@@ -91,6 +91,7 @@ export function osc52Backend(o: Osc52Options = {}): DesktopBackend {
     async write(bytes) {
       sendOsc52(bytes, o);
       last = digest(bytes);
+      return last;
     },
     async clear() {
       sendOsc52(new Uint8Array(0), o);

@@ -28,7 +28,7 @@ export function waylandBackend(o: WaylandOptions = {}): DesktopBackend {
     async write(bytes, type) {
       const r = await run(["wl-copy", "--type", type], { env, input: bytes, max: 4096, timeoutMs: 10_000, detach: true });
       if (!r.ok) throw new Error(`wl-copy: ${r.detail}`);
-      await untilHeld({ types, read }, type, bytes, () => true, "wl-copy");
+      return untilHeld({ types, read }, type, bytes, () => true, "wl-copy");
     },
     async clear() {
       const r = await run(["wl-copy", "--clear"], { env, max: 4096, timeoutMs: 10_000, detach: true });

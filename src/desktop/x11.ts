@@ -47,9 +47,11 @@ export function x11Backend(o: X11Options): DesktopBackend {
       // application asks for; STRING/TEXT/text/plain requests get it too.
       const target = isPlainText(type) ? "UTF8_STRING" : type;
       const proc = spawnProgram(["xclip", ...SEL, "-i", "-quiet", "-t", target], { stdin: bytes, stdout: "ignore", stderr: "ignore", env });
+      // Not waited for at exit: it outlives the bridge, holding the value.
+      proc.unref();
       owner = proc;
       try {
-        await untilHeld({ types, read }, target, bytes, () => proc.exitCode === null && proc.signalCode === null, "xclip");
+        return await untilHeld({ types, read }, target, bytes, () => proc.exitCode === null && proc.signalCode === null, "xclip");
       } catch (e) {
         proc.kill(9);
         throw e;
@@ -64,6 +66,7 @@ export function x11Backend(o: X11Options): DesktopBackend {
       if ((await types()).length) {
         // Someone else holds it: take it over with nothing.
         const p = spawnProgram(["xclip", ...SEL, "-i", "-quiet", "-t", "UTF8_STRING"], { stdin: new Uint8Array(0), stdout: "ignore", stderr: "ignore", env });
+        p.unref();
         owner = p;
       }
     },

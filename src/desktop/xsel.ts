@@ -28,7 +28,7 @@ export function xselBackend(o: XselOptions): DesktopBackend {
       if (!isPlainText(type)) throw new Error(`xsel carries text only, not ${type} (install xclip)`);
       const r = await run(["xsel", "--clipboard", "--input"], { env, input: bytes, timeoutMs: 10_000, detach: true });
       if (!r.ok) throw new Error(`xsel: ${r.detail}`);
-      await untilHeld({ types: async () => [TEXT_UTF8], read }, TEXT_UTF8, bytes, () => true, "xsel");
+      return untilHeld({ types: async () => [TEXT_UTF8], read }, TEXT_UTF8, bytes, () => true, "xsel");
     },
     async clear() {
       await run(["xsel", "--clipboard", "--clear"], { env, timeoutMs: 10_000, detach: true });

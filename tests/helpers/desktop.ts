@@ -110,6 +110,7 @@ export interface Display extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** Hung calls are killed after 3 s: an X client asking an owner that is going away can wait forever. */
 async function runOn(env: Record<string, string>, argv: string[], stdin?: Uint8Array | string) {
   const p = Bun.spawn(argv, {
     env: { ...process.env, ...env },
@@ -117,7 +118,10 @@ async function runOn(env: Record<string, string>, argv: string[], stdin?: Uint8A
     stdout: "pipe",
     stderr: "ignore",
   });
-  const timer = setTimeout(() => p.kill(9), 15_000);
+  const timer = setTimeout(() => {
+    console.error(`desktop helper: ${argv.join(" ")} hung: killed`);
+    p.kill(9);
+  }, 3000);
   const out = await new Response(p.stdout).bytes();
   const code = await p.exited;
   clearTimeout(timer);

@@ -6,6 +6,7 @@
 import { expect, test } from "bun:test";
 import type { DesktopBackend, Tick } from "../../src/desktop/backend.ts";
 import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
+import { digest } from "../../src/desktop/exec.ts";
 import { FakeRegion } from "../helpers/desktop.ts";
 import { waitFor } from "../helpers/clip.ts";
 
@@ -59,6 +60,7 @@ class FakeDesktop implements DesktopBackend {
     this.writes++;
     this.content = { bytes: this.transform(bytes, type), types: type.startsWith("text/") ? [type, "UTF8_STRING"] : [type] };
     this.emit({ fresh: true });
+    return digest(this.content.bytes);
   }
   async clear() {
     this.clears++;
