@@ -62,9 +62,10 @@ export function selectBackend(o: SelectOptions = {}): DesktopBackend {
     const w = wayland();
     if (typeof w !== "string") return w;
     // XWayland passes its clipboard on to Wayland applications: better than nothing, and said.
-    if (env.DISPLAY && typeof x11() !== "string") {
+    const x = env.DISPLAY && has("xclip") ? x11() : null;
+    if (x && typeof x !== "string") {
       o.log?.(`${w}; using X11 through XWayland meanwhile`);
-      return pick(x11());
+      return x;
     }
     return pick(w);
   }

@@ -212,3 +212,21 @@ export function fakePng(size: number, seed = 1): Uint8Array {
   return b;
 }
 
+
+/** This process's children running `name` (the bridges under test run in-process), optionally with `arg` among their arguments. */
+export function childPids(name: string, arg?: string): number[] {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const out: number[] = [];
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      const m = /^[0-9]+ \((.*)\) \S+ ([0-9]+)/.exec(fs.readFileSync(`/proc/${d}/stat`, "utf8"));
+      if (!m || m[1] !== name || Number(m[2]) !== process.pid) continue;
+      if (arg && !fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").includes(arg)) continue;
+      out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
 import { x11Backend } from "../../src/desktop/x11.ts";
 import { waitFor } from "../helpers/clip.ts";
-import { type Display, FakeRegion, fakePng, haveXvfb, startXvfb } from "../helpers/desktop.ts";
+import { type Display, childPids, FakeRegion, fakePng, haveXvfb, startXvfb } from "../helpers/desktop.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -127,7 +127,7 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
     // The xclip the bridge started to hold a value dies: nothing is written, later writes still arrive.
     region.writeElsewhere("held by the bridge's xclip");
     await waitFor(async () => dec((await paste(A)).out) === "held by the bridge's xclip", 10_000);
-    const owners = childPids("xclip").filter((pid) => require("node:fs").readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("\0-i\0"));
+    const owners = childPids("xclip", "-i");
     expect(owners.length).toBeGreaterThan(0);
     for (const pid of owners) process.kill(pid, "SIGKILL");
     await waitFor(async () => (await targets(A)).length === 0, 10_000);
@@ -173,16 +173,3 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
   });
 });
 
-/** Our own children running `name` (the bridge runs in this process). */
-function childPids(name: string): number[] {
-  const out: number[] = [];
-  for (const d of require("node:fs").readdirSync("/proc") as string[]) {
-    if (!/^[0-9]+$/.test(d)) continue;
-    try {
-      const stat = require("node:fs").readFileSync(`/proc/${d}/stat`, "utf8") as string;
-      const m = /^[0-9]+ \((.*)\) \S+ ([0-9]+)/.exec(stat);
-      if (m && m[1] === name && Number(m[2]) === process.pid) out.push(Number(d));
-    } catch {}
-  }
-  return out;
-}
