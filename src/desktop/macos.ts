@@ -5,7 +5,7 @@
 // change of hash is what NSPasteboard's changeCount would have told us,
 // except that a re-copy of equal text goes unseen.
 
-import { type DesktopBackend, pollTicks, type Tick } from "./backend.ts";
+import { type DesktopBackend, POLL_MS, pollTicks, type Tick } from "./backend.ts";
 import { digest, run } from "./exec.ts";
 import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
@@ -41,7 +41,7 @@ export function macosBackend(o: MacosOptions = {}): DesktopBackend {
       return pollTicks(async () => {
         const r = await read(TEXT_UTF8, 64 << 20);
         return r.ok ? digest(r.out) : r.why;
-      }, o.pollMs ?? 500, signal);
+      }, o.pollMs ?? POLL_MS, signal);
     },
     close() {},
   };

@@ -34,7 +34,7 @@ export function selectBackend(o: SelectOptions = {}): DesktopBackend {
   const wayland = (): DesktopBackend | string => {
     if (!env.WAYLAND_DISPLAY) return "WAYLAND_DISPLAY is not set";
     if (!has("wl-copy") || !has("wl-paste")) return "wl-copy/wl-paste not found: install wl-clipboard (Debian package wl-clipboard)";
-    return waylandBackend({ env });
+    return waylandBackend({ env, log: o.log });
   };
   const x11 = (): DesktopBackend | string => {
     if (!env.DISPLAY) return "DISPLAY is not set";

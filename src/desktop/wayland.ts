@@ -2,14 +2,17 @@
 // `wl-paste --type T`, `wl-copy --type T` (which offers text under all of
 // text's names by itself), and `wl-paste --watch` as the change signal: it
 // runs a command for each new selection, which prints one line to us.
+// Compositors without the data-control protocol (GNOME) refuse --watch:
+// there the clipboard is polled.
 // wl-copy forks and serves pastes after the bridge has gone, as a person's
 // own `wl-copy` would.
 
-import { type DesktopBackend, lineTicks, type Tick, untilHeld } from "./backend.ts";
+import { contentFingerprint, type DesktopBackend, lineTicks, POLL_MS, pollTicks, type Tick, untilHeld } from "./backend.ts";
 import { run, spawnProgram } from "./exec.ts";
 
 export interface WaylandOptions {
   env?: Record<string, string | undefined>;
+  log?: (line: string) => void;
 }
 
 export function waylandBackend(o: WaylandOptions = {}): DesktopBackend {
@@ -20,6 +23,8 @@ export function waylandBackend(o: WaylandOptions = {}): DesktopBackend {
   };
   // --no-newline: for text, wl-paste would otherwise add one.
   const read = (type: string, max: number) => run(["wl-paste", "--no-newline", "--type", type], { env, max, timeoutMs: 15_000 });
+  let polling = false;
+  const fingerprint = contentFingerprint({ types, read });
 
   return {
     name: "wayland (wl-clipboard)",
@@ -35,10 +40,23 @@ export function waylandBackend(o: WaylandOptions = {}): DesktopBackend {
       if (!r.ok) throw new Error(`wl-copy --clear: ${r.detail}`);
     },
     async *watch(signal): AsyncIterable<Tick> {
-      // The command reads nothing of the offer: a line per change is all we need (no copy of a large image each time).
-      const proc = spawnProgram(["wl-paste", "--watch", "echo", "."], { stdin: "ignore", stdout: "pipe", stderr: "ignore", env });
-      // wl-paste runs the command once at start for what is there already: that one is not a copy.
-      yield* lineTicks(proc, "wl-paste --watch", signal, { fresh: false });
+      if (!polling) {
+        // The command reads nothing of the offer: a line per change is all we need (no copy of a large image each time).
+        const proc = spawnProgram(["wl-paste", "--watch", "echo", "."], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
+        const started = Date.now();
+        try {
+          // wl-paste runs the command once at start for what is there already: that one is not a copy.
+          yield* lineTicks(proc, "wl-paste --watch", signal, { fresh: false });
+          return;
+        } catch (e) {
+          // GNOME's compositor has no data-control protocol: wl-paste --watch gives up at once, saying so.
+          const why = (await new Response(proc.stderr as ReadableStream).text().catch(() => "")).trim().split("\n")[0];
+          if (Date.now() - started > 2000 || !/data-control|not supported|does not support/i.test(why)) throw e;
+          polling = true;
+          o.log?.(`wayland: ${why || "wl-paste --watch is not supported here"}; polling the clipboard every ${(2 * POLL_MS) / 1000} s (on GNOME, --backend x11 through XWayland gets change events)`);
+        }
+      }
+      yield* pollTicks(fingerprint, 2 * POLL_MS, signal);
     },
     close() {},
   };

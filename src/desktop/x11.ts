@@ -5,9 +5,9 @@
 // running when the bridge exits, so what it holds can still be pasted.
 // Changes come as XFIXES events (x11events.ts); without them, a poll.
 
-import { type DesktopBackend, pollTicks, type Tick, untilHeld } from "./backend.ts";
-import { digest, run, spawnProgram } from "./exec.ts";
-import { chooseType, isPlainText } from "./types.ts";
+import { contentFingerprint, type DesktopBackend, POLL_MS, pollTicks, type Tick, untilHeld } from "./backend.ts";
+import { run, spawnProgram } from "./exec.ts";
+import { isPlainText } from "./types.ts";
 import { selectionEvents } from "./x11events.ts";
 
 export interface X11Options {
@@ -28,14 +28,7 @@ export function x11Backend(o: X11Options): DesktopBackend {
     return r.ok ? new TextDecoder().decode(r.out).split("\n").filter((t) => t && t !== "TARGETS" && t !== "TIMESTAMP" && t !== "MULTIPLE" && t !== "SAVE_TARGETS") : [];
   };
   const read = (type: string, max: number) => run(["xclip", ...SEL, "-o", "-t", type], { env, max, timeoutMs: 15_000 });
-  // The poll's fingerprint: the types, and the content of the one the bridge would fetch (bounded).
-  const fingerprint = async () => {
-    const t = await types();
-    const chosen = chooseType(t);
-    if (!chosen) return t.join(",");
-    const r = await read(chosen, 1 << 20);
-    return `${t.join(",")}|${r.ok ? digest(r.out) : r.why}`;
-  };
+  const fingerprint = contentFingerprint({ types, read });
 
   return {
     name: "x11 (xclip)",
@@ -79,10 +72,10 @@ export function x11Backend(o: X11Options): DesktopBackend {
         } catch (e) {
           // Lost after it worked (the X server went away): the bridge says so and watches again.
           if (subscribed || signal.aborted) throw e;
-          o.log?.(`x11: no XFIXES selection events (${(e as Error).message}); polling the clipboard every ${o.pollMs ?? 500} ms`);
+          o.log?.(`x11: no XFIXES selection events (${(e as Error).message}); polling the clipboard every ${o.pollMs ?? 2 * POLL_MS} ms`);
         }
       }
-      yield* pollTicks(fingerprint, o.pollMs ?? 500, signal);
+      yield* pollTicks(fingerprint, o.pollMs ?? 2 * POLL_MS, signal);
     },
     close() {},
   };

@@ -3,7 +3,7 @@
 // the text, since xsel gives no events and the bridge does not assume the
 // XFIXES client works where the packaged tools are this sparse.
 
-import { type DesktopBackend, pollTicks, type Tick, untilHeld } from "./backend.ts";
+import { type DesktopBackend, POLL_MS, pollTicks, type Tick, untilHeld } from "./backend.ts";
 import { digest, run } from "./exec.ts";
 import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
@@ -37,7 +37,7 @@ export function xselBackend(o: XselOptions): DesktopBackend {
       return pollTicks(async () => {
         const r = await read(TEXT_UTF8, 1 << 20);
         return r.ok ? digest(r.out) : r.why;
-      }, o.pollMs ?? 500, signal);
+      }, o.pollMs ?? POLL_MS, signal);
     },
     close() {},
   };

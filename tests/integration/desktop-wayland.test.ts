@@ -7,7 +7,8 @@ import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/deskt
 import type { DesktopBackend } from "../../src/desktop/backend.ts";
 import { waylandBackend } from "../../src/desktop/wayland.ts";
 import { x11Backend } from "../../src/desktop/x11.ts";
-import { waitFor } from "../helpers/clip.ts";
+import { chmodSync, writeFileSync } from "node:fs";
+import { tempDir, waitFor } from "../helpers/clip.ts";
 import { type Display, childPids, FakeRegion, fakePng, haveSway, haveXvfb, startSway, startXvfb } from "../helpers/desktop.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -114,5 +115,18 @@ describe.skipIf(!haveSway || !haveXvfb)("desktop wayland", () => {
     await waitFor(() => region.portWrites === 1, 10_000, `the copy: ${w.lines.join(" | ")}`);
     expect(w.lines.filter((l) => l.includes("failed"))).toHaveLength(1);
   });
-});
 
+  test("desktop wayland - a compositor without data-control (GNOME) refuses --watch: one line, then the clipboard is polled", async () => {
+    // wl-paste as GNOME's compositor leaves it: --watch refused, the rest as usual.
+    using dir = tempDir("cgn");
+    writeFileSync(`${dir}/wl-paste`, `#!/bin/sh\nfor a in "$@"; do [ "$a" = --watch ] && { echo "Watch mode requires a compositor that supports the wlroots data-control protocol" >&2; exit 1; }; done\nexec /usr/bin/wl-paste "$@"\n`);
+    chmodSync(`${dir}/wl-paste`, 0o755);
+    const region = new FakeRegion();
+    const lines: string[] = [];
+    await using _w = await bridge(region, waylandBackend({ env: { ...process.env, ...W.env, PATH: `${dir}:${process.env.PATH}` }, log: (l) => lines.push(l) }));
+    expect(lines.filter((l) => l.includes("data-control protocol; polling the clipboard every 2 s"))).toHaveLength(1);
+    await settle(); // past the first look at the clipboard: what follows is found by a poll
+    await copyW("seen by polling", "text/plain;charset=utf-8");
+    await waitFor(() => region.portWrites === 1, 10_000);
+  });
+});

@@ -51,7 +51,7 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
     const lines: string[] = [];
     let ready!: () => void;
     const isReady = new Promise<void>((r) => (ready = r));
-    const backend = x11Backend({ display: d.env.DISPLAY, signal: o.poll ? "poll" : "events", log: (l) => lines.push(l) });
+    const backend = x11Backend({ display: d.env.DISPLAY, signal: o.poll ? "poll" : "events", pollMs: 200, log: (l) => lines.push(l) });
     const stats: Promise<BridgeStats> = runBridge({ region: 0, port: region.port(), backend, log: (l) => lines.push(l), signal: ac.signal, onReady: ready, maxBackoffMs: 200, ...o });
     await Promise.race([isReady, stats]);
     return {
@@ -164,6 +164,7 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
   test("desktop x11 - without XFIXES events (polling), copies still go both ways; measured poll cost is in docs/DESKTOP.md", async () => {
     const region = new FakeRegion();
     await using _a = await bridge(region, A, { poll: true });
+    await settle(); // past the first look at the clipboard: what follows is found by a poll
     await copy(A, "seen by polling");
     await waitFor(() => region.portWrites === 1, 10_000);
     region.writeElsewhere("put by a polling bridge");
