@@ -38,10 +38,10 @@ export function selectBackend(o: SelectOptions = {}): DesktopBackend {
   };
   const x11 = (): DesktopBackend | string => {
     if (!env.DISPLAY) return "DISPLAY is not set";
-    if (has("xclip")) return x11Backend({ display: env.DISPLAY, log: o.log, signal: o.x11Signal });
+    if (has("xclip")) return x11Backend({ display: env.DISPLAY, env, log: o.log, signal: o.x11Signal });
     if (has("xsel")) {
       o.log?.("xclip not found: using xsel, text only (Debian package xclip carries images too)");
-      return xselBackend({ display: env.DISPLAY });
+      return xselBackend({ display: env.DISPLAY, env });
     }
     return "xclip not found: install xclip (Debian package xclip)";
   };

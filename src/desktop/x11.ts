@@ -12,6 +12,8 @@ import { selectionEvents } from "./x11events.ts";
 
 export interface X11Options {
   display: string;
+  /** The environment of the programs run (XAUTHORITY is taken from it too); DISPLAY is set from `display`. */
+  env?: Record<string, string | undefined>;
   /** "events" (XFIXES, falling back to a poll), or "poll" to force the poll. */
   signal?: "events" | "poll";
   pollMs?: number;
@@ -21,7 +23,7 @@ export interface X11Options {
 const SEL = ["-selection", "clipboard"];
 
 export function x11Backend(o: X11Options): DesktopBackend {
-  const env = { ...process.env, DISPLAY: o.display };
+  const env: Record<string, string | undefined> = { ...(o.env ?? process.env), DISPLAY: o.display };
   let owner: ReturnType<typeof Bun.spawn> | null = null;
   const types = async (): Promise<string[]> => {
     const r = await run(["xclip", ...SEL, "-o", "-t", "TARGETS"], { env, max: 64 << 10, timeoutMs: 5000 });
@@ -67,7 +69,7 @@ export function x11Backend(o: X11Options): DesktopBackend {
       if (o.signal !== "poll") {
         let subscribed = false;
         try {
-          for await (const t of selectionEvents(o.display, signal, () => (subscribed = true))) yield t;
+          for await (const t of selectionEvents(o.display, signal, () => (subscribed = true), env.XAUTHORITY)) yield t;
           return;
         } catch (e) {
           // Lost after it worked (the X server went away): the bridge says so and watches again.

@@ -176,12 +176,12 @@ export class XReader {
  * aborts. Throws when it cannot connect or subscribe (the backend then
  * polls), or when the server goes away.
  */
-export async function* selectionEvents(display: string, signal: AbortSignal, subscribed?: () => void): AsyncIterable<Tick> {
+export async function* selectionEvents(display: string, signal: AbortSignal, subscribed?: () => void, xauthority = process.env.XAUTHORITY): AsyncIterable<Tick> {
   const addr = parseDisplay(display);
   if (!addr) throw new Error(`cannot read DISPLAY=${display}`);
   let auth: { name: string; data: Uint8Array } | null = null;
   try {
-    const file = process.env.XAUTHORITY || `${homedir()}/.Xauthority`;
+    const file = xauthority || `${homedir()}/.Xauthority`;
     auth = cookieFor(parseXauthority(readFileSync(file)), addr);
   } catch {
     // no Xauthority: servers that allow local clients (Xvfb, many sessions) need none

@@ -9,11 +9,12 @@ import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
 export interface XselOptions {
   display: string;
+  env?: Record<string, string | undefined>;
   pollMs?: number;
 }
 
 export function xselBackend(o: XselOptions): DesktopBackend {
-  const env = { ...process.env, DISPLAY: o.display };
+  const env = { ...(o.env ?? process.env), DISPLAY: o.display };
   const read = (_type: string, max: number) => run(["xsel", "--clipboard", "--output"], { env, max, timeoutMs: 15_000 });
   // An empty clipboard and one with no owner look alike to xsel: both offer nothing.
   const types = async () => {

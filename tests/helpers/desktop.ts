@@ -128,9 +128,21 @@ async function runOn(env: Record<string, string>, argv: string[], stdin?: Uint8A
   return { code, out };
 }
 
-/** A fresh X server on a free display number (Xvfb picks it and tells us through -displayfd). */
-export async function startXvfb(): Promise<Display> {
-  const proc = Bun.spawn(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", "-screen", "0", "320x200x24"], { stdout: "pipe", stderr: "ignore" });
+/** An Xauthority file holding one MIT-MAGIC-COOKIE-1 for any host and display (FamilyWild), as Xlib reads it. */
+export function xauthFile(path: string, cookie: Uint8Array): string {
+  const name = new TextEncoder().encode("MIT-MAGIC-COOKIE-1");
+  const f = (b: Uint8Array) => [b.length >> 8, b.length & 255, ...b];
+  require("node:fs").writeFileSync(path, new Uint8Array([0xff, 0xff, ...f(new Uint8Array(0)), ...f(new Uint8Array(0)), ...f(name), ...f(cookie)]), { mode: 0o600 });
+  return path;
+}
+
+/**
+ * A fresh X server on a free display number (Xvfb picks it and tells us
+ * through -displayfd). With `auth`, it admits only clients with that
+ * Xauthority's cookie, as a desktop session's server does.
+ */
+export async function startXvfb(auth?: string): Promise<Display> {
+  const proc = Bun.spawn(["Xvfb", "-displayfd", "1", "-nolisten", "tcp", ...(auth ? ["-auth", auth] : []), "-screen", "0", "320x200x24"], { stdout: "pipe", stderr: "ignore" });
   const reader = proc.stdout.getReader();
   let text = "";
   const deadline = Date.now() + 15_000;
@@ -144,7 +156,7 @@ export async function startXvfb(): Promise<Display> {
     proc.kill(9);
     throw new Error(`Xvfb did not start: ${JSON.stringify(text)}`);
   }
-  const env = { DISPLAY: `:${text.trim()}` };
+  const env: Record<string, string> = { DISPLAY: `:${text.trim()}`, ...(auth ? { XAUTHORITY: auth } : {}) };
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill();
     await proc.exited;

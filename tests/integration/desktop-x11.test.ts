@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
 import { x11Backend } from "../../src/desktop/x11.ts";
-import { waitFor } from "../helpers/clip.ts";
-import { type Display, childPids, FakeRegion, fakePng, haveXvfb, startXvfb } from "../helpers/desktop.ts";
+import { selectionEvents } from "../../src/desktop/x11events.ts";
+import { tempDir, waitFor } from "../helpers/clip.ts";
+import { type Display, childPids, FakeRegion, fakePng, haveXvfb, startXvfb, xauthFile } from "../helpers/desktop.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -174,3 +175,31 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
   });
 });
 
+
+test.skipIf(!haveXvfb)("desktop x11 - a server that wants a cookie: events with the right one; refused, said why, with a wrong one", async () => {
+  using dir = tempDir("cxa");
+  const good = xauthFile(`${dir}/good`, crypto.getRandomValues(new Uint8Array(16)));
+  const bad = xauthFile(`${dir}/bad`, crypto.getRandomValues(new Uint8Array(16)));
+  await using X = await startXvfb(good);
+  // Without the cookie, X clients are turned away (so the cookie is what lets the bridge in).
+  expect((await X.sh(["xclip", "-selection", "clipboard", "-o", "-t", "TARGETS"])).code).not.toBe(0);
+  const ac = new AbortController();
+  const refused = selectionEvents(X.env.DISPLAY, ac.signal, undefined, bad)[Symbol.asyncIterator]().next();
+  await expect(refused).rejects.toThrow(/^the X server refused us: /);
+
+  const region = new FakeRegion();
+  const lines: string[] = [];
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const run = runBridge({ region: 0, port: region.port(), backend: x11Backend({ display: X.env.DISPLAY, env: { ...process.env, ...X.env }, log: (l) => lines.push(l) }), log: (l) => lines.push(l), signal: ac.signal, onReady: ready });
+  await isReady;
+  const app = Bun.spawn(["xclip", "-selection", "clipboard", "-i", "-quiet"], { env: { ...process.env, ...X.env }, stdin: new TextEncoder().encode("with a cookie"), stdout: "ignore", stderr: "ignore" });
+  try {
+    await waitFor(() => region.portWrites === 1, 10_000, `the copy: ${lines.join(" | ")}`);
+    expect(lines.filter((l) => l.includes("XFIXES"))).toEqual([]); // events, not the poll
+  } finally {
+    app.kill(9);
+    ac.abort();
+    await run;
+  }
+});
