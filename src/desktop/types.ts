@@ -1,7 +1,9 @@
 // Media types between the desktop and a region (pure, no I/O). Coming in,
 // the desktop offers a list of names (MIME types, and on X11 also its own
-// names for text); one is chosen by SPEC's priority and fetched explicitly.
-// Going out, text is offered under every name applications ask for.
+// names for text); one is chosen by priority and fetched explicitly, and
+// stored under a name that is the same whichever desktop it came from.
+// (Going out, the backends offer text under text's other names: wl-copy
+// does it by itself, xclip answers any target.)
 
 export const TEXT_UTF8 = "text/plain;charset=utf-8";
 
@@ -69,10 +71,4 @@ export function storedType(fetched: string, bytes: Uint8Array): string {
     return fetched === "STRING" ? "text/plain;charset=iso-8859-1" : "text/plain";
   }
   return norm(fetched);
-}
-
-/** Every name a value of type `t` is offered under on the desktop: itself, and for plain text all of text's names. */
-export function offeredNames(t: string): string[] {
-  if (!isPlainText(t)) return [t];
-  return [...new Set([t, TEXT_UTF8, "text/plain", ...X11_TEXT])];
 }
