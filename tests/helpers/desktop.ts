@@ -20,6 +20,8 @@ export class FakeRegion {
   private epoch = 0;
   /** Writes made through a bridge's port (not through `writeElsewhere`). */
   portWrites = 0;
+  /** Called as a port's write is applied, before its change goes out. */
+  onPortWrite: (() => void) | null = null;
 
   private push(c: RegionChange) {
     this.log.push(c);
@@ -96,6 +98,7 @@ export class FakeRegion {
       async write(bytes: Uint8Array, type: string): Promise<number> {
         if (region.down) throw new ClipError("NOSERVER", "no server (fake)");
         region.portWrites++;
+        region.onPortWrite?.();
         return region.writeElsewhere(new Uint8Array(bytes), type);
       },
     };

@@ -142,6 +142,18 @@ test("desktop bridge - a desktop copy is one write with its type; a write elsewh
   expect(b.lines.filter((l) => l.includes("->"))).toHaveLength(2);
 });
 
+test("desktop bridge - its own write is not put back on the desktop, even when the owner quit meanwhile", async () => {
+  const region = new FakeRegion();
+  const desk = new FakeDesktop();
+  await using _b = await bridge(region, desk);
+  region.onPortWrite = () => desk.ownerGone(); // the application quits just after the copy was read
+  desk.copy("copied, then its owner quit");
+  await waitFor(() => region.portWrites === 1, 5000);
+  await settle();
+  expect(desk.writes).toBe(0);
+  expect(desk.content).toBeNull();
+});
+
 test("desktop bridge - a desktop that re-encodes what it is given does not echo it back", async () => {
   const region = new FakeRegion();
   // Like an image editor holding the clipboard: same picture, other bytes.
@@ -183,15 +195,21 @@ test("desktop bridge - a copy equal to R's current value and type is not written
   const region = new FakeRegion();
   region.writeElsewhere("same");
   const desk = new FakeDesktop();
-  await using _b = await bridge(region, desk);
-  expect(desk.text()).toBe("same");
+  // One way from the desktop, so that "same" is not there as the bridge's own value.
+  await using _b = await bridge(region, desk, { toDesktop: false });
   desk.copy("same");
   await settle();
   expect(region.portWrites).toBe(0);
-  for (let i = 0; i < 5; i++) desk.copy(`burst ${i}`);
-  await waitFor(() => region.portWrites >= 1, 5000);
+  desk.copy("same", ["text/html"]); // equal bytes, another type: a write
+  await waitFor(() => region.portWrites === 1, 5000);
+  // An application setting the clipboard five times, 10 ms apart.
+  for (let i = 0; i < 5; i++) {
+    desk.copy(`burst ${i}`);
+    await Bun.sleep(10);
+  }
+  await waitFor(() => region.portWrites >= 2, 5000);
   await settle();
-  expect(region.portWrites).toBe(1);
+  expect(region.portWrites).toBe(2);
   expect(dec(region.current()?.bytes)).toBe("burst 4");
 });
 
