@@ -193,6 +193,7 @@ test.skipIf(!haveXvfb)("desktop x11 - a server that wants a cookie: events with 
   const isReady = new Promise<void>((r) => (ready = r));
   const run = runBridge({ region: 0, port: region.port(), backend: x11Backend({ display: X.env.DISPLAY, env: { ...process.env, ...X.env }, log: (l) => lines.push(l) }), log: (l) => lines.push(l), signal: ac.signal, onReady: ready });
   await isReady;
+  await Bun.sleep(400); // past the first look at the clipboard: what follows comes by an event
   const app = Bun.spawn(["xclip", "-selection", "clipboard", "-i", "-quiet"], { env: { ...process.env, ...X.env }, stdin: new TextEncoder().encode("with a cookie"), stdout: "ignore", stderr: "ignore" });
   try {
     await waitFor(() => region.portWrites === 1, 10_000, `the copy: ${lines.join(" | ")}`);
