@@ -8,9 +8,10 @@
 //
 // The no-echo rule, in one place (onDesktop): a desktop copy is written to
 // R only if it is not what the bridge put there, and not equal (bytes and
-// type) to R's current value. A write to R that the desktop already holds is
-// not put there again (place). So a value goes round once and settles, even
-// between two machines bridged to the same region.
+// type) to R's current value. The other way (onChange, place): a write to R
+// is put on the desktop unless the bridge made it (`wrote`: it came from
+// this desktop) or the desktop holds those bytes already. So a value goes
+// round once and settles, even between two machines bridged to one region.
 //
 // Every step runs one at a time (`serial`), so the rules see a consistent
 // state and at most one value per direction is in memory at once.

@@ -8,7 +8,7 @@ import { osc52Sequence } from "../../src/desktop/osc52.ts";
 import { selectBackend } from "../../src/desktop/select.ts";
 import { chooseType, storedType } from "../../src/desktop/types.ts";
 import { autostartEntry, desktopUnit } from "../../src/desktop/units.ts";
-import { cookieFor, parseDisplay, parseSetup, parseXauthority, XReader } from "../../src/desktop/x11events.ts";
+import { cookieFor, parseDisplay, parseSetup, parseXauthority, XReader } from "../../src/desktop/x11wire.ts";
 import { ClipError } from "../../src/protocol/errors.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
