@@ -48,21 +48,29 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
     stderr: "pipe",
     env: opts.env ?? process.env,
   });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const errReader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     proc.kill(9);
+    // A child of the program may hold the pipes open: stop reading them too.
+    reader.cancel().catch(() => {});
+    errReader.cancel().catch(() => {});
   }, opts.timeoutMs ?? 15_000);
   // stderr is read alongside, bounded too: a chatty program must not block on a full pipe.
   const err = (async () => {
     let s = "";
-    for await (const c of proc.stderr as ReadableStream<Uint8Array>) if (s.length < 2000) s += new TextDecoder().decode(c);
+    for (;;) {
+      const { done, value } = await errReader.read();
+      if (done) break;
+      if (s.length < 2000) s += new TextDecoder().decode(value);
+    }
     return s.trim().split("\n")[0] ?? "";
   })().catch(() => "");
   const chunks: Uint8Array[] = [];
   let size = 0;
   let tooBig = false;
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -72,6 +80,7 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
         tooBig = true;
         proc.kill(9);
         await reader.cancel().catch(() => {});
+        errReader.cancel().catch(() => {});
         break;
       }
       chunks.push(value);
