@@ -20,8 +20,8 @@ export interface DesktopBackend {
   readonly name: string;
   /** The types the clipboard offers now; [] when nothing owns it. */
   types(): Promise<string[]>;
-  /** The clipboard's content as `type`, whole or not at all. */
-  read(type: string, max: number): Promise<RunResult>;
+  /** The clipboard's content as `type`, whole or not at all (with `keep` false, only its digest and size). */
+  read(type: string, max: number, keep?: boolean): Promise<RunResult>;
   /**
    * Puts a value on the clipboard; resolves once an application can paste
    * it, with the fingerprint of what the clipboard serves (read back, as a
@@ -86,8 +86,8 @@ export function contentFingerprint(b: Pick<DesktopBackend, "types" | "read">): (
     const t = await b.types();
     const chosen = chooseType(t);
     if (!chosen) return t.join(",");
-    const r = await b.read(chosen, 1 << 20);
-    return `${t.join(",")}|${r.ok ? digest(r.out) : r.why}`;
+    const r = await b.read(chosen, 1 << 20, false);
+    return `${t.join(",")}|${r.ok ? r.digest : r.why}`;
   };
 }
 
@@ -131,9 +131,9 @@ export async function untilHeld(
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`${what} exited before holding the clipboard`);
     if ((await b.types()).includes(target)) {
-      const r = await b.read(target, bytes.length);
+      const r = await b.read(target, bytes.length, false);
       // Read back and compared in one step: a copy made just after cannot be taken for ours.
-      if (r.ok && digest(r.out) === want) return want;
+      if (r.ok && r.digest === want) return want;
     }
     await sleep(pause);
     pause = Math.min(pause * 2, 50);

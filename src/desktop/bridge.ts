@@ -78,22 +78,23 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
     return p;
   };
 
-  /** The desktop's content now, as the bridge would fetch it: its fingerprint and the type R would store. */
-  async function readDesktop(): Promise<
+  /** The desktop's content now, as the bridge would fetch it: its fingerprint and the type R would store (and its bytes, if `keep`). */
+  async function readDesktop(keep: boolean): Promise<
     { kind: "empty" } | { kind: "none"; offered: string[] } | { kind: "big"; type: string } | { kind: "failed"; why: string } | { kind: "value"; hash: string; type: string; bytes: Uint8Array }
   > {
     const offered = await backend.types();
     if (!offered.length) return { kind: "empty" };
     const chosen = chooseType(offered);
     if (!chosen) return { kind: "none", offered };
-    const r = await backend.read(chosen, max);
+    const r = await backend.read(chosen, max, keep);
     if (!r.ok) return r.why === "toobig" ? { kind: "big", type: chosen } : { kind: "failed", why: r.detail };
-    return { kind: "value", hash: digest(r.out), type: storedType(chosen, r.out), bytes: r.out };
+    return { kind: "value", hash: r.digest, type: keep ? storedType(chosen, r.out) : chosen, bytes: r.out };
   }
 
   async function desktopHash(): Promise<string | null> {
     if (backend.held) return backend.held();
-    const d = await readDesktop();
+    // Only the digest: the value coming from R is in memory already, the desktop's need not be.
+    const d = await readDesktop(false);
     return d.kind === "value" ? d.hash : d.kind === "empty" ? "" : null;
   }
 
@@ -152,7 +153,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
   }
 
   async function onDesktop(fresh: boolean): Promise<void> {
-    const d = await readDesktop();
+    const d = await readDesktop(true);
     if (d.kind === "empty") {
       // The owner went away (or it was cleared): R keeps its value.
       seen = "";

@@ -11,13 +11,16 @@ export class ProgramMissing extends Error {
 }
 
 export type RunResult =
-  | { ok: true; out: Uint8Array }
+  /** `digest`: SHA-256 of the whole output, computed as it streams; `out` is empty unless kept. */
+  | { ok: true; out: Uint8Array; digest: string; size: number }
   | { ok: false; why: "toobig" | "failed"; detail: string };
 
 export interface RunOptions {
   input?: Uint8Array;
   /** Largest output taken, in bytes. */
   max?: number;
+  /** Keep the output (default), or only its digest: a comparison need not hold a second value. */
+  keep?: boolean;
   timeoutMs?: number;
   env?: Record<string, string | undefined>;
   /**
@@ -39,7 +42,7 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
     const timer = setTimeout(() => proc.kill(9), opts.timeoutMs ?? 15_000);
     const code = await proc.exited;
     clearTimeout(timer);
-    return code === 0 ? { ok: true, out: new Uint8Array(0) } : { ok: false, why: "failed", detail: `${argv[0]} exited ${code ?? proc.signalCode}` };
+    return code === 0 ? { ok: true, out: new Uint8Array(0), digest: digest(new Uint8Array(0)), size: 0 } : { ok: false, why: "failed", detail: `${argv[0]} exited ${code ?? proc.signalCode}` };
   }
   const max = opts.max ?? Number.MAX_SAFE_INTEGER;
   const proc = spawnProgram(argv, {
@@ -69,6 +72,8 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
     return s.trim().split("\n")[0] ?? "";
   })().catch(() => "");
   const chunks: Uint8Array[] = [];
+  const keep = opts.keep ?? true;
+  const hasher = new Bun.CryptoHasher("sha256");
   let size = 0;
   let tooBig = false;
   try {
@@ -83,7 +88,8 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
         errReader.cancel().catch(() => {});
         break;
       }
-      chunks.push(value);
+      hasher.update(value);
+      if (keep) chunks.push(value);
     }
   } catch {
     // a pipe error is a failed read, decided below by the exit status
@@ -94,7 +100,7 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
   if (tooBig) return { ok: false, why: "toobig", detail: `over ${max} bytes` };
   if (timedOut) return { ok: false, why: "failed", detail: `${argv[0]} timed out` };
   if (code !== 0) return { ok: false, why: "failed", detail: detail || `${argv[0]} exited ${code ?? proc.signalCode}` };
-  return { ok: true, out: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) };
+  return { ok: true, out: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), digest: hasher.digest("hex"), size };
 }
 
 /** A fingerprint of bytes, for "is this the same value" without keeping the value. */

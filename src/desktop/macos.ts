@@ -17,12 +17,12 @@ export interface MacosOptions {
 export function macosBackend(o: MacosOptions = {}): DesktopBackend {
   // pbcopy and pbpaste pick their encoding from the locale: UTF-8 whatever the session says.
   const env = { ...(o.env ?? process.env), LANG: "en_US.UTF-8", LC_CTYPE: "UTF-8" };
-  const read = (_type: string, max: number) => run(["pbpaste", "-Prefer", "txt"], { env, max, timeoutMs: 15_000 });
+  const read = (_type: string, max: number, keep?: boolean) => run(["pbpaste", "-Prefer", "txt"], { env, max, keep, timeoutMs: 15_000 });
   return {
     name: "macos (pbcopy/pbpaste, text only)",
     async types() {
-      const r = await read(TEXT_UTF8, 1 << 20);
-      return r.ok && r.out.length ? [TEXT_UTF8] : [];
+      const r = await read(TEXT_UTF8, 64 << 20, false);
+      return !r.ok || r.size > 0 ? [TEXT_UTF8] : [];
     },
     read,
     async write(bytes, type) {
@@ -30,8 +30,8 @@ export function macosBackend(o: MacosOptions = {}): DesktopBackend {
       const r = await run(["pbcopy"], { env, input: bytes, max: 4096, timeoutMs: 10_000 });
       if (!r.ok) throw new Error(`pbcopy: ${r.detail}`);
       // pbcopy converts from the locale's encoding: what pbpaste gives back is what the pasteboard holds.
-      const back = await read(TEXT_UTF8, bytes.length * 4 + 16);
-      return back.ok ? digest(back.out) : digest(bytes);
+      const back = await read(TEXT_UTF8, bytes.length * 4 + 16, false);
+      return back.ok ? back.digest : digest(bytes);
     },
     async clear() {
       const r = await run(["pbcopy"], { env, input: new Uint8Array(0), max: 4096, timeoutMs: 10_000 });
@@ -39,8 +39,8 @@ export function macosBackend(o: MacosOptions = {}): DesktopBackend {
     },
     watch(signal): AsyncIterable<Tick> {
       return pollTicks(async () => {
-        const r = await read(TEXT_UTF8, 64 << 20);
-        return r.ok ? digest(r.out) : r.why;
+        const r = await read(TEXT_UTF8, 64 << 20, false);
+        return r.ok ? r.digest : r.why;
       }, o.pollMs ?? POLL_MS, signal);
     },
     close() {},

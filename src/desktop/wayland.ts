@@ -22,7 +22,7 @@ export function waylandBackend(o: WaylandOptions = {}): DesktopBackend {
     return r.ok ? new TextDecoder().decode(r.out).split("\n").filter(Boolean) : [];
   };
   // --no-newline: for text, wl-paste would otherwise add one.
-  const read = (type: string, max: number) => run(["wl-paste", "--no-newline", "--type", type], { env, max, timeoutMs: 15_000 });
+  const read = (type: string, max: number, keep?: boolean) => run(["wl-paste", "--no-newline", "--type", type], { env, max, keep, timeoutMs: 15_000 });
   let polling = false;
   const fingerprint = contentFingerprint({ types, read });
 

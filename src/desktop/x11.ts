@@ -29,7 +29,7 @@ export function x11Backend(o: X11Options): DesktopBackend {
     const r = await run(["xclip", ...SEL, "-o", "-t", "TARGETS"], { env, max: 64 << 10, timeoutMs: 5000 });
     return r.ok ? new TextDecoder().decode(r.out).split("\n").filter((t) => t && t !== "TARGETS" && t !== "TIMESTAMP" && t !== "MULTIPLE" && t !== "SAVE_TARGETS") : [];
   };
-  const read = (type: string, max: number) => run(["xclip", ...SEL, "-o", "-t", type], { env, max, timeoutMs: 15_000 });
+  const read = (type: string, max: number, keep?: boolean) => run(["xclip", ...SEL, "-o", "-t", type], { env, max, keep, timeoutMs: 15_000 });
   const fingerprint = contentFingerprint({ types, read });
 
   return {

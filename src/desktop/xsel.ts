@@ -4,7 +4,7 @@
 // XFIXES client works where the packaged tools are this sparse.
 
 import { type DesktopBackend, POLL_MS, pollTicks, type Tick, untilHeld } from "./backend.ts";
-import { digest, run } from "./exec.ts";
+import { run } from "./exec.ts";
 import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
 export interface XselOptions {
@@ -15,11 +15,11 @@ export interface XselOptions {
 
 export function xselBackend(o: XselOptions): DesktopBackend {
   const env = { ...(o.env ?? process.env), DISPLAY: o.display };
-  const read = (_type: string, max: number) => run(["xsel", "--clipboard", "--output"], { env, max, timeoutMs: 15_000 });
+  const read = (_type: string, max: number, keep?: boolean) => run(["xsel", "--clipboard", "--output"], { env, max, keep, timeoutMs: 15_000 });
   // An empty clipboard and one with no owner look alike to xsel: both offer nothing.
   const types = async () => {
-    const r = await read(TEXT_UTF8, 1 << 20);
-    return r.ok && r.out.length === 0 ? [] : [TEXT_UTF8];
+    const r = await read(TEXT_UTF8, 64 << 20, false);
+    return !r.ok || r.size > 0 ? [TEXT_UTF8] : [];
   };
   return {
     name: "x11 (xsel, text only)",
@@ -36,8 +36,8 @@ export function xselBackend(o: XselOptions): DesktopBackend {
     },
     watch(signal): AsyncIterable<Tick> {
       return pollTicks(async () => {
-        const r = await read(TEXT_UTF8, 1 << 20);
-        return r.ok ? digest(r.out) : r.why;
+        const r = await read(TEXT_UTF8, 64 << 20, false);
+        return r.ok ? r.digest : r.why;
       }, o.pollMs ?? POLL_MS, signal);
     },
     close() {},

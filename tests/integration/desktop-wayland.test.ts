@@ -70,7 +70,8 @@ describe.skipIf(!haveSway || !haveXvfb)("desktop wayland", () => {
     expect(region.portWrites).toBe(0); // what Wayland held at start is not a copy
 
     await copyW("vom Wayland: grüß dich", "text/plain;charset=utf-8");
-    await waitFor(async () => dec((await pasteX()).out) === "vom Wayland: grüß dich", 10_000, "the text on X");
+    await logged(x.lines, "rev 1 -> desktop");
+    expect(dec((await pasteX()).out)).toBe("vom Wayland: grüß dich");
     expect(region.current()?.type).toBe("text/plain;charset=utf-8");
 
     const png = fakePng(300_000, 7);

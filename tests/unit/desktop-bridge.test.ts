@@ -49,12 +49,13 @@ class FakeDesktop implements DesktopBackend {
   async types() {
     return this.content?.types ?? [];
   }
-  async read(_type: string, max: number) {
+  async read(_type: string, max: number, keep = true) {
     this.reads++;
     if (!this.content) return { ok: false as const, why: "failed" as const, detail: "no owner" };
     if (this.failReads) return { ok: false as const, why: "failed" as const, detail: "owner died mid-transfer" };
-    if (this.content.bytes.length > max) return { ok: false as const, why: "toobig" as const, detail: "big" };
-    return { ok: true as const, out: this.content.bytes };
+    const b = this.content.bytes;
+    if (b.length > max) return { ok: false as const, why: "toobig" as const, detail: "big" };
+    return { ok: true as const, out: keep ? b : new Uint8Array(0), digest: digest(b), size: b.length };
   }
   async write(bytes: Uint8Array, type: string) {
     this.writes++;

@@ -6,7 +6,8 @@ import { ProgramMissing, run } from "../../src/desktop/exec.ts";
 
 test("desktop exec - output counts only when the program exits 0; killed, failed, too big or too slow is not a read", async () => {
   const ok = await run(["sh", "-c", "printf 'all of it'"]);
-  expect(ok).toEqual({ ok: true, out: new TextEncoder().encode("all of it") });
+  expect(ok).toMatchObject({ ok: true, out: new TextEncoder().encode("all of it"), size: 9 });
+  expect(await run(["sh", "-c", "printf 'all of it'"], { keep: false })).toEqual({ ok: true, out: new Uint8Array(0), size: 9, digest: new Bun.CryptoHasher("sha256").update("all of it").digest("hex") });
   // The owner went away half-way: bytes came, then the program died.
   expect(await run(["sh", "-c", "printf half; kill -9 $$"])).toMatchObject({ ok: false, why: "failed" });
   expect(await run(["sh", "-c", "printf half; echo 'Error: target image/png not available' >&2; exit 1"])).toEqual({ ok: false, why: "failed", detail: "Error: target image/png not available" });
