@@ -14,7 +14,9 @@
 // round once and settles, even between two machines bridged to one region.
 //
 // Every step runs one at a time (`serial`), so the rules see a consistent
-// state and at most one value per direction is in memory at once.
+// state; comparisons read only a digest of the desktop's content, so a step
+// holds one value (R's, or the desktop's). The one exception: a change the
+// port has handed over waits, with its bytes, while a desktop copy is written.
 
 import { isClipError } from "../protocol/errors.ts";
 import { type DesktopBackend, sleep, type Tick } from "./backend.ts";
