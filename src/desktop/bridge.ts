@@ -222,6 +222,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
         if (signal.aborted) return;
         if (isClipError(e, "NOTFOUND")) {
           log(`${(e as Error).message}: starting again from ${R}'s current value`);
+          await sleep(100, signal);
           continue;
         }
         const gone = isClipError(e, "LOST") || isClipError(e, "NOSERVER") || isClipError(e, "SHUTDOWN");
@@ -238,16 +239,21 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
     let watching = false;
     let pendingFresh = false;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    let burstSince = 0;
+    const debounce = o.debounceMs ?? 50;
     const tick = (t: Tick) => {
       pendingFresh ||= t.fresh;
-      if (timer) clearTimeout(timer);
-      // Debounced: a burst of changes (an application setting the clipboard several times) is one copy.
+      // Debounced: a burst of changes (an application setting the clipboard several times) is
+      // one copy; a clipboard that never stops changing is still looked at every 10 windows.
+      if (timer && Date.now() - burstSince < 10 * debounce) clearTimeout(timer);
+      else if (timer) return;
+      else burstSince = Date.now();
       timer = setTimeout(() => {
         timer = null;
         const fresh = pendingFresh;
         pendingFresh = false;
         serial(() => onDesktop(fresh)).catch((e) => log(`desktop copy failed: ${(e as Error).message}`));
-      }, o.debounceMs ?? 50);
+      }, debounce);
     };
     while (!signal.aborted) {
       try {
@@ -256,7 +262,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
           tick(t);
           if (!watching) {
             watching = true;
-            // Ready once that first tick has been looked at.
+            // The first tick says it is watching: ready once the steps queued so far are done.
             serial(async () => {}).then(readyOne);
           }
         }

@@ -214,6 +214,22 @@ test("desktop bridge - a copy equal to R's current value and type is not written
   expect(dec(region.current()?.bytes)).toBe("burst 4");
 });
 
+test("desktop bridge - a clipboard that never stops changing is still looked at, not postponed for ever", async () => {
+  const region = new FakeRegion();
+  const desk = new FakeDesktop();
+  await using _b = await bridge(region, desk);
+  // A change every 20 ms for 1.2 s: each resets the 50 ms window, which is capped at 10 windows.
+  const end = Date.now() + 1200;
+  let writesDuring = 0;
+  for (let i = 0; Date.now() < end; i++) {
+    desk.copy(`flap ${i}`);
+    await Bun.sleep(20);
+    writesDuring = region.portWrites;
+  }
+  expect(writesDuring).toBeGreaterThanOrEqual(1);
+  expect(writesDuring).toBeLessThanOrEqual(4);
+});
+
 test("desktop bridge - on start R's value goes to the desktop only if it differs; what the desktop held goes to R only when it changes", async () => {
   const region = new FakeRegion();
   region.writeElsewhere("in R");
