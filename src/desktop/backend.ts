@@ -111,6 +111,13 @@ export async function* lineTicks(proc: ReturnType<typeof Bun.spawn>, what: strin
   }
 }
 
+/** Someone copied while the bridge was putting a value on the desktop: theirs wins, and is not an error. */
+export class Superseded extends Error {
+  constructor() {
+    super("another copy took the clipboard first");
+  }
+}
+
 /**
  * Waits until the clipboard serves `bytes` as `target`, and returns their
  * fingerprint: the programs that take the clipboard (xclip, wl-copy) say
@@ -121,7 +128,8 @@ export async function untilHeld(
   b: Pick<DesktopBackend, "types" | "read">,
   target: string,
   bytes: Uint8Array,
-  alive: () => boolean,
+  /** True while the program holding the value runs; else "superseded" (it lost the clipboard to another copy) or how it ended. */
+  alive: () => true | "superseded" | string,
   what: string,
   withinMs = 5000,
 ): Promise<string> {
@@ -129,7 +137,9 @@ export async function untilHeld(
   const deadline = Date.now() + withinMs;
   let pause = 2;
   while (Date.now() < deadline) {
-    if (!alive()) throw new Error(`${what} exited before holding the clipboard`);
+    const a = alive();
+    if (a === "superseded") throw new Superseded();
+    if (a !== true) throw new Error(`${what} ended (${a}) before holding the clipboard`);
     if ((await b.types()).includes(target)) {
       const r = await b.read(target, bytes.length, false);
       // Read back and compared in one step: a copy made just after cannot be taken for ours.

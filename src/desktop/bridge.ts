@@ -19,7 +19,7 @@
 // port has handed over waits, with its bytes, while a desktop copy is written.
 
 import { isClipError } from "../protocol/errors.ts";
-import { type DesktopBackend, sleep, type Tick } from "./backend.ts";
+import { type DesktopBackend, sleep, Superseded, type Tick } from "./backend.ts";
 import { digest } from "./exec.ts";
 import type { RegionChange, RegionPort, RegionValue } from "./port.ts";
 import { chooseType, storedType } from "./types.ts";
@@ -82,7 +82,13 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
 
   /** The desktop's content now, as the bridge would fetch it: its fingerprint and the type R would store (and its bytes, if `keep`). */
   async function readDesktop(keep: boolean): Promise<
-    { kind: "empty" } | { kind: "none"; offered: string[] } | { kind: "big"; type: string } | { kind: "failed"; why: string } | { kind: "value"; hash: string; type: string; bytes: Uint8Array }
+    | { kind: "empty" }
+    | { kind: "none"; offered: string[] }
+    | { kind: "big"; type: string }
+    | { kind: "failed"; why: string }
+    /** Another application copied while we read: a newer change is on its way. */
+    | { kind: "moved" }
+    | { kind: "value"; hash: string; type: string; bytes: Uint8Array }
   > {
     const offered = await backend.types();
     if (!offered.length) return { kind: "empty" };
@@ -90,6 +96,10 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
     if (!chosen) return { kind: "none", offered };
     const r = await backend.read(chosen, max, keep);
     if (!r.ok) return r.why === "toobig" ? { kind: "big", type: chosen } : { kind: "failed", why: r.detail };
+    // The types and the bytes are two requests: if the owner changed between them, the bytes may
+    // be another application's under this one's type (an xclip owner answers any type with its
+    // value). Before a write, the types are asked again; a change means a newer copy is coming.
+    if (keep && (await backend.types()).join("\n") !== offered.join("\n")) return { kind: "moved" };
     return { kind: "value", hash: r.digest, type: keep ? storedType(chosen, r.out) : chosen, bytes: r.out };
   }
 
@@ -107,7 +117,10 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
       return;
     }
     const want = digest(v.bytes);
-    const now = await desktopHash();
+    // While the desktop is watched, `seen` is its content (a change since is on its way, and
+    // settles the same either way); reading it again would cost a transfer of what may be a
+    // large value, for nothing.
+    const now = fromDesktop && seen !== null ? seen : await desktopHash();
     if (now === want) {
       seen = now;
       return;
@@ -117,7 +130,8 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
       // Fingerprinted as read back, since the desktop may re-encode it.
       back = await backend.write(v.bytes, v.type);
     } catch (e) {
-      log(`could not put ${R} rev ${v.rev} on the desktop: ${(e as Error).message}`);
+      // Someone copied meanwhile: their copy is the desktop's, and goes to R as one.
+      if (!(e instanceof Superseded)) log(`could not put ${R} rev ${v.rev} on the desktop: ${(e as Error).message}`);
       return;
     }
     placed = { hash: back, rev: v.rev };
@@ -161,6 +175,7 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
       seen = "";
       return;
     }
+    if (d.kind === "moved") return;
     if (d.kind === "failed") {
       // Half-read or refused: nothing is written from it.
       log(`could not read the desktop clipboard: ${d.why}`);

@@ -46,7 +46,9 @@ export function x11Backend(o: X11Options): DesktopBackend {
       proc.unref();
       owner = proc;
       try {
-        return await untilHeld({ types, read }, target, bytes, () => proc.exitCode === null && proc.signalCode === null, "xclip");
+        // xclip exits 0 when another application takes the clipboard from it.
+        const alive = () => (proc.exitCode === 0 ? "superseded" : proc.exitCode === null && proc.signalCode === null ? true : `${proc.exitCode ?? proc.signalCode}`);
+        return await untilHeld({ types, read }, target, bytes, alive, "xclip");
       } catch (e) {
         proc.kill(9);
         throw e;
