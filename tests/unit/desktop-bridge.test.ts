@@ -21,6 +21,8 @@ class FakeDesktop implements DesktopBackend {
   clears = 0;
   reads = 0;
   failReads = false;
+  /** Runs as a read starts (an application copying right then). */
+  onRead: (() => void) | null = null;
   private listeners = new Set<(t: Tick) => void>();
   private crash: ((e: Error) => void) | null = null;
   /** What the desktop does to what it is given (a re-encoding desktop changes the bytes). */
@@ -51,6 +53,9 @@ class FakeDesktop implements DesktopBackend {
   }
   async read(_type: string, max: number, keep = true) {
     this.reads++;
+    const hook = this.onRead;
+    this.onRead = null;
+    hook?.();
     if (!this.content) return { ok: false as const, why: "failed" as const, detail: "no owner" };
     if (this.failReads) return { ok: false as const, why: "failed" as const, detail: "owner died mid-transfer" };
     const b = this.content.bytes;
@@ -153,6 +158,19 @@ test("desktop bridge - its own write is not put back on the desktop, even when t
   await settle();
   expect(desk.writes).toBe(0);
   expect(desk.content).toBeNull();
+});
+
+test("desktop bridge - another copy between listing the types and reading: nothing mixed is written, the newer copy is", async () => {
+  const region = new FakeRegion();
+  const desk = new FakeDesktop();
+  await using _b = await bridge(region, desk);
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff]);
+  // The text's types are listed; then an image editor takes the clipboard before the bytes are read.
+  desk.onRead = () => desk.copy(png, ["image/png"]);
+  desk.copy("some text", ["UTF8_STRING"]);
+  await waitFor(() => region.portWrites >= 1, 5000);
+  await settle();
+  expect(region.writesSince(0).map((c) => c.kind === "write" && c.type)).toEqual(["image/png"]);
 });
 
 test("desktop bridge - a desktop that re-encodes what it is given does not echo it back", async () => {
