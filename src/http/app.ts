@@ -49,7 +49,8 @@ export class HttpApp {
     try {
       res = await this.answer(req, a);
     } catch (e) {
-      res = this.failed(e);
+      // A refused upload's body may still be on its way: the connection cannot carry another request.
+      res = this.failed(e, req.method === "PUT" ? { Connection: "close" } : undefined);
     }
     m.duration.observe((performance.now() - t0) / 1000);
     return res;

@@ -36,18 +36,40 @@ export interface HttpServer {
   readonly door: Door;
   /** Requests in progress on every listener. */
   inProgress(): number;
-  /** Stops accepting; ends waits and event streams (503 / reset); in-flight transfers end with the connections. */
-  stop(): void;
+  /**
+   * Stops accepting; answers waits 503 and ends event streams; gives
+   * requests in flight a moment to finish, then closes every connection.
+   */
+  stop(): Promise<void>;
 }
 
 type BunServer = ReturnType<typeof Bun.serve>;
+
+/** How long requests in flight (a download, an upload) get to finish when the server stops. */
+const STOP_GRACE_MS = 1000;
+
+/**
+ * CLIP_HTTP_IDLE_SECONDS: how long a connection may stay quiet mid-request
+ * (a download whose reader stopped reading is cut after it). For tests and
+ * for servers behind slow links; 1 to 255 (Bun's range).
+ */
+function idleFromEnv(): number | undefined {
+  const v = Number(process.env.CLIP_HTTP_IDLE_SECONDS);
+  return Number.isInteger(v) && v >= 1 && v <= 255 ? v : undefined;
+}
 
 export async function startHttp(node: ClipNode, opts: HttpOptions): Promise<HttpServer> {
   const addrs = opts.addresses.map(parseAddress);
   if (addrs.some((a) => a.kind === "tcp") && !opts.token && !opts.insecure) {
     throw new ClipError("USAGE", "an HTTP listener on TCP needs a cluster token: pass --token-file F or set CLIP_TOKEN (or --insecure, on a trusted network only)");
   }
-  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, maxConnections: Math.min(DEFAULT_HTTP_LIMITS.maxConnections, node.maxConnections), ...opts.limits };
+  const limits: HttpLimits = {
+    ...DEFAULT_HTTP_LIMITS,
+    // The socket's own cap when it was lowered (CLIP_MAX_CONNECTIONS, or few descriptors).
+    maxConnections: Math.min(DEFAULT_HTTP_LIMITS.maxConnections, node.maxConnections),
+    idleTimeoutSeconds: idleFromEnv() ?? DEFAULT_HTTP_LIMITS.idleTimeoutSeconds,
+    ...opts.limits,
+  };
   const servers: BunServer[] = [];
   const door: Door = {
     node,
@@ -115,10 +137,14 @@ export async function startHttp(node: ClipNode, opts: HttpOptions): Promise<Http
     addresses: bound,
     door,
     inProgress: () => counts.pendingRequests,
-    stop() {
+    async stop() {
       if (door.closing) return;
       door.closing = true;
       for (const end of [...door.open]) end();
+      // The answers just given (503s) must leave before the connections close.
+      const graceful = Promise.all(servers.map((s) => s.stop(false)));
+      for (const s of servers) s.closeIdleConnections();
+      await Promise.race([graceful, Bun.sleep(STOP_GRACE_MS)]);
       for (const s of servers) s.stop(true);
       for (const p of unixPaths) {
         try {

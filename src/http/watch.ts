@@ -35,7 +35,7 @@ export function longPoll(door: Door, x: Exchange, from: FollowFrom, ms: number, 
       // A client that went gets nothing; Bun drops the answer.
       resolve(res ?? new Response(null, { status: 499 }));
     };
-    const stop = () => end(errorResponse(new ClipError("SHUTDOWN", "the server is shutting down")));
+    const stop = () => end(errorResponse(new ClipError("SHUTDOWN", "the server is shutting down"), { Connection: "close" }));
     const gone = () => end(null);
     door.watching++;
     door.open.add(stop);

@@ -78,7 +78,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       // Stop accepting but keep live connections: each session is told
       // SHUTDOWN by node.shutdown() before its socket closes.
       for (const l of listeners) l.stop(false);
-      server.http?.stop();
+      await server.http?.stop();
       stopTree();
       node.shutdown();
       for (const l of listeners) l.stop(true);
@@ -113,7 +113,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
   } catch (e) {
     for (const l of listeners) l.stop();
-    server.http?.stop();
+    await server.http?.stop();
     stopTree();
     node.shutdown();
     throw e;

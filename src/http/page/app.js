@@ -118,8 +118,9 @@ async function signOut() {
 
 // ---- regions ---------------------------------------------------------------
 
+// The server names the key a sealed value was sealed with (`encrypted`: its id); it never previews one.
 function isSealed(r) {
-  return r.encrypted === true || r.type === SEALED;
+  return (typeof r.encrypted === "string" && r.encrypted !== "") || r.encrypted === true || r.type === SEALED;
 }
 
 function extension(type) {
