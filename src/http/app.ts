@@ -42,18 +42,35 @@ export class HttpApp {
     this.routes = { ...regionRoutes(door), ...keyRoutes(door), ...adminRoutes(door) };
   }
 
-  async handle(req: Request, a: Arrival): Promise<Response> {
+  /**
+   * The answer to one request. Synchronous when nothing on its way waits
+   * (most reads and refusals): no promise is made for them.
+   */
+  handle(req: Request, a: Arrival): Response | Promise<Response> {
     const t0 = performance.now();
-    const m = this.door.metrics;
-    let res: Response;
+    let res: Response | Promise<Response>;
     try {
-      res = await this.answer(req, a);
+      res = this.answer(req, a);
     } catch (e) {
-      // A refused upload's body may still be on its way: the connection cannot carry another request.
-      res = this.failed(e, req.method === "PUT" ? { Connection: "close" } : undefined);
+      res = this.thrown(req, e);
     }
-    m.duration.observe((performance.now() - t0) / 1000);
+    if (res instanceof Promise) {
+      return res.then(
+        (r) => this.timed(t0, r),
+        (e) => this.timed(t0, this.thrown(req, e)),
+      );
+    }
+    return this.timed(t0, res);
+  }
+
+  private timed(t0: number, res: Response): Response {
+    this.door.metrics.duration.observe((performance.now() - t0) / 1000);
     return res;
+  }
+
+  private thrown(req: Request, e: unknown): Response {
+    // A refused upload's body may still be on its way: the connection cannot carry another request.
+    return this.failed(e, req.method === "PUT" ? { Connection: "close" } : undefined);
   }
 
   private failed(e: unknown, headers?: Record<string, string>): Response {
@@ -62,7 +79,7 @@ export class HttpApp {
     return errorResponse(e, headers);
   }
 
-  private async answer(req: Request, a: Arrival): Promise<Response> {
+  private answer(req: Request, a: Arrival): Response | Promise<Response> {
     const door = this.door;
     const refused = admit(req, a.counts, door.limits);
     if (refused) {
@@ -81,15 +98,20 @@ export class HttpApp {
       return methodNotAllowed(req.method, url.pathname, m.allow);
     }
     const x: Exchange = { req, url, params: m.params, listener: a.listener, remote: a.remote, keepOpen: () => a.keepOpen(req) };
-    const refusal = await this.credentials(x, m.route);
-    if (refusal) return refusal;
-    // A stream's headers alone: no watch is opened for a HEAD.
-    if (req.method === "HEAD" && STREAMS.has(m.route.name)) return new Response(null, { headers: SSE_HEADERS });
-    return await this.routes[m.route.name](x, door);
+    const route = m.route;
+    const refusal = this.credentials(x, route);
+    if (refusal instanceof Promise) return refusal.then((r) => r ?? this.route(x, route));
+    return refusal ?? this.route(x, route);
   }
 
-  /** The route's credential, checked: undefined to go on, or the answer that refuses. */
-  private async credentials(x: Exchange, route: Route): Promise<Response | undefined> {
+  private route(x: Exchange, route: Route): Response | Promise<Response> {
+    // A stream's headers alone: no watch is opened for a HEAD.
+    if (x.req.method === "HEAD" && STREAMS.has(route.name)) return new Response(null, { headers: SSE_HEADERS });
+    return this.routes[route.name](x, this.door);
+  }
+
+  /** The route's credential, checked: undefined to go on, or the answer that refuses (a promise only when a check waits). */
+  private credentials(x: Exchange, route: Route): Response | undefined | Promise<Response | undefined> {
     const door = this.door;
     switch (route.credential) {
       case "none":
@@ -106,7 +128,7 @@ export class HttpApp {
   }
 
   /** The cluster token (Bearer), or the page's session cookie; none on a unix listener or with --insecure. */
-  private async cluster(x: Exchange, route: Route): Promise<Response | undefined> {
+  private cluster(x: Exchange, route: Route): Response | undefined | Promise<Response | undefined> {
     const door = this.door;
     if (x.listener === "unix" || door.insecure) return undefined;
     const creds = parseAuthorization(x.req.headers.get("authorization"));
@@ -114,21 +136,25 @@ export class HttpApp {
     const auth: ClusterAuth = { listener: x.listener, token: door.token, metricsToken: door.metricsToken, session: (id) => door.sessions.valid(id) };
     if (creds.scheme === "bearer") {
       // A wrong token is a guess: slowed as the socket's are, through the same gate.
-      const verdict = await checkTokenGuess(
+      const verdict = checkTokenGuess(
         { delay: door.node.authDelay, turns: door.node.tokenTurns },
         `token:${x.remote}`,
         () => checkCluster(auth, creds, undefined, forMetrics) === "ok",
         (wait) => door.node.log("warn", "bad token", `from http client ${x.remote}; answering in ${wait} ms`),
       );
       if (verdict === "ok") return undefined;
-      if (verdict === "busy") return this.failed(new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
-      return this.failed(new ClipError("AUTH", "bad token: the cluster token does not match"));
+      return typeof verdict === "string" ? this.refuseToken(verdict) : verdict.then((v) => (v === "ok" ? undefined : this.refuseToken(v)));
     }
     // Only the token itself is traded for a session: a cookie cannot make another.
     const cookie = route.credential === "token" ? undefined : cookieValue(x.req.headers.get("cookie"), SESSION_COOKIE);
     if (checkCluster(auth, creds, cookie, forMetrics) === "ok") return undefined;
     door.metrics.errors("AUTH").inc();
     return unauthorized(BEARER_CHALLENGE, cookie ? "the session has ended: sign in again" : "the cluster token is needed: Authorization: Bearer TOKEN");
+  }
+
+  private refuseToken(verdict: "wrong" | "busy"): Response {
+    if (verdict === "busy") return this.failed(new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
+    return this.failed(new ClipError("AUTH", "bad token: the cluster token does not match"));
   }
 
   /** A key route's Basic credentials: the group's name and its secret, proved as on the socket. */

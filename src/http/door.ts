@@ -53,10 +53,11 @@ export interface Exchange {
 export type RouteHandler = (x: Exchange, door: Door) => Response | Promise<Response>;
 
 const enc = new TextEncoder();
+const JSON_HEADERS = new Headers({ "Content-Type": "application/json", "Cache-Control": "no-store" });
 
 /** A JSON answer, counted as bytes sent. */
-export function jsonResponse(door: Door, body: unknown, status = 200, headers?: Record<string, string>): Response {
+export function jsonResponse(door: Door, body: unknown, status = 200): Response {
   const bytes = enc.encode(`${JSON.stringify(body)}\n`);
   door.metrics.sent.inc(bytes.length);
-  return new Response(bytes, { status, headers: { "Content-Type": "application/json", "Cache-Control": "no-store", ...headers } });
+  return new Response(bytes, { status, headers: JSON_HEADERS });
 }

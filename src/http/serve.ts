@@ -144,7 +144,9 @@ export async function startHttp(node: ClipNode, opts: HttpOptions): Promise<Http
       // The answers just given (503s) must leave before the connections close.
       const graceful = Promise.all(servers.map((s) => s.stop(false)));
       for (const s of servers) s.closeIdleConnections();
-      await Promise.race([graceful, Bun.sleep(STOP_GRACE_MS)]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([graceful, new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+      clearTimeout(timer);
       for (const s of servers) s.stop(true);
       for (const p of unixPaths) {
         try {
