@@ -21,6 +21,7 @@ import type { Ctx, Measure, RowModule } from "./lib/row.ts";
 import { fmt } from "./lib/stats.ts";
 import cold from "./rows/cold.ts";
 import copy from "./rows/copy.ts";
+import http from "./rows/http.ts";
 import kv from "./rows/kv.ts";
 import leafcopy from "./rows/leafcopy.ts";
 import paste from "./rows/paste.ts";
@@ -30,7 +31,7 @@ import small from "./rows/small.ts";
 import tree from "./rows/tree.ts";
 
 /** Every row, in the order they run and are shown. A new row is a module here. */
-export const ROWS: RowModule[] = [copy, pipe, paste, rss, cold, small, kv, tree, leafcopy];
+export const ROWS: RowModule[] = [copy, pipe, paste, rss, cold, small, kv, tree, leafcopy, http];
 
 const ROOT = resolve(import.meta.dir, "..");
 

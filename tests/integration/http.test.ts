@@ -6,7 +6,7 @@
 // writes the socket reads, and the other way round: one server core.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "../../src/index.ts";
 import { sameBytes, tempDir, waitFor } from "../helpers/clip.ts";
@@ -395,5 +395,38 @@ describe("http - bad input", () => {
     expect((await fetch(`${h.url}/v1/kv/badkeys/%E0%A4%A`, { headers: ok })).status).toBe(400);
     expect((await fetch(`${h.url}/v1/watch/badkeys`, { headers: ok })).status).toBe(400);
     expect((await fetch(`${h.url}/v1/watch/badkeys?key=a&prefix=b`, { headers: ok })).status).toBe(400);
+  });
+});
+
+describe("http - the docs' examples", () => {
+  test("docs - the Python (standard library) and shell examples of docs/HTTP.md run against the server", async () => {
+    const doc = readFileSync(join(import.meta.dir, "../../docs/HTTP.md"), "utf8");
+    const py = /```python\n([\s\S]*?)```/.exec(doc)![1];
+    const sh = /Shell, with curl alone:\n\n```sh\n([\s\S]*?)```/.exec(doc)![1];
+    using dir = tempDir("cd");
+    writeFileSync(join(String(dir), "clipdemo.py"), py);
+    const env = { ...process.env, CLIP_URL: h.url, CLIP_TOKEN: h.token, PYTHONDONTWRITEBYTECODE: "1" };
+    const main = Bun.spawnSync(["python3", "clipdemo.py"], { cwd: String(dir), env });
+    expect(main.stderr.toString()).toBe("");
+    const [revLine, none] = main.stdout.toString().trim().split("\n");
+    expect(revLine).toMatch(/^[0-9]+ hello from Python$/);
+    expect(none).toBe("None");
+    expect(text(await lib.paste(0))).toBe("hello from Python");
+    // follow(): the first write after it started.
+    const follower = Bun.spawn(["python3", "-c", "import clipdemo, base64; e = next(clipdemo.follow(0)); print(e['rev'], base64.b64decode(e['value']).decode())"], { cwd: String(dir), env, stdout: "pipe", stderr: "pipe" });
+    await waitFor(async () => {
+      const m = await (await get("/metrics")).text();
+      return /clip_watchers\{transport="http"\} [1-9]/.test(m);
+    }, 10_000, "the Python follower");
+    const w = await lib.copy(0, "seen by python");
+    expect(await follower.exited).toBe(0);
+    expect((await new Response(follower.stdout).text()).trim()).toBe(`${w.rev} seen by python`);
+    // The shell example.
+    const shell = Bun.spawnSync(["sh", "-e", "-c", sh], { env });
+    expect(shell.exitCode).toBe(0);
+    const out = shell.stdout.toString().trim().split("\n");
+    expect(JSON.parse(out[0])).toMatchObject({ size: expect.any(Number) });
+    expect(out[1]).toBe(text(await lib.paste(0)).trim());
+    expect(out[2]).toBe("304");
   });
 });
