@@ -253,8 +253,9 @@ describe("http limits", () => {
     const t0 = Date.now();
     expect(await h.s.stop("SIGTERM")).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
-    const r = await poll.catch((e) => e as Error);
-    if (r instanceof Response) expect(r.status).toBe(503);
+    const r = await poll;
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: string }).error).toBe("SHUTDOWN");
     await waitFor(() => es.ended, 5000, "the stream to end");
   });
 
