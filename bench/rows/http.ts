@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { type Client, connect } from "../../src/index.ts";
 import { bigSize, clipEnv, sizeLabel } from "../lib/big.ts";
 import { freePort, run, spawn, stop, waitFor } from "../lib/proc.ts";
+import { fanOut } from "../lib/fanout.ts";
 import { interleave, type Side } from "../lib/rounds.ts";
 import { clipLabel, type Ctx, type RowModule } from "../lib/row.ts";
 import { type ClipServer, startClip } from "../lib/servers.ts";
@@ -179,22 +180,7 @@ const row: RowModule = {
       );
 
       // 3. fan-out
-      let pending = 0;
-      let done: (() => void) | null = null;
-      const arrived = () => {
-        if (--pending === 0) done?.();
-      };
-      const round = async (write: () => Promise<unknown>): Promise<number> => {
-        pending = SUBSCRIBERS;
-        const all = new Promise<void>((r) => (done = r));
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${pending} of ${SUBSCRIBERS} not woken after 10 s`)), 10_000)));
-        const t0 = performance.now();
-        await write();
-        await Promise.race([all, late]);
-        clearTimeout(timer);
-        return performance.now() - t0;
-      };
+      const { arrived, round } = fanOut(SUBSCRIBERS, "subscribers");
       const value = new Uint8Array(16).fill(0x63);
       const fan: Side[] = [];
       for (const [b, c] of clips.entries()) {
