@@ -22,6 +22,7 @@ import { fmt } from "./lib/stats.ts";
 import cold from "./rows/cold.ts";
 import copy from "./rows/copy.ts";
 import encrypt from "./rows/encrypt.ts";
+import http from "./rows/http.ts";
 import kv from "./rows/kv.ts";
 import leafcopy from "./rows/leafcopy.ts";
 import revisions from "./rows/revisions.ts";
@@ -32,7 +33,7 @@ import small from "./rows/small.ts";
 import tree from "./rows/tree.ts";
 
 /** Every row, in the order they run and are shown. A new row is a module here. */
-export const ROWS: RowModule[] = [copy, pipe, paste, rss, encrypt, cold, small, kv, tree, leafcopy, revisions];
+export const ROWS: RowModule[] = [copy, pipe, paste, rss, encrypt, cold, small, kv, tree, leafcopy, revisions, http];
 
 const ROOT = resolve(import.meta.dir, "..");
 

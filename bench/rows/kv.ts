@@ -6,6 +6,7 @@
 import { type Client, type Kv, connect } from "../../src/index.ts";
 import { stop } from "../lib/proc.ts";
 import { Resp } from "../lib/resp.ts";
+import { fanOut } from "../lib/fanout.ts";
 import { interleave, type Side } from "../lib/rounds.ts";
 import { clipLabel, type RowModule } from "../lib/row.ts";
 import { type ClipServer, startClip, startRedis } from "../lib/servers.ts";
@@ -110,22 +111,7 @@ const row: RowModule = {
       for (const r of resps.splice(0)) r.close();
 
       // 2. fan-out
-      let pending = 0;
-      let done: (() => void) | null = null;
-      const arrived = () => {
-        if (--pending === 0) done?.();
-      };
-      const round = async (write: () => Promise<unknown>): Promise<number> => {
-        pending = WATCHERS;
-        const all = new Promise<void>((r) => (done = r));
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${pending} of ${WATCHERS} watchers not woken after 10 s`)), 10_000)));
-        const t0 = performance.now();
-        await write();
-        await Promise.race([all, late]);
-        clearTimeout(timer);
-        return performance.now() - t0;
-      };
+      const { arrived, round } = fanOut(WATCHERS, "watchers");
       const value = new Uint8Array(16).fill(0x62);
       const sides: Side[] = [];
       for (const [b, s] of servers.entries()) {

@@ -4,7 +4,7 @@
 import { fstatSync } from "node:fs";
 import type { KvEvent } from "../client/kv.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { checkKey, parseRevision } from "../protocol/messages.ts";
+import { checkKey, keyEventJson, parseRevision } from "../protocol/messages.ts";
 import { readOptions, type WriteFlags, writeOptions } from "./clipboard.ts";
 import { timeoutFlag } from "./common.ts";
 import type { Ctx } from "./context.ts";
@@ -70,19 +70,11 @@ interface WatchFlags {
   timeout?: string;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 const enc = new TextEncoder();
 
-/** One change as `kv watch --json` prints it (SPEC's fields first; value as UTF-8 text, or base64 when not). */
+/** One change as `kv watch --json` prints it (the shape HTTP's event streams share). */
 function eventJson(group: string, e: KvEvent): Record<string, unknown> {
-  const head = { rev: e.rev, key: e.key, event: e.event, type: e.type };
-  const rest = { size: e.size, at: e.at, by: e.by, group, ...(e.expires ? { expires: e.expires } : {}), ...(e.encrypted ? { encrypted: e.encrypted } : {}) };
-  if (e.event !== "put") return { ...head, ...rest };
-  let text: string | null = null;
-  try {
-    text = utf8.decode(e.value);
-  } catch {}
-  return { ...head, value: text ?? Buffer.from(e.value).toString("base64"), encoding: text !== null ? "utf8" : "base64", ...rest };
+  return keyEventJson(group, e, e.event === "put" ? e.value : undefined);
 }
 
 function positiveInt(v: unknown, flag: string): number | undefined {

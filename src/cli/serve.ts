@@ -11,6 +11,8 @@ import { parseSize, readToken } from "./common.ts";
 
 export interface ServeFlags {
   listen?: string | string[];
+  http?: string | string[];
+  metricsTokenFile?: string;
   connect?: string | string[];
   token?: string;
   tokenFile?: string;
@@ -87,6 +89,8 @@ export async function serve(flags: ServeFlags & { printSystemdUnit?: boolean }):
     history: flags.history !== undefined ? historyFlag(flags.history) : undefined,
     name,
     tls: flags.tlsCert || flags.tlsKey || flags.tlsCa ? { cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa } : undefined,
+    http: list(flags.http),
+    metricsToken: flags.metricsTokenFile !== undefined ? readToken({ tokenFile: String(flags.metricsTokenFile) }, "server") : undefined,
     log,
   });
   const { node } = server;

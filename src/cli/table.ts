@@ -63,6 +63,8 @@ const commands: CommandSpec[] = [
     flags: [
       flag("--socket <path>", "unix socket to listen on (default: $CLIP_SOCKET, $XDG_RUNTIME_DIR/clip/clip.sock or /tmp/clip-UID/clip.sock)", { completes: "file" }),
       flag("--listen <addr>", "also listen here: unix:/path or tcp:host:port (repeatable)", { repeat: true }),
+      flag("--http <addr>", "serve HTTP and the web page here: tcp:host:port or unix:/path (repeatable)", { repeat: true }),
+      flag("--metrics-token-file <file>", "file holding a token good for GET /metrics alone (for a Prometheus scraper)", { completes: "file" }),
       flag("--connect <addrs>", "join the tree as a child of the first reachable of these (comma-separated)", { repeat: true }),
       flag("--token-file <file>", "file holding the cluster token (needed for TCP)", { completes: "file" }),
       flag("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)"),
@@ -78,7 +80,7 @@ const commands: CommandSpec[] = [
       flag("--quiet", "log only warnings and errors"),
       flag("--print-systemd-unit", "print a systemd user unit that runs this same command, and exit"),
     ],
-    examples: ["clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token"],
+    examples: ["clip serve --data ~/.clip --listen tcp:0.0.0.0:7070 --token-file ~/.clip-token", "clip serve --http tcp:127.0.0.1:8080 --token-file ~/.clip-token"],
     run: (_, __, f) => import("./serve.ts").then((m) => m.serve(f)),
   },
   {

@@ -7,7 +7,7 @@
 // plain one.
 
 import { ClipError } from "../protocol/errors.ts";
-import { checkGroupName, checkKey, parseRegion } from "../protocol/messages.ts";
+import { checkGroupName, checkKey, parseDuration, parseRegion } from "../protocol/messages.ts";
 
 const usage = (msg: string) => new ClipError("USAGE", msg);
 
@@ -113,18 +113,14 @@ export function parseSince(raw: string): number {
   return revision(raw, "?since");
 }
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
 /**
- * `?ttl=DUR`, as --ttl: a positive integer followed by s, m, h or d; a bare
- * number is seconds. Returns milliseconds.
+ * `?ttl=DUR`, as --ttl (protocol/messages.ts parseDuration: a positive
+ * integer followed by s, m, h or d; a bare number is seconds), written
+ * strictly: no spaces, no leading zeros. Returns milliseconds.
  */
 export function parseTtl(raw: string): number {
-  const m = /^([1-9][0-9]{0,11})([smhd]?)$/.exec(raw);
-  if (!m) throw usage(`bad ?ttl=${raw}: give a positive duration like 45s, 10m, 2h or 7d`);
-  const ms = Number(m[1]) * UNIT_MS[(m[2] || "s") as keyof typeof UNIT_MS];
-  if (!Number.isSafeInteger(Date.now() + ms)) throw usage(`bad ?ttl=${raw}: too far in the future`);
-  return ms;
+  if (!/^[1-9][0-9]{0,11}[smhd]?$/.test(raw)) throw usage(`bad ?ttl=${raw}: give a positive duration like 45s, 10m, 2h or 7d`);
+  return parseDuration(raw, "?ttl");
 }
 
 type Parsers = Record<string, (raw: string) => unknown>;
@@ -136,6 +132,7 @@ type Parsed<P extends Parsers> = { [K in keyof P]?: ReturnType<P[K]> };
  */
 export function parseQuery<P extends Parsers>(url: URL, parsers: P): Parsed<P> {
   const out: Record<string, unknown> = {};
+  if (url.search === "") return out as Parsed<P>;
   for (const [name, raw] of url.searchParams) {
     const parse = Object.hasOwn(parsers, name) ? parsers[name] : undefined;
     if (!parse) {

@@ -105,6 +105,15 @@ export class EventStream {
     return this.out.write(frameEvent(e), true);
   }
 
+  /**
+   * Sends one event framed already (frameEvent, encoded once and shared by
+   * every stream the same write wakes). As send().
+   */
+  sendFramed(frame: string | Uint8Array): boolean {
+    if (this.out.closed) return false;
+    return this.out.write(frame, true);
+  }
+
   /** Why the stream closed, or undefined while open. */
   get closed(): CloseReason | undefined {
     return this.out.closed;

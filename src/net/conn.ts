@@ -47,6 +47,12 @@ export interface QueueLimits {
 
 export const DEFAULT_LIMITS: QueueLimits = { lowWater: 4 << 20, hardLimit: 64 << 20 };
 
+/** Counts a listener's bytes (the server's metrics); one add per read and per write, nothing else. */
+export interface ByteMeter {
+  readonly received: { inc(n: number): void };
+  readonly sent: { inc(n: number): void };
+}
+
 /** What a Bun socket gives us; the listener and the dialer both produce it. */
 export interface RawSocket {
   write(data: Uint8Array): number;
@@ -73,6 +79,7 @@ export class SocketConn implements Conn {
     readonly transport: Conn["transport"],
     readonly remote: string,
     private readonly limits: QueueLimits = DEFAULT_LIMITS,
+    private readonly meter?: ByteMeter,
   ) {}
 
   get queued(): number {
@@ -139,6 +146,7 @@ export class SocketConn implements Conn {
   // --- called by the Bun adapters ---
 
   onData(chunk: Uint8Array): void {
+    this.meter?.received.inc(chunk.length);
     if (this.closedFlag || !this.handler) return;
     this.corked = true;
     try {
@@ -221,6 +229,7 @@ export class SocketConn implements Conn {
         // The socket is gone; onClose will follow from Bun.
         return;
       }
+      if (n > 0) this.meter?.sent.inc(n);
       this.queuedBytes -= n;
       if (n === head.length) this.queue.shift();
       else {

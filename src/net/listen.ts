@@ -6,7 +6,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs
 import { dirname } from "node:path";
 import { ClipError } from "../protocol/errors.ts";
 import { type Address, formatAddress } from "./address.ts";
-import { type Conn, type ConnHandler, SocketConn } from "./conn.ts";
+import { type ByteMeter, type Conn, type ConnHandler, DEFAULT_LIMITS, SocketConn } from "./conn.ts";
 
 export interface Listener {
   readonly address: Address;
@@ -18,6 +18,8 @@ type BunSocket = Parameters<NonNullable<Parameters<typeof Bun.listen<{ conn: Soc
 
 export interface ListenOptions {
   tls?: { cert: unknown; key: unknown };
+  /** Counts the bytes of every connection accepted here. */
+  meter?: ByteMeter;
 }
 
 export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler, opts: ListenOptions = {}): Promise<Listener> {
@@ -29,7 +31,7 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
       // connections are never cut; keepalive finds the peers that vanished
       // without a FIN (half-open) and frees their slot.
       if (addr.kind === "tcp") s.setKeepAlive?.(true, 30_000);
-      const conn = new SocketConn(s, addr.kind, remote);
+      const conn = new SocketConn(s, addr.kind, remote, DEFAULT_LIMITS, opts.meter);
       s.data = { conn };
       try {
         conn.handler = accept(conn);
@@ -86,7 +88,7 @@ export async function listen(addr: Address, accept: (conn: Conn) => ConnHandler,
  * Creates the socket's folder (0700) and clears a stale socket file, but
  * refuses to take over a socket that a live server still answers on.
  */
-async function prepareUnixPath(path: string): Promise<void> {
+export async function prepareUnixPath(path: string): Promise<void> {
   const dir = dirname(path);
   if (!existsSync(dir)) {
     try {

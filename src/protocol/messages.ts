@@ -85,6 +85,27 @@ export interface KeyInfo extends ValueInfo {
   key: string;
 }
 
+/** A change of a key: what `kv watch` reports. */
+export type KeyEvent = KeyInfo & { event: "put" | "del" | "expire" };
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * One change as `clip kv watch --json` prints it and HTTP's key event streams
+ * send it: SPEC's fields first, then the rest; the value as UTF-8 text, or
+ * base64 when it is not (none for del and expire, or when `value` is left out).
+ */
+export function keyEventJson(group: string, e: KeyEvent, value?: Uint8Array): Record<string, unknown> {
+  const head = { rev: e.rev, key: e.key, event: e.event, type: e.type };
+  const rest = { size: e.size, at: e.at, by: e.by, group, ...(e.expires ? { expires: e.expires } : {}), ...(e.encrypted ? { encrypted: e.encrypted } : {}) };
+  if (e.event !== "put" || value === undefined) return { ...head, ...rest };
+  let text: string | null = null;
+  try {
+    text = strictUtf8.decode(value);
+  } catch {}
+  return { ...head, value: text ?? Buffer.from(value).toString("base64"), encoding: text !== null ? "utf8" : "base64", ...rest };
+}
+
 /** One group as `group.info` and `group.list` report it. */
 export interface GroupInfo {
   group: string;

@@ -1,8 +1,9 @@
 // Secrets on the server's side: group secrets are random 128+ bit strings,
 // so a salted SHA-256 is enough to store them (no password stretching
 // needed), compared in constant time; and the delays that slow down anyone
-// guessing a secret or the cluster token. (The token proof both sides
-// compute is in protocol/proof.ts.)
+// guessing a secret or the cluster token, whichever door (socket or HTTP)
+// the guess came through. (The token proof both sides compute is in
+// protocol/proof.ts.)
 
 import { createHash, randomBytes } from "node:crypto";
 import { sameHex } from "../protocol/proof.ts";
@@ -88,4 +89,43 @@ export class TurnGate {
   failed(): void {
     this.nextTurn = Math.max(this.nextTurn, Date.now()) + this.turnMs;
   }
+}
+
+/** What a guess of the cluster token came to. */
+export type GuessVerdict =
+  /** right */
+  | "ok"
+  /** wrong, answered after the failure's delay */
+  | "wrong"
+  /** refused unchecked: too many failures on this server right now */
+  | "busy";
+
+/** The shared state that slows token guessing: one per server, used by every door. */
+export interface TokenGuard {
+  readonly delay: FailureDelay;
+  readonly turns: TurnGate;
+}
+
+/**
+ * Checks a guess of the cluster token (a proof on the socket, the token
+ * itself over HTTP) under the rules that slow guessing: attempts take turns
+ * while someone is failing (TurnGate), and a failure answers only after a
+ * delay that grows with each failure from `source` (FailureDelay).
+ * `failed(waitMs)` is told before the wait (to log it). Synchronous when no
+ * one is failing: a right token costs no promise.
+ */
+export function checkTokenGuess(guard: TokenGuard, source: string, right: () => boolean, failed: (waitMs: number) => void): GuessVerdict | Promise<GuessVerdict> {
+  const turn = guard.turns.turn();
+  if (turn < 0) return "busy";
+  const judge = (): GuessVerdict | Promise<GuessVerdict> => {
+    if (right()) {
+      guard.delay.succeed(source);
+      return "ok";
+    }
+    guard.turns.failed();
+    const wait = guard.delay.fail(source);
+    failed(wait);
+    return Bun.sleep(wait).then(() => "wrong" as const);
+  };
+  return turn === 0 ? judge() : Bun.sleep(turn).then(judge);
 }

@@ -13,6 +13,7 @@ import { VERSION } from "../version.ts";
 import { FailureDelay, TurnGate } from "./auth.ts";
 import { SESSION_LIMITS } from "./limits.ts";
 import type { Logger } from "./log.ts";
+import type { RequestTimer } from "./request.ts";
 import { type Handler, Session, type SessionHost } from "./session.ts";
 import { type Applied, Store, type WriteOp } from "./store.ts";
 import type { Upload } from "./upload.ts";
@@ -131,6 +132,8 @@ export class ClipNode implements SessionHost {
   /** Most connections at once (CLIP_MAX_CONNECTIONS, else what the descriptor budget allows). */
   readonly maxConnections = descriptorBudget().connections;
   private lastRefuseLog = 0;
+  /** Where each transport's request durations go, when the server keeps metrics (serve --http). */
+  readonly timers = new Map<Conn["transport"], RequestTimer>();
 
   constructor(readonly opts: NodeOptions) {
     this.log = opts.log;
@@ -187,6 +190,10 @@ export class ClipNode implements SessionHost {
 
   release(v: Value | null): void {
     this.store.values.release(v);
+  }
+
+  requestTimer(transport: Conn["transport"]): RequestTimer | undefined {
+    return this.timers.get(transport);
   }
 
   sessionClosed(s: Session, reason: CloseReason): void {

@@ -31,6 +31,13 @@ export interface StreamOwner {
   source(v: Value): ValueSource;
   /** May one more value file be opened for a send (see pressure.ts)? False: this connection was cut. */
   admitFile(file: string): boolean;
+  /** Times requests (metrics): seconds from arrival to the first answer. */
+  readonly timer?: RequestTimer;
+}
+
+/** Where request durations go (a histogram of the server's metrics). */
+export interface RequestTimer {
+  observe(seconds: number): void;
 }
 
 export interface RequestOptions {
@@ -73,6 +80,8 @@ export class Request<S extends StreamOwner = StreamOwner> {
   private chain: Promise<void> = SENT;
   /** Sends queued on the chain and not yet handed to the connection. */
   private pending = 0;
+  /** When it arrived (performance.now()), until its first answer is timed; -1 after. */
+  private arrived: number;
 
   constructor(
     readonly session: S,
@@ -81,7 +90,16 @@ export class Request<S extends StreamOwner = StreamOwner> {
     /** The value uploaded with this request, arriving (null for requests without one). */
     readonly upload: Upload | null,
     private readonly opts: RequestOptions,
-  ) {}
+  ) {
+    this.arrived = session.timer ? performance.now() : -1;
+  }
+
+  /** Times the request once, at its first answer (a watch: its first event; a plain request: its reply or error). */
+  private answered(): void {
+    if (this.arrived < 0) return;
+    this.session.timer!.observe((performance.now() - this.arrived) / 1000);
+    this.arrived = -1;
+  }
 
   get subscription(): boolean {
     return this.opts.subscription === true;
@@ -89,11 +107,13 @@ export class Request<S extends StreamOwner = StreamOwner> {
 
   /** The request is over: its id may be used again. */
   finish(): void {
+    this.answered();
     this.session.finished(this);
   }
 
   private send(type: FrameType, m: object, v: Outgoing): Promise<void> {
     const s = this.session;
+    this.answered();
     if (this.cancelled || s.isClosed) return SENT;
     const maxPending = this.opts.maxPending ?? SESSION_LIMITS.maxPendingEvents;
     if (this.pending >= maxPending) {

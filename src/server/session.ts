@@ -16,7 +16,7 @@ import type { ValueSource } from "../value/source.ts";
 import type { Logger } from "./log.ts";
 import { SESSION_LIMITS } from "./limits.ts";
 import { admitFileSend } from "./pressure.ts";
-import { Request, type RequestOptions, type StreamOwner } from "./request.ts";
+import { Request, type RequestOptions, type RequestTimer, type StreamOwner } from "./request.ts";
 import { Upload } from "./upload.ts";
 import type { Stage, StageOptions, Value } from "./values.ts";
 
@@ -56,6 +56,8 @@ export interface SessionHost {
   source(v: Value): ValueSource;
   release(v: Value | null): void;
   sessionClosed(s: Session, reason: CloseReason): void;
+  /** Where this transport's request durations go, when the server keeps metrics. */
+  requestTimer?(transport: Conn["transport"]): RequestTimer | undefined;
 }
 
 /** What a session proved of a group's secret: the hash it matched (a rotation changes it). */
@@ -94,8 +96,6 @@ export class Session implements StreamOwner {
   proving = false;
   /** Groups whose secret this connection proved. */
   readonly groups = new Map<string, Membership>();
-  /** Secret checks on this connection, one at a time (parallel guesses must not dodge the delay). */
-  secretChecks: Promise<void> = Promise.resolve();
   /** The group an admin request of this connection is changing: spared when the change closes the group's sessions. */
   changingGroup: string | null = null;
   /** kv watches open now, by stream id. */
@@ -111,11 +111,13 @@ export class Session implements StreamOwner {
   private readonly open = new Map<number, Request<Session>>();
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
   private closeHooks: ((reason: CloseReason) => void)[] = [];
+  readonly timer: RequestTimer | undefined;
 
   constructor(
     readonly conn: Conn,
     private readonly host: SessionHost,
   ) {
+    this.timer = host.requestTimer?.(conn.transport);
     this.handshakeTimer = setTimeout(() => this.close("timeout", new ClipError("PROTOCOL", "handshake not finished in time")), SESSION_LIMITS.handshakeMs);
   }
 
@@ -125,6 +127,13 @@ export class Session implements StreamOwner {
 
   get isClosed(): boolean {
     return this.state === "closed";
+  }
+
+  /** Waits and watches open on this connection (metrics). */
+  get subscriptions(): number {
+    let n = 0;
+    for (const o of this.open.values()) if (o.subscription) n++;
+    return n;
   }
 
   /** Called once the handshake is complete. */

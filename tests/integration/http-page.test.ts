@@ -1,7 +1,7 @@
 // The web page in a real headless browser (Debian's chromium, driven by
-// playwright-core) against the fake HTTP server (tests/helpers/fake-http.ts),
-// which speaks SPEC's routes over an in-memory map. The same tests are meant
-// to run later against clip's own HTTP listener.
+// playwright-core) against clip itself: `clip serve --http` from the
+// compiled binary, with a child server in the tree, and writes made by
+// other clients through the library.
 //
 // What a person does: sees the ten regions and the servers, sees a write made
 // elsewhere appear, downloads, pastes text, drops or picks a file, signs in
@@ -14,8 +14,10 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { FakeHttp } from "../helpers/fake-http.ts";
+import type { Client } from "../../src/index.ts";
+import { toSource } from "../../src/value/source.ts";
 import { makePng } from "../helpers/png.ts";
+import { freePort, TreeFixture, type TreeNodeHandle } from "../helpers/tree.ts";
 
 const CHROMIUM = process.env.CLIP_CHROMIUM ?? "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);
@@ -56,33 +58,105 @@ afterAll(async () => {
   await browser?.close();
 });
 
+const TOKEN = "page-test-token";
+const enc = new TextEncoder();
+
+/** A clip server with the HTTP door on a fixed loopback port (a restart keeps the page's origin), and writers. */
+class Site implements AsyncDisposable {
+  readonly tree = new TreeFixture(TOKEN);
+  readonly httpPort = freePort();
+  root!: TreeNodeHandle;
+
+  /** signIn: the door takes the token (the page must sign in); else --insecure lifts it, as on a trusted network. */
+  static async start(opts: { name?: string; signIn?: boolean } = {}): Promise<Site> {
+    const s = new Site();
+    s.root = await s.tree.add({ name: opts.name ?? "alpha", args: ["--http", `tcp:127.0.0.1:${s.httpPort}`, ...(opts.signIn ? [] : ["--insecure"])] });
+    return s;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** A server of that name in the tree, as a child of the root (made on first use): its writes carry its name. */
+  async via(name?: string): Promise<Client> {
+    if (!name || name === this.root.name) return this.root.client();
+    if (!this.tree.nodes.has(name)) await this.tree.add({ name, connect: [this.root.name] });
+    return this.tree.get(name).client();
+  }
+
+  /** Another client's copy, made on `by` (the root, or a child of that name). */
+  async write(r: number, value: Uint8Array | string, opts: { by?: string; type?: string } = {}): Promise<number> {
+    const c = await this.via(opts.by);
+    const w = await c.copy(r, typeof value === "string" ? enc.encode(value) : value, opts.type ? { type: opts.type } : {});
+    // Written on a child: it is applied on the root once it came back down.
+    await this.tree.converged(r, () => true, 10_000, [this.root.name]);
+    return w.rev;
+  }
+
+  /**
+   * A value sealed by a client (clip copy --encrypt), as its meta says: the
+   * server only stores the key id. Sent by hand while the library's
+   * --encrypt is being wired (the wire field is the server's today).
+   */
+  async writeSealed(r: number, value: Uint8Array | string, type: string): Promise<void> {
+    const c = (await this.via()) as unknown as { current: { upload(op: string, meta: object, src: unknown): Promise<unknown> } };
+    await c.current.upload("copy", { r, type, sealed: "0123456789abcdef" }, toSource(value));
+  }
+
+  async bytes(r: number): Promise<Uint8Array> {
+    return (await this.root.client()).paste(r);
+  }
+
+  async type(r: number): Promise<string | undefined> {
+    return (await (await this.root.client()).read(r))?.type;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.tree[Symbol.asyncDispose]();
+  }
+}
+
+interface Logged {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
 interface Session {
-  fake: FakeHttp;
+  site: Site;
   ctx: BrowserContext;
   page: Page;
-  /** Every URL the page asked for, as the browser saw it. */
-  urls: string[];
+  /** Every request the page made, with all its headers (cookies included), as the browser sent them. */
+  log: Logged[];
   errors: string[];
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-async function open(fake: FakeHttp, viewport = { width: 1100, height: 900 }, colorScheme: "light" | "dark" = "light"): Promise<Session> {
+async function open(site: Site, viewport = { width: 1100, height: 900 }, colorScheme: "light" | "dark" = "light"): Promise<Session> {
   const ctx = await browser.newContext({ viewport, colorScheme });
   const page = await ctx.newPage();
-  const urls: string[] = [];
+  const log: Logged[] = [];
   const errors: string[] = [];
-  page.on("request", (r) => urls.push(r.url()));
+  page.on("request", (r) => {
+    const entry: Logged = { method: r.method(), url: r.url(), headers: r.headers() };
+    log.push(entry);
+    r.allHeaders().then(
+      (h) => (entry.headers = h),
+      () => {},
+    );
+  });
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${fake.url}/`);
+  await page.goto(`${site.url}/`);
   return {
-    fake,
+    site,
     ctx,
     page,
-    urls,
+    log,
     errors,
     async [Symbol.asyncDispose]() {
       await ctx.close();
-      await fake.stop();
+      await site[Symbol.asyncDispose]();
     },
   };
 }
@@ -105,13 +179,13 @@ const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array) => !!a && a.length
 
 describe.skipIf(!HAVE)("http page", () => {
   test("page - shows the ten regions with type, size, writer, preview, images as images, and the servers", async () => {
-    const fake = new FakeHttp({ name: "alpha" });
-    fake.write(0, "hello world", { by: "laptop" });
+    const site = await Site.start({ name: "alpha" });
+    await site.write(0, "hello world", { by: "laptop" });
     const png = makePng(40, 30, (x, y) => [x * 6, y * 8, 90]);
-    fake.write(2, png, { by: "desktop" });
-    fake.write(3, new Uint8Array([0, 1, 2, 3, 255]), { by: "ci" });
-    fake.write(5, "top secret, sealed", { type: "text/plain", encrypted: true, by: "phone" });
-    await using s = await open(fake);
+    await site.write(2, png);
+    await site.write(3, new Uint8Array([0, 1, 2, 3, 255]));
+    await site.writeSealed(5, "top secret, sealed", "text/plain");
+    await using s = await open(site);
     const { page } = s;
     await live(page);
     await expect(page.locator("li.region").count()).resolves.toBe(10);
@@ -142,40 +216,58 @@ describe.skipIf(!HAVE)("http page", () => {
   });
 
   test("page - a write made elsewhere appears live, over one event stream for all regions", async () => {
-    await using s = await open(new FakeHttp());
-    const { page, fake } = s;
+    const site = await Site.start();
+    await site.via("beta");
+    await using s = await open(site);
+    const { page } = s;
     await live(page);
-    fake.write(4, "written on another machine", { by: "beta" });
+    await site.write(4, "written on another machine", { by: "beta" });
     await card(page, 4).locator(".preview pre", { hasText: "written on another machine" }).waitFor({ timeout: 10_000 });
     expect(await card(page, 4).locator(".writer").textContent()).toBe("beta");
     const png = makePng(8, 8, () => [255, 0, 0]);
-    fake.write(9, png, { by: "beta" });
+    await site.write(9, png, { by: "beta" });
     const img = card(page, 9).locator(".preview img");
     await img.waitFor({ timeout: 10_000 });
     await until(() => img.evaluate((el: any) => el.naturalWidth === 8), 10_000, "live image");
     // One stream for everything, not one per region.
-    expect(s.urls.filter((u) => u.includes("/events")).length).toBe(1);
-    expect(fake.openStreams).toBe(1);
+    expect(s.log.filter((l) => l.url.includes("/events")).length).toBe(1);
+    const status = await (await site.root.client()).status();
+    expect(status.name).toBe("alpha");
   });
 
   test("page - the stream resumes after a cut with Last-Event-ID: writes made meanwhile are not lost", async () => {
-    await using s = await open(new FakeHttp());
-    const { page, fake } = s;
+    const site = await Site.start();
+    await using s = await open(site);
+    const { page } = s;
     await live(page);
-    fake.write(1, "before the cut");
+    const seen = await site.write(1, "before the cut");
     await card(page, 1).locator(".preview pre", { hasText: "before the cut" }).waitFor();
-    const resumes = () => fake.log.filter((l) => l.url.endsWith("/v1/regions/events")).length;
-    const before = resumes();
-    await fake.dropStreams();
-    fake.write(6, "made while the page was away");
-    await until(() => resumes() > before, 15_000, "EventSource reconnects");
+    // The server restarts (same port, same data). The page's reconnection is held until a write was
+    // made meanwhile, and its lists are refused from now on: what it missed can only come by the
+    // stream resuming where it left off (the browser sends Last-Event-ID below what a route sees).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route("**/v1/regions/events", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.route("**/v1/regions", (route) => route.abort());
+    const streams = () => s.log.filter((l) => l.url.endsWith("/v1/regions/events"));
+    const before = streams().length;
+    await site.root.stop("SIGTERM");
+    await site.root.restart();
+    await until(() => streams().length > before, 15_000, "EventSource to try again");
+    const missed = await site.write(6, "made while the page was away");
+    release();
     await card(page, 6).locator(".preview pre", { hasText: "made while the page was away" }).waitFor({ timeout: 10_000 });
-    expect(fake.lastEventIds.at(-1)).toBe("1");
+    expect(missed).toBeGreaterThan(seen);
+    expect(streams().length).toBe(before + 1);
   });
 
   test("page - text pasted into a region arrives byte-exact, by keyboard alone", async () => {
-    await using s = await open(new FakeHttp());
-    const { page, fake } = s;
+    const site = await Site.start();
+    await using s = await open(site);
+    const { page } = s;
     await live(page);
     const text = "line one\nline two: naïve café ✓ 日本語\ttab\n\nend without newline";
     // Tab to region 3's "Paste text" button and open it with the keyboard.
@@ -193,16 +285,18 @@ describe.skipIf(!HAVE)("http page", () => {
     await page.keyboard.press("Tab"); // to "Save to region 3"
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Save to region 3");
     await page.keyboard.press("Enter");
-    await until(() => bytesEqual(fake.regions[3]?.bytes, new TextEncoder().encode(text)), 10_000, "region 3 written");
-    expect(fake.regions[3]!.type).toBe("text/plain;charset=utf-8");
+    await card(page, 3).locator(".message", { hasText: "Saved" }).waitFor();
+    expect(bytesEqual(await site.bytes(3), new TextEncoder().encode(text))).toBe(true);
+    expect(await site.type(3)).toBe("text/plain;charset=utf-8");
     await card(page, 3).locator(".message", { hasText: "Saved" }).waitFor();
     // Focus returns to the button that opened the form.
     expect(await target.evaluate((el) => el === document.activeElement)).toBe(true);
   });
 
   test("page - a file dropped on a region, and one chosen with the picker, arrive byte-exact", async () => {
-    await using s = await open(new FakeHttp());
-    const { page, fake } = s;
+    const site = await Site.start();
+    await using s = await open(site);
+    const { page } = s;
     await live(page);
     const dropped = new Uint8Array(300_000);
     crypto.getRandomValues(dropped);
@@ -221,25 +315,26 @@ describe.skipIf(!HAVE)("http page", () => {
     await c7.dispatchEvent("dragenter", { dataTransfer: handle });
     expect(await c7.getAttribute("class")).toContain("dragover");
     await c7.dispatchEvent("drop", { dataTransfer: handle });
-    await until(() => bytesEqual(fake.regions[7]?.bytes, dropped), 10_000, "dropped file stored");
-    // Untyped: sent without Content-Type, so the server recognised it (not UTF-8: octet-stream).
-    expect(fake.regions[7]!.type).toBe("application/octet-stream");
     await c7.locator(".message", { hasText: "Saved" }).waitFor();
+    expect(bytesEqual(await site.bytes(7), dropped)).toBe(true);
+    // Untyped: sent without Content-Type, so the server recognised it (not UTF-8: octet-stream).
+    expect(await site.type(7)).toBe("application/octet-stream");
     expect(await c7.getAttribute("class")).not.toContain("dragover");
 
     const picked = makePng(64, 64, (x, y) => [(x * y) & 255, x * 4, y * 4]);
     await card(page, 8).locator("input[type=file]").setInputFiles({ name: "pic.png", mimeType: "image/png", buffer: Buffer.from(picked) });
-    await until(() => bytesEqual(fake.regions[8]?.bytes, picked), 10_000, "picked file stored");
-    expect(fake.regions[8]!.type).toBe("image/png");
+    await card(page, 8).locator(".message", { hasText: "Saved" }).waitFor();
+    expect(bytesEqual(await site.bytes(8), picked)).toBe(true);
+    expect(await site.type(8)).toBe("image/png");
     // Its own write comes back as an event and shows the image.
     await card(page, 8).locator(".preview img").waitFor({ timeout: 10_000 });
   });
 
   test("page - download gets the region's bytes exactly", async () => {
-    const fake = new FakeHttp();
+    const site = await Site.start();
     const value = new Uint8Array(70_000).map((_, i) => (i * 7) & 255);
-    fake.write(2, value);
-    await using s = await open(fake);
+    await site.write(2, value);
+    await using s = await open(site);
     const { page } = s;
     await live(page);
     const link = card(page, 2).locator(".download");
@@ -251,9 +346,10 @@ describe.skipIf(!HAVE)("http page", () => {
   });
 
   test("page - over TCP: asks for the token once, trades it for an HttpOnly cookie, and no URL ever holds it", async () => {
-    const token = "t0k3n-Secret_value";
-    await using s = await open(new FakeHttp({ listener: "tcp", token }));
-    const { page, fake } = s;
+    const token = TOKEN;
+    const site = await Site.start({ signIn: true });
+    await using s = await open(site);
+    const { page } = s;
     const input = page.locator("#token");
     await input.waitFor();
     expect(await page.locator("#regions-section").isHidden()).toBe(true);
@@ -265,20 +361,20 @@ describe.skipIf(!HAVE)("http page", () => {
     await input.fill(token);
     await page.keyboard.press("Enter");
     await live(page);
-    fake.write(0, "after sign-in");
+    await site.write(0, "after sign-in");
     await card(page, 0).locator(".preview pre", { hasText: "after sign-in" }).waitFor();
     // The cookie: HttpOnly (scripts cannot read it) and SameSite=Strict.
     const cookies = await s.ctx.cookies();
     expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([["clip_session", true, "Strict"]]);
     expect(await page.evaluate(() => document.cookie)).toBe("");
     // The token went once, in the header of POST /v1/session, and nowhere else.
-    const carrying = fake.log.filter((l) => l.authorization?.includes(token));
+    const carrying = s.log.filter((l) => l.headers.authorization?.includes(token));
     expect(carrying.map((l) => `${l.method} ${new URL(l.url).pathname}`)).toEqual(["POST /v1/session"]);
-    const after = fake.log.slice(fake.log.indexOf(carrying[0]) + 1);
+    const after = s.log.slice(s.log.indexOf(carrying[0]) + 1);
     expect(after.length).toBeGreaterThan(2);
-    for (const l of after) expect(l.authorization).toBeNull();
-    expect(after.filter((l) => l.url.includes("/v1/regions")).every((l) => l.cookie?.includes("clip_session="))).toBe(true);
-    for (const u of [...s.urls, ...fake.log.map((l) => l.url)]) {
+    for (const l of after) expect(l.headers.authorization).toBeUndefined();
+    expect(after.filter((l) => l.url.includes("/v1/regions")).every((l) => l.headers.cookie?.includes("clip_session="))).toBe(true);
+    for (const u of s.log.map((l) => l.url)) {
       expect(u).not.toContain(token);
       expect(decodeURIComponent(u)).not.toContain(token);
     }
@@ -294,10 +390,11 @@ describe.skipIf(!HAVE)("http page", () => {
 
   test("page - every control has a name, images have text, focus is visible, text has contrast, light and dark", async () => {
     for (const scheme of ["light", "dark"] as const) {
-      await using s = await open(new FakeHttp(), undefined, scheme);
+      const site = await Site.start();
+      await site.write(1, makePng(4, 4, () => [0, 0, 0]));
+      await site.write(2, "text");
+      await using s = await open(site, undefined, scheme);
       const { page } = s;
-      s.fake.write(1, makePng(4, 4, () => [0, 0, 0]));
-      s.fake.write(2, "text");
       await live(page);
       await card(page, 1).locator(".preview img").waitFor();
       const cdp = await s.ctx.newCDPSession(page);
@@ -346,10 +443,10 @@ describe.skipIf(!HAVE)("http page", () => {
   });
 
   test("page - readable on a phone: one column, no sideways scrolling, controls big enough to tap", async () => {
-    const fake = new FakeHttp();
-    fake.write(0, "a long line ".repeat(40));
-    fake.write(1, "x".repeat(500));
-    await using s = await open(fake, { width: 360, height: 740 });
+    const site = await Site.start();
+    await site.write(0, "a long line ".repeat(40));
+    await site.write(1, "x".repeat(500));
+    await using s = await open(site, { width: 360, height: 740 });
     const { page } = s;
     await live(page);
     const m = await page.evaluate(() => {

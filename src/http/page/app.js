@@ -118,9 +118,9 @@ async function signOut() {
 
 // ---- regions ---------------------------------------------------------------
 
+// The server names the key a sealed value was sealed with (`encrypted`: its id); it never previews one.
 function isSealed(r) {
-  // The server says which key sealed it (a key id); the fake in the tests says true.
-  return !!r.encrypted || r.type === SEALED;
+  return (typeof r.encrypted === "string" && r.encrypted !== "") || r.encrypted === true || r.type === SEALED;
 }
 
 function extension(type) {

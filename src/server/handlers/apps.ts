@@ -2,7 +2,7 @@
 // connected to this server, and those that left in the last hour. Departures
 // are kept in a bounded ring: a flood of short connections cannot grow it.
 
-import type { AppInfo } from "../../protocol/messages.ts";
+import type { AppInfo, AppsReport } from "../../protocol/messages.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
 import { jsonValue } from "./groups.ts";
@@ -26,27 +26,39 @@ function describe(s: Session, now: number): AppInfo {
 /** Sessions that finished the handshake are apps; a connection that never said hello is not. */
 const isApp = (s: Session) => s.kind !== "peer" && s.pid !== 0;
 
+/** Each server's departures, newest last (kept here so that every door reports the same). */
+const departures = new WeakMap<ClipNode, AppInfo[]>();
+
+function prune(left: AppInfo[], now: number): void {
+  while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
+}
+
+/** `apps`: who is connected now and who left lately; `self` marks the asking session, if it came on one. */
+export function appsReport(node: ClipNode, self: Session | null): AppsReport {
+  const now = Date.now();
+  const left = departures.get(node) ?? [];
+  prune(left, now);
+  const apps = [...node.sessions].filter((s) => isApp(s) && s.state === "ready").map((s) => ({ ...describe(s, now), ...(s === self ? { self: true } : {}) }));
+  return { apps, left: [...left].reverse() };
+}
+
 export function appsHandlers(node: ClipNode): Record<string, Handler> {
   const left: AppInfo[] = [];
-  const prune = (now: number) => {
-    while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
-  };
+  departures.set(node, left);
   node.onSessionClosed((s) => {
     if (!isApp(s)) return;
     const now = Date.now();
     // Groups and watches as they were while connected (the close hooks have emptied watches).
     left.push({ ...describe(s, now), watches: [...s.watched], left: now });
-    prune(now);
+    prune(left, now);
   });
 
   return {
     apps: {
       admin: true,
       async run(ctx) {
-        const now = Date.now();
-        prune(now);
-        const apps = [...node.sessions].filter((s) => isApp(s) && s.state === "ready").map((s) => ({ ...describe(s, now), ...(s === ctx.session ? { self: true } : {}) }));
-        await ctx.reply({ count: apps.length }, jsonValue({ apps, left: [...left].reverse() }));
+        const report = appsReport(node, ctx.session);
+        await ctx.reply({ count: report.apps.length }, jsonValue(report));
         return undefined;
       },
     },

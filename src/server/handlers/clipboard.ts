@@ -4,11 +4,13 @@
 import { ClipError } from "../../protocol/errors.ts";
 import { MAX_TTL_MS, REGIONS, type RegionInfo, optRevision, parseRegion } from "../../protocol/messages.ts";
 import { checkMediaType } from "../../value/mediatype.ts";
-import { historyRows, pick, preview, replay, valueInfo } from "../describe.ts";
+import { historyRows, pick, preview, valueInfo } from "../describe.ts";
+import { follow as followEntries } from "../follow.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, RequestContext } from "../session.ts";
 import type { Entry } from "../store.ts";
 import { markedSealed } from "../values.ts";
+import type { Upload } from "../upload.ts";
 import { jsonValue } from "./groups.ts";
 
 export const regionKey = (r: number) => `r/${r}`;
@@ -35,6 +37,26 @@ export function writeMeta(node: ClipNode, meta: Record<string, unknown>): Record
   return m;
 }
 
+/**
+ * Stores a value arriving in `upload` at `key`, through the tree's order:
+ * what copy, kv.put and HTTP's PUT all do. `meta` was checked (checkWriteMeta).
+ * Resolves with the write's revision once it is applied here (and durable).
+ */
+export function submitValue(node: ClipNode, key: string, upload: Upload, meta: Record<string, unknown>): Promise<number> {
+  const op = { key, ver: node.clock.now(), meta: writeMeta(node, meta), value: null };
+  return node.submit({ op, upload, ifRev: optRevision(meta, "ifRev") });
+}
+
+/** The ten regions, as `list` (and `clip list --json`, and GET /v1/regions) shows them. */
+export function listRegions(node: ClipNode): RegionInfo[] {
+  const regions: RegionInfo[] = [];
+  for (let r = 0; r < REGIONS; r++) {
+    const e = node.store.get(regionKey(r));
+    regions.push({ region: r, ...valueInfo(node.store, e), ...preview(node.store, e) });
+  }
+  return regions;
+}
+
 function regionMeta(node: ClipNode, r: number, e: Entry | undefined) {
   return { r, ...valueInfo(node.store, e && !e.deleted ? e : undefined) };
 }
@@ -52,8 +74,7 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
       async run(ctx) {
         const r = parseRegion(ctx.meta.r);
         const upload = ctx.upload!;
-        const op = { key: regionKey(r), ver: node.clock.now(), meta: writeMeta(node, ctx.meta), value: null };
-        const rev = await node.submit({ op, upload, ifRev: optRevision(ctx.meta, "ifRev") });
+        const rev = await submitValue(node, regionKey(r), upload, ctx.meta);
         return { rev, size: upload.stage.size };
       },
     },
@@ -95,7 +116,6 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
         const since = optRevision(ctx.meta, "since");
         const expire = follow && ctx.meta.expire === true;
         const lineage = typeof ctx.meta.lineage === "string" ? ctx.meta.lineage : undefined;
-        const held = since === undefined ? [] : replay(store, [key], since, { asked: lineage, ours: node.lineage });
         const send = (e: Entry): boolean => {
           if (e.deleted) {
             if (expire) ctx.event({ event: "expire", r, rev: e.rev });
@@ -106,26 +126,19 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
             ctx.reply(regionMeta(node, r, e), e.value);
             ctx.end();
           }
-          return true;
+          return !follow;
         };
-        if (follow) ctx.event({ watching: true, r, rev: store.rev, lineage: node.lineage });
-        for (const e of held) if (send(e) && !follow) return undefined;
-        const unwatch = node.watchers.watch(key, (c) => {
-          if (send(c.entry) && !follow) unwatch();
-        });
-        ctx.onCancel(unwatch);
+        const ready = () => {
+          if (follow) ctx.event({ watching: true, r, rev: store.rev, lineage: node.lineage });
+        };
+        ctx.onCancel(followEntries(node, { key, since, lineage }, send, ready));
         return undefined;
       },
     },
 
     list: {
       run() {
-        const regions: RegionInfo[] = [];
-        for (let r = 0; r < REGIONS; r++) {
-          const e = store.get(regionKey(r));
-          regions.push({ region: r, ...valueInfo(store, e), ...preview(store, e) });
-        }
-        return { regions };
+        return { regions: listRegions(node) };
       },
     },
 

@@ -46,33 +46,60 @@ function sessionNumber(s: Session): number {
   return n;
 }
 
+/** Checks waiting behind a failing one, per source: a source's attempts are answered one at a time. */
+const lines = new Map<string, Promise<unknown>>();
+
 /**
- * Checks a secret. Failures wait before answering, longer with each failure
- * from the same connection or against the same group, and attempts on one
- * connection are answered one at a time, so parallel guesses on one
- * connection do not dodge the delay.
+ * Checks a group's secret for whichever door asks (a socket connection, an
+ * HTTP client's address: `source`; `who` names it in the log). Resolves
+ * with the hash proved (a rotation changes it). Failures wait before
+ * answering, longer with each failure from the same source or against the
+ * same group; and a source's attempts are answered one at a time, so
+ * parallel guesses do not dodge the delay. Synchronous when no attempt of
+ * this source is waiting and the secret is right: a check costs one hash.
  */
-export function authenticate(node: ClipNode, s: Session, group: string, secret: string): Promise<void> {
-  const attempt = s.secretChecks.then(async () => {
-    if (s.state === "closed") throw new ClipError("LOST", "connection closed");
-    const e = node.store.get(groupKey(group));
-    const salt = typeof e?.meta.salt === "string" ? e.meta.salt : DUMMY_SALT;
-    const hash = typeof e?.meta.hash === "string" ? e.meta.hash : DUMMY_HASH;
-    const ok = sameHex(hashSecret(secret, salt), hash) && e !== undefined;
-    const conn = `conn:${sessionNumber(s)}`;
-    const grp = `group:${group}`;
-    if (ok) {
-      node.authDelay.succeed(conn);
-      s.groups.set(group, { hash, since: Date.now() });
-      return;
-    }
-    const wait = Math.max(node.authDelay.fail(conn), node.authDelay.fail(grp));
-    node.log("warn", "bad group secret", `for group "${group}" from ${s.describe()}${e ? "" : " (no such group)"}; answering in ${wait} ms`);
-    await Bun.sleep(wait);
+export function proveSecret(node: ClipNode, source: string, who: string, group: string, secret: string): string | Promise<string> {
+  const waiting = lines.get(source);
+  if (waiting === undefined) {
+    const r = checkSecret(node, source, who, group, secret);
+    if (typeof r === "string") return r;
+    queue(source, r);
+    return r;
+  }
+  const r = waiting.then(() => checkSecret(node, source, who, group, secret));
+  queue(source, r);
+  return r;
+}
+
+function queue(source: string, p: Promise<unknown>): void {
+  const settled = p.catch(() => {});
+  lines.set(source, settled);
+  // The last in line removes the entry: the map holds only sources with attempts waiting.
+  settled.then(() => {
+    if (lines.get(source) === settled) lines.delete(source);
+  });
+}
+
+function checkSecret(node: ClipNode, source: string, who: string, group: string, secret: string): string | Promise<never> {
+  const e = node.store.get(groupKey(group));
+  const salt = typeof e?.meta.salt === "string" ? e.meta.salt : DUMMY_SALT;
+  const hash = typeof e?.meta.hash === "string" ? e.meta.hash : DUMMY_HASH;
+  if (sameHex(hashSecret(secret, salt), hash) && e !== undefined) {
+    node.authDelay.succeed(source);
+    return hash;
+  }
+  const wait = Math.max(node.authDelay.fail(source), node.authDelay.fail(`group:${group}`));
+  node.log("warn", "bad group secret", `for group "${group}" from ${who}${e ? "" : " (no such group)"}; answering in ${wait} ms`);
+  return Bun.sleep(wait).then(() => {
     throw new ClipError("AUTH", AUTH_FAILED);
   });
-  s.secretChecks = attempt.catch(() => {});
-  return attempt;
+}
+
+/** A socket connection proves a group's secret (kv.auth); what it proved is kept on the session. */
+export async function authenticate(node: ClipNode, s: Session, group: string, secret: string): Promise<void> {
+  const hash = await proveSecret(node, `conn:${sessionNumber(s)}`, s.describe(), group, secret);
+  if (s.state === "closed") throw new ClipError("LOST", "connection closed");
+  s.groups.set(group, { hash, since: Date.now() });
 }
 
 /**
@@ -98,14 +125,44 @@ function enforce(node: ClipNode, group: string, hash: string | null): void {
   }
 }
 
-/** Runs an admin write on a group, marking the requesting session for enforce(). */
-async function changing<T>(s: Session, group: string, fn: () => Promise<T>): Promise<T> {
+/** Runs an admin write on a group, marking the requesting session (if the request came on one) for enforce(). */
+async function changing<T>(s: Session | null, group: string, fn: () => Promise<T>): Promise<T> {
+  if (!s) return fn();
   s.changingGroup = group;
   try {
     return await fn();
   } finally {
     s.changingGroup = null;
   }
+}
+
+function secretEntry(node: ClipNode, created: number) {
+  // A secret that starts with "-" would read as a flag: `--secret -x...` fails in every CLI parser.
+  let secret = newSecret();
+  while (secret.startsWith("-")) secret = newSecret();
+  const salt = newSalt();
+  return { secret, meta: { salt, hash: hashSecret(secret, salt), created, rotated: Date.now(), by: node.name } };
+}
+
+/** Creates a group: its secret is in the answer, and nowhere else ever. */
+export async function createGroup(node: ClipNode, group: string): Promise<{ group: string; secret: string; rev: number }> {
+  if (node.store.get(groupKey(group))) throw new ClipError("EXISTS", `group "${group}" exists already (clip group rotate ${group} issues a new secret)`);
+  const { secret, meta: m } = secretEntry(node, Date.now());
+  // clear: keys left by a put that crossed an earlier deletion in the tree must not reappear.
+  const rev = await node.submit({ op: { key: groupKey(group), ver: node.clock.now(), clear: keyPrefix(group), meta: m, value: null } });
+  node.log("info", "group created", `"${group}"`);
+  return { group, secret, rev };
+}
+
+/** Deletes a group and its keys; `by` is the session asking, if it came on one (it is spared, see enforce). */
+export async function deleteGroup(node: ClipNode, group: string, by: Session | null): Promise<{ group: string; keys: number; rev: number }> {
+  if (!node.store.get(groupKey(group))) throw new ClipError("NOTFOUND", `no group "${group}"`);
+  const keys = node.store.count(keyPrefix(group));
+  // One write removes the group and its keys together, everywhere, in one place of the order.
+  const op = { key: groupKey(group), ver: node.clock.now(), del: true, clear: keyPrefix(group), meta: { at: Date.now(), by: node.name }, value: null };
+  const rev = await changing(by, group, () => node.submit({ op }));
+  node.log("info", "group deleted", `"${group}" and its ${keys} keys`);
+  return { group, keys, rev };
 }
 
 function info(node: ClipNode, group: string): GroupInfo {
@@ -134,26 +191,12 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
     enforce(node, group, c.entry.deleted ? null : String(c.entry.meta.hash ?? ""));
   });
 
-  const secretEntry = (created: number) => {
-    // A secret that starts with "-" would read as a flag: `--secret -x...` fails in every CLI parser.
-    let secret = newSecret();
-    while (secret.startsWith("-")) secret = newSecret();
-    const salt = newSalt();
-    return { secret, meta: { salt, hash: hashSecret(secret, salt), created, rotated: Date.now(), by: node.name } };
-  };
-
   return {
     "group.create": {
       admin: true,
       check: checkName,
-      async run({ meta }) {
-        const group = checkGroupName(meta.group);
-        if (node.store.get(groupKey(group))) throw new ClipError("EXISTS", `group "${group}" exists already (clip group rotate ${group} issues a new secret)`);
-        const { secret, meta: m } = secretEntry(Date.now());
-        // clear: keys left by a put that crossed an earlier deletion in the tree must not reappear.
-        const rev = await node.submit({ op: { key: groupKey(group), ver: node.clock.now(), clear: keyPrefix(group), meta: m, value: null } });
-        node.log("info", "group created", `"${group}"`);
-        return { group, secret, rev };
+      run({ meta }) {
+        return createGroup(node, checkGroupName(meta.group));
       },
     },
 
@@ -164,7 +207,7 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
         const group = checkGroupName(meta.group);
         const e = node.store.get(groupKey(group));
         if (!e) throw new ClipError("NOTFOUND", `no group "${group}"`);
-        const { secret, meta: m } = secretEntry(Number(e.meta.created ?? Date.now()));
+        const { secret, meta: m } = secretEntry(node, Number(e.meta.created ?? Date.now()));
         const rev = await changing(session, group, () => node.submit({ op: { key: groupKey(group), ver: node.clock.now(), meta: m, value: null } }));
         node.log("info", "group secret rotated", `"${group}"`);
         return { group, secret, rev };
@@ -174,15 +217,8 @@ export function groupHandlers(node: ClipNode): Record<string, Handler> {
     "group.delete": {
       admin: true,
       check: checkName,
-      async run({ meta, session }) {
-        const group = checkGroupName(meta.group);
-        if (!node.store.get(groupKey(group))) throw new ClipError("NOTFOUND", `no group "${group}"`);
-        const keys = node.store.count(keyPrefix(group));
-        // One write removes the group and its keys together, everywhere, in one place of the order.
-        const op = { key: groupKey(group), ver: node.clock.now(), del: true, clear: keyPrefix(group), meta: { at: Date.now(), by: node.name }, value: null };
-        const rev = await changing(session, group, () => node.submit({ op }));
-        node.log("info", "group deleted", `"${group}" and its ${keys} keys`);
-        return { group, keys, rev };
+      run({ meta, session }) {
+        return deleteGroup(node, checkGroupName(meta.group), session);
       },
     },
 

@@ -4,6 +4,7 @@ import { ClipError } from "../../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../../protocol/frame.ts";
 import type { PeerKind, WelcomeMeta } from "../../protocol/messages.ts";
 import { clientProof, nonce, sameHex, serverProof } from "../../protocol/proof.ts";
+import { checkTokenGuess } from "../auth.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler } from "../session.ts";
 
@@ -45,29 +46,27 @@ export function handshakeHandlers(node: ClipNode): Record<string, Handler> {
         // each be checked, and a success answers at once while failures wait.
         if (session.proving) throw new ClipError("PROTOCOL", "a token proof is already being checked");
         session.proving = true;
-        const turn = node.tokenTurns.turn();
-        if (turn < 0) {
-          session.close("local", new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
-          return undefined;
-        }
-        if (turn > 0) await Bun.sleep(turn);
-        if (session.state !== "auth") return undefined;
         const token = node.opts.token!;
         const cnonce = typeof meta.cnonce === "string" ? meta.cnonce : "";
         const proof = typeof meta.proof === "string" ? meta.proof : "";
-        const source = `token:${session.conn.remote}`;
-        if (cnonce.length < 16 || !sameHex(proof, clientProof(token, session.snonce, cnonce))) {
-          node.tokenTurns.failed();
-          const wait = node.authDelay.fail(source);
-          node.log("warn", "bad token", `from ${session.describe()}; answering in ${wait} ms`);
-          await Bun.sleep(wait);
+        const verdict = await checkTokenGuess(
+          { delay: node.authDelay, turns: node.tokenTurns },
+          `token:${session.conn.remote}`,
+          // A connection that went while it waited its turn is not checked (it counts as a failure).
+          () => session.state === "auth" && cnonce.length >= 16 && sameHex(proof, clientProof(token, session.snonce, cnonce)),
+          (wait) => node.log("warn", "bad token", `from ${session.describe()}; answering in ${wait} ms`),
+        );
+        if (verdict === "busy") {
+          session.close("local", new ClipError("BUSY", "too many failed token attempts on this server right now; try again shortly"));
+          return undefined;
+        }
+        if (verdict === "wrong") {
           // The answer must leave before the close: a rejected run() would only
           // send it after a queued close had already ended the session.
           session.sendError(id, new ClipError("AUTH", "bad token: the cluster token does not match (check --token-file or CLIP_TOKEN)"));
           session.close("local");
           return undefined;
         }
-        node.authDelay.succeed(source);
         session.admin = true;
         session.ready();
         return { proof: serverProof(token, session.snonce, cnonce) };

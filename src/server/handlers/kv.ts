@@ -6,15 +6,39 @@
 
 import { ClipError } from "../../protocol/errors.ts";
 import { checkGroupName, checkKey, type KeyInfo, optRevision } from "../../protocol/messages.ts";
-import { eventOf, historyRows, pick, replay, valueInfo } from "../describe.ts";
+import { eventOf, historyRows, pick, valueInfo } from "../describe.ts";
+import { follow } from "../follow.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
 import type { Entry } from "../store.ts";
 import { markedSealed } from "../values.ts";
-import { checkWriteMeta, writeMeta } from "./clipboard.ts";
+import { checkWriteMeta, submitValue } from "./clipboard.ts";
 import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
 
 export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
+
+export const keyNotFound = (group: string, key: string) => new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
+
+/** One key as listings and events show it. */
+export function keyInfo(node: ClipNode, group: string, e: Entry): KeyInfo {
+  return { key: e.key.slice(keyPrefix(group).length), ...valueInfo(node.store, e) };
+}
+
+/** The group's keys under `prefix`, as `kv.list` (and `clip kv list --json`, and GET /v1/kv/G) shows them. */
+export function listKeys(node: ClipNode, group: string, prefix: string): KeyInfo[] {
+  return node.store.list(kvKey(group, prefix)).map((e) => keyInfo(node, group, e));
+}
+
+/** Deletes a key through the tree's order (NOTFOUND when it is not there). */
+export function deleteKey(node: ClipNode, group: string, key: string, ifRev: number | undefined): Promise<number> {
+  if (!node.store.get(kvKey(group, key))) return Promise.reject(keyNotFound(group, key));
+  return node.submit({ op: { key: kvKey(group, key), ver: node.clock.now(), del: true, meta: { at: Date.now(), by: node.name }, value: null }, ifRev });
+}
+
+/** A key write may land only while its group exists: it may have gone while the value streamed in. */
+export function checkGroupLive(node: ClipNode, group: string): void {
+  if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
+}
 
 /** Checks names and membership before any value byte is stored. */
 function checkKv(meta: Record<string, unknown>, s: Session): void {
@@ -25,8 +49,6 @@ function checkKv(meta: Record<string, unknown>, s: Session): void {
 
 export function kvHandlers(node: ClipNode): Record<string, Handler> {
   const store = node.store;
-  const notFound = (group: string, key: string) => new ClipError("NOTFOUND", `no key ${JSON.stringify(key)} in group "${group}"`);
-  const keyInfo = (group: string, e: Entry): KeyInfo => ({ key: e.key.slice(keyPrefix(group).length), ...valueInfo(store, e) });
 
   // One event meta per change, shared by every watcher of the key: frozen, so
   // the session encodes the frame once for all of them (see request.ts sharedFrame).
@@ -34,7 +56,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
   const eventMeta = (group: string, e: Entry): object => {
     let m = eventMetas.get(e);
     if (!m) {
-      const info = keyInfo(group, e);
+      const info = keyInfo(node, group, e);
       m = Object.freeze({ event: eventOf(e), ...info });
       eventMetas.set(e, m);
     }
@@ -68,9 +90,8 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         const group = meta.group as string;
         const key = meta.key as string;
         // The group may have gone while the value streamed in (the session is then closing).
-        if (!store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
-        const op = { key: kvKey(group, key), ver: node.clock.now(), meta: writeMeta(node, meta), value: null };
-        const rev = await node.submit({ op, upload, ifRev: optRevision(meta, "ifRev") });
+        checkGroupLive(node, group);
+        const rev = await submitValue(node, kvKey(group, key), upload!, meta);
         return { rev, size: upload!.stage.size };
       },
     },
@@ -86,8 +107,8 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         const group = ctx.meta.group as string; // validated by checkKv
         const key = ctx.meta.key as string;
         const e = pick(store, kvKey(group, key), { rev: optRevision(ctx.meta, "rev"), back: optRevision(ctx.meta, "back") });
-        if (!e) throw notFound(group, key);
-        return ctx.reply(keyInfo(group, e), e.value).then(() => undefined);
+        if (!e) throw keyNotFound(group, key);
+        return ctx.reply(keyInfo(node, group, e), e.value).then(() => undefined);
       },
     },
 
@@ -97,11 +118,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         optRevision(meta, "ifRev");
       },
       async run({ meta }) {
-        const group = checkGroupName(meta.group);
-        const key = checkKey(meta.key);
-        const ifRev = optRevision(meta, "ifRev");
-        if (!store.get(kvKey(group, key))) throw notFound(group, key);
-        const rev = await node.submit({ op: { key: kvKey(group, key), ver: node.clock.now(), del: true, meta: { at: Date.now(), by: node.name }, value: null }, ifRev });
+        const rev = await deleteKey(node, checkGroupName(meta.group), checkKey(meta.key), optRevision(meta, "ifRev"));
         return { rev };
       },
     },
@@ -116,7 +133,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
       async run(ctx) {
         const group = checkGroupName(ctx.meta.group);
         const prefix = typeof ctx.meta.prefix === "string" ? ctx.meta.prefix : "";
-        const keys = store.list(kvKey(group, prefix)).map((e) => keyInfo(group, e));
+        const keys = listKeys(node, group, prefix);
         await ctx.reply({ count: keys.length }, jsonValue(keys));
         return undefined;
       },
@@ -159,17 +176,18 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         const since = optRevision(ctx.meta, "since");
         const lineage = typeof ctx.meta.lineage === "string" ? ctx.meta.lineage : undefined;
         const full = key !== undefined ? kvKey(group, key) : kvKey(group, prefix!);
-        const keys = key !== undefined ? [full] : store.all().filter((e) => e.key.startsWith(full)).map((e) => e.key);
-        const held = since === undefined ? [] : replay(store, keys, since, { asked: lineage, ours: node.lineage });
         const name = key !== undefined ? `${group}/${key}` : `${group}/${prefix}*`;
         const s = ctx.session;
-        s.watches.set(ctx.id, { group, name, fail: (err) => ctx.fail(err) });
-        // What it watched, for the departures in `clip apps` (a few are enough).
-        if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
-        const send = (e: Entry) => ctx.event(eventMeta(group, e), e.deleted ? null : e.value);
-        ctx.event({ event: "watching", ...(key !== undefined ? { key } : { prefix }), rev: store.rev, lineage: node.lineage });
-        for (const e of held) send(e);
-        const unwatch = key !== undefined ? node.watchers.watch(full, (c) => send(c.entry)) : node.watchers.watchPrefix(full, (c) => send(c.entry));
+        const send = (e: Entry) => {
+          ctx.event(eventMeta(group, e), e.deleted ? null : e.value);
+        };
+        const ready = () => {
+          s.watches.set(ctx.id, { group, name, fail: (err) => ctx.fail(err) });
+          // What it watched, for the departures in `clip apps` (a few are enough).
+          if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
+          ctx.event({ event: "watching", ...(key !== undefined ? { key } : { prefix }), rev: store.rev, lineage: node.lineage });
+        };
+        const unwatch = follow(node, key !== undefined ? { key: full, since, lineage } : { prefix: full, since, lineage }, send, ready);
         ctx.onCancel(() => {
           unwatch();
           s.watches.delete(ctx.id);
