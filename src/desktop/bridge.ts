@@ -221,8 +221,9 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
         down = false;
         backoff = 100;
         await serial(async () => {
-          region = { rev: st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
+          region = { rev: st.value?.rev ?? st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
           if (toDesktop && st.value) await place(st.value, " (current value)");
+          if (toDesktop && st.unreadable) log(`${R} rev ${st.rev} not put on the desktop: ${st.unreadable}`);
         });
         if (!readyOnce) {
           readyOnce = true;
