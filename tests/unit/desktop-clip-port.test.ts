@@ -10,6 +10,7 @@ import { Client } from "../../src/client/client.ts";
 import { generateKey } from "../../src/crypto/key.ts";
 import { clipPort } from "../../src/desktop/clip-port.ts";
 import type { RegionChange, RegionPort } from "../../src/desktop/port.ts";
+import type { SocketConn } from "../../src/net/conn.ts";
 import { ClipError } from "../../src/protocol/errors.ts";
 import { type MemoryServer, memoryServer, stopAll, until } from "../helpers/memory.ts";
 
@@ -22,9 +23,10 @@ const other = generateKey();
 /** A port on two fresh in-memory connections; `received` counts the bytes its follow connection was sent. */
 async function portOn(s: MemoryServer, o: { key?: typeof key; encrypt?: boolean } = {}) {
   const calls = Client.over(await s.mux(), { key: o.key });
-  const { mux, conn } = await s.open();
+  const { mux, conn: c } = await s.open();
+  const conn = c as typeof c & { handler: NonNullable<SocketConn["handler"]> };
   let received = 0;
-  const h = conn.handler!;
+  const h = conn.handler;
   conn.handler = { ...h, data: (c: Uint8Array) => ((received += c.length), h.data(c)) };
   const follow = Client.over(mux, { key: o.key });
   const port = clipPort({ calls, follow }, 0, { encrypt: o.encrypt });
