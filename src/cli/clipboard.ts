@@ -76,12 +76,13 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   await done(w);
 }
 
-export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; osc52Max?: unknown } = {}): Promise<void> {
+export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown } = {}): Promise<void> {
   const r = parseRegion(region);
   const at = readOptions(flags);
-  if (flags.osc52Max !== undefined && !flags.osc52) throw new ClipError("USAGE", "--osc52-max goes with --osc52");
+  const osc52Max = flags["osc52-max"];
+  if (osc52Max !== undefined && !flags.osc52) throw new ClipError("USAGE", "--osc52-max goes with --osc52");
   if (flags.osc52) {
-    const max = flags.osc52Max === undefined ? undefined : parseSize(flags.osc52Max, "--osc52-max");
+    const max = osc52Max === undefined ? undefined : parseSize(osc52Max, "--osc52-max");
     const { pasteToTerminal } = await import("../desktop/osc52.ts");
     return pasteToTerminal(async () => (await ctx.client()).pasteStream(r, at), `region ${r}`, { max });
   }

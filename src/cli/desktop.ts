@@ -9,6 +9,8 @@ import { sealingKey } from "./keys.ts";
 
 export interface DesktopCliFlags extends ClientFlags, DesktopFlags {
   encrypt?: boolean;
+  /** cac's key for --osc52-max (it joins only letter-dash-letter). */
+  "osc52-max"?: string;
 }
 
 /** The words after `desktop` as typed, for a unit or an autostart entry that runs the same command. */
@@ -21,7 +23,7 @@ export async function desktop(region: unknown, flags: DesktopCliFlags): Promise<
   const [{ desktop: run }, { clipPort }] = await Promise.all([import("../desktop/command.ts"), import("../desktop/clip-port.ts")]);
   await run(
     region,
-    flags,
+    { ...flags, osc52Max: flags["osc52-max"] },
     async (r, signal) => {
       // --encrypt with no usable key fails here (exit 1), before a connection is opened.
       const encrypt = await sealingKey(flags);
