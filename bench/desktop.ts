@@ -50,15 +50,19 @@ async function latency(n: number, dir: string) {
   const servers = await twoServers(dir);
   const [root, leaf] = servers;
   const bridges = [await bridgeOn(A, root, dir), await bridgeOn(B, leaf, dir)];
-  const [, b] = bridges;
-  // Arrival times of B's lines, as they come (the bridge's own time stamps are to the millisecond only).
+  const [a, b] = bridges;
+  // Arrival times of each bridge's lines, as they come (the bridges' own time stamps are to the millisecond only).
   const arrived: number[] = [];
+  const arrivedA: number[] = [];
   const seenLines = () => {
     const now = performance.now();
     while (arrived.length < b.lines().length) arrived.push(now);
+    while (arrivedA.length < a.lines().length) arrivedA.push(now);
   };
   const watcher = setInterval(seenLines, 1);
   const results: Record<string, number[]> = {};
+  /** Of each copy: until A's bridge had written it (read on A, written through root), and from there until pasteable on B. */
+  const split: Record<string, [number[], number[]]> = {};
   const rev0 = (await lastApplied(BIN, root)) ?? 0;
   try {
     for (const [name, make, target] of [
@@ -66,10 +70,12 @@ async function latency(n: number, dir: string) {
       ["PNG (1 MiB)", (i: number) => fakePng(1 << 20, i + 1), "image/png"],
     ] as const) {
       const times: number[] = [];
+      const [toWrite, toB]: [number[], number[]] = (split[name] = [[], []]);
       for (let i = 0; i < n; i++) {
         const value = make(i);
         seenLines();
         const from = b.lines().length;
+        const fromA = a.lines().length;
         const t0 = performance.now();
         Bun.spawn(["xclip", "-selection", "clipboard", "-i", "-quiet", "-t", target], { env: { ...process.env, ...A.env }, stdin: value, stdout: "ignore", stderr: "ignore" });
         const deadline = Date.now() + 30_000;
@@ -82,6 +88,12 @@ async function latency(n: number, dir: string) {
         }
         if (!at) throw new Error(`copy ${i} (${name}) never reached B: ${b.lines().slice(from).join(" | ")}`);
         times.push(at - t0);
+        seenLines();
+        const k = a.lines().findIndex((l, j) => j >= fromA && l.includes("desktop -> region"));
+        if (k >= 0) {
+          toWrite.push(arrivedA[k] - t0);
+          toB.push(at - arrivedA[k]);
+        }
         // The next copy only once both bridges have settled (as a person copies, one at a time).
         await Bun.sleep(150);
       }
@@ -99,6 +111,8 @@ async function latency(n: number, dir: string) {
   await B.stop();
   for (const [name, t] of Object.entries(results)) {
     console.log(`latency ${name}: n=${t.length} p50 ${pct(t, 50).toFixed(1)} ms, p99 ${pct(t, 99).toFixed(1)} ms, max ${Math.max(...t).toFixed(1)} ms (target: p99 < 300 ms)`);
+    const [w, r] = split[name];
+    if (w.length) console.log(`  of which: copied on A until written through root p50 ${pct(w, 50).toFixed(1)} / p99 ${pct(w, 99).toFixed(1)} ms; from there until pasteable on B p50 ${pct(r, 50).toFixed(1)} / p99 ${pct(r, 99).toFixed(1)} ms`);
   }
   console.log(`writes the servers applied: ${writes} (one per copy: ${2 * n})`);
 }
