@@ -5,7 +5,7 @@ import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
 import { checkMediaType } from "../value/mediatype.ts";
-import { type ClientFlags, timeoutFlag } from "./common.ts";
+import { type ClientFlags, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
 import { jsonLine, progress } from "./output.ts";
@@ -76,9 +76,16 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   await done(w);
 }
 
-export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown } = {}): Promise<void> {
+export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown } = {}): Promise<void> {
   const r = parseRegion(region);
   const at = readOptions(flags);
+  const osc52Max = flags["osc52-max"];
+  if (osc52Max !== undefined && !flags.osc52) throw new ClipError("USAGE", "--osc52-max goes with --osc52");
+  if (flags.osc52) {
+    const max = osc52Max === undefined ? undefined : parseSize(osc52Max, "--osc52-max");
+    const { pasteToTerminal } = await import("../desktop/osc52.ts");
+    return pasteToTerminal(async () => (await ctx.client()).pasteStream(r, at), `region ${r}`, { max });
+  }
   await ctx.value(await (await ctx.client()).pasteStream(r, at), `paste ${r}:`);
 }
 

@@ -74,11 +74,15 @@ export const takesValue = (f: FlagSpec): boolean => /[<[]/.test(f.spell);
 /** The value's placeholder, "addr" for "--server <addr>"; "" for a switch. */
 export const metavar = (f: FlagSpec): string => /[<[]([^>\]]*)[>\]]/.exec(f.spell)?.[1] ?? "";
 
-/** The key a flag's value is found under, as cac names it: --token-file is tokenFile, -0 is 0. */
+/**
+ * The key a flag's value is found under, as cac names it: --token-file is
+ * tokenFile, -0 is 0; cac joins only a letter, dash, letter, so --osc52-max
+ * stays osc52-max.
+ */
 export function flagKey(f: FlagSpec): string {
   const names = flagNames(f);
   const long = names.find((n) => n.startsWith("--")) ?? names[0];
-  return long.replace(/^-+/, "").replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return long.replace(/^-+/, "").replace(/([a-z])-([a-z])/g, (_, a: string, c: string) => a + c.toUpperCase());
 }
 
 export interface ArgSpec {

@@ -37,11 +37,14 @@ export interface FollowOptions {
   since?: number;
   /** Resume where it left off when the connection drops (default true). */
   resume?: boolean;
+  /** Also report the region's value expiring (--ttl): follow() gives it as a clip with `event: "expire"` and no value. */
+  expire?: boolean;
 }
 
-/** A write to a region as follow() gives it. */
+/** A write to a region as follow() gives it (or, with `expire`, the value expiring: `rev` is the expiry's, `value` empty). */
 export interface RegionClip extends Clip {
   region: number;
+  event?: "expire";
 }
 
 /** Keeps going when a connection drops: how long to keep trying, and where. */
@@ -216,16 +219,23 @@ export class Client implements Link {
   async *follow(region: number, opts: FollowOptions = {}): AsyncGenerator<RegionClip> {
     const r = parseRegion(region);
     for await (const m of this.followRaw(r, opts)) {
+      if (m.meta.event === "expire") {
+        yield { ...clipOf(m.meta, new Uint8Array(0)), region: r, event: "expire" };
+        continue;
+      }
       const raw = await collect(m.body, typeof m.meta.size === "number" ? m.meta.size : undefined);
       const value = await openWhole(this.sealing, { region: r }, m.meta, raw);
       yield { ...clipOf(m.meta, value), region: Number(m.meta.r) };
     }
   }
 
-  /** follow() with each value as a stream (for values too large to hold); read each body before the next. */
+  /**
+   * follow() with each value as a stream (for values too large to hold); read each body before the next.
+   * An expiry (with `expire`) is a message whose meta has `event: "expire"` and an empty body.
+   */
   async *followStream(region: number, opts: FollowOptions = {}): AsyncGenerator<Message> {
     const r = parseRegion(region);
-    for await (const m of this.followRaw(r, opts)) yield await openMessage(this.sealing, { region: r }, m);
+    for await (const m of this.followRaw(r, opts)) yield m.meta.event === "expire" ? m : await openMessage(this.sealing, { region: r }, m);
   }
 
   private async *followRaw(region: number, opts: FollowOptions): AsyncGenerator<Message> {
@@ -233,6 +243,7 @@ export class Client implements Link {
     const at: Position = { rev: opts.since, lineage: undefined };
     for (;;) {
       const meta: Record<string, unknown> = { r, follow: true };
+      if (opts.expire) meta.expire = true;
       if (at.rev !== undefined) meta.since = at.rev;
       if (at.lineage !== undefined) meta.lineage = at.lineage;
       try {

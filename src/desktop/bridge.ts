@@ -221,8 +221,13 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
         down = false;
         backoff = 100;
         await serial(async () => {
-          region = { rev: st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
+          // A desktop copy written while current() was on its way (a copy made while the server
+          // was down, written once it came back) is newer than what current() read: it stays on
+          // the desktop, and R's change stream brings it (skipped there, as the bridge's own).
+          if (wrote > st.rev) return;
+          region = { rev: st.value?.rev ?? st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
           if (toDesktop && st.value) await place(st.value, " (current value)");
+          if (toDesktop && st.unreadable) log(`${R} rev ${st.rev} not put on the desktop: ${st.unreadable}`);
         });
         if (!readyOnce) {
           readyOnce = true;

@@ -1,7 +1,8 @@
 // The body of `clip desktop [R]`: checks its flags, prints a unit or an
 // autostart entry, or picks the desktop clipboard (or the terminal's, with
 // --osc52) and runs the bridge until SIGINT/SIGTERM (exit 0). The CLI
-// declares the flags and hands over a way to open region R (RegionPort).
+// declares the flags and hands over a way to open region R (RegionPort):
+// src/cli/desktop.ts, over clip-port.ts.
 
 import { ClipError } from "../protocol/errors.ts";
 import type { DesktopBackend } from "./backend.ts";
@@ -54,7 +55,10 @@ function stderrLog(line: string): void {
   process.stderr.write(`${new Date().toISOString()} clip desktop: ${line}\n`);
 }
 
-export async function desktop(r: unknown, flags: DesktopFlags, openPort: (region: number) => Promise<RegionPort>, ctx: DesktopContext): Promise<BridgeStats | null> {
+/** Opens region R; `signal` aborts when the bridge stops (a wait for the server ends with it). */
+export type OpenPort = (region: number, signal: AbortSignal) => Promise<RegionPort>;
+
+export async function desktop(r: unknown, flags: DesktopFlags, openPort: OpenPort, ctx: DesktopContext): Promise<BridgeStats | null> {
   // Everything the user typed is checked before anything is opened.
   const R = region(r);
   if (flags.toDesktop && flags.fromDesktop) throw new ClipError("USAGE", "--to-desktop and --from-desktop together are the default (both ways): give one of them, or neither");
@@ -92,11 +96,17 @@ export async function desktop(r: unknown, flags: DesktopFlags, openPort: (region
     };
     signal = ac.signal;
   }
-  const port = await openPort(R);
   const way = flags.osc52 || flags.toDesktop ? "to the desktop" : flags.fromDesktop ? "from the desktop" : "both ways";
-  log(`bridging region ${R} with ${backend.name}, ${way}`);
   try {
-    return await runBridge({
+    let port: RegionPort;
+    try {
+      port = await openPort(R, signal);
+    } catch (e) {
+      backend.close();
+      throw e;
+    }
+    log(`bridging region ${R} with ${backend.name}, ${way}`);
+    const stats = await runBridge({
       region: R,
       port,
       backend,
@@ -105,7 +115,10 @@ export async function desktop(r: unknown, flags: DesktopFlags, openPort: (region
       maxDesktop,
       log,
       signal,
+      onReady: () => log("ready"),
     });
+    log(`stopped: ${stats.toRegion} desktop cop${stats.toRegion === 1 ? "y" : "ies"} written to region ${R}, ${stats.toDesktop} value${stats.toDesktop === 1 ? "" : "s"} put on the desktop, ${stats.cleared} cleared`);
+    return stats;
   } finally {
     unhook();
   }

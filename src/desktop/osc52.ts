@@ -6,7 +6,9 @@
 // over --osc52-max nothing is sent rather than something cut.
 
 import { closeSync, openSync, writeSync } from "node:fs";
+import type { Message } from "../client/mux.ts";
 import { ClipError } from "../protocol/errors.ts";
+import { collect } from "../value/sink.ts";
 import type { DesktopBackend, Tick } from "./backend.ts";
 import { digest } from "./exec.ts";
 
@@ -54,7 +56,7 @@ function openTty(path: string): number {
   try {
     return openSync(path, "w");
   } catch (e) {
-    throw new ClipError("INTERNAL", `no controlling terminal to send OSC 52 to (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): run it in the terminal whose clipboard you want`);
+    throw new ClipError("UNAVAILABLE", `no controlling terminal to send OSC 52 to (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): run it in the terminal whose clipboard you want`);
   }
 }
 
@@ -74,6 +76,27 @@ export function sendOsc52(value: Uint8Array, o: Osc52Options = {}): void {
 /** Fails now (exit 1) when there is no controlling terminal, rather than at the first write. */
 export function checkTty(tty = "/dev/tty"): void {
   closeSync(openTty(tty));
+}
+
+/**
+ * `clip paste R --osc52`: a stored value to the terminal's clipboard. The
+ * terminal is looked for before the server is asked, and a value over the
+ * limit is refused from its announced size, before a byte of it is read:
+ * either way exit 1 and nothing written.
+ */
+export async function pasteToTerminal(open: () => Promise<Message & { done(): void }>, what: string, o: Osc52Options = {}): Promise<void> {
+  const max = o.max ?? OSC52_MAX;
+  checkTty(o.tty);
+  const m = await open();
+  let value: Uint8Array;
+  try {
+    const size = typeof m.meta.size === "number" ? m.meta.size : undefined;
+    if (size !== undefined && size > max) throw new ClipError("TOOBIG", `${what} is ${size} bytes, over --osc52-max ${max}: nothing sent to the terminal`);
+    value = await collect(m.body, size);
+  } finally {
+    m.done();
+  }
+  sendOsc52(value, { ...o, max });
 }
 
 /**

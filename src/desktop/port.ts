@@ -24,6 +24,8 @@ export interface RegionValue {
 export interface RegionState {
   rev: number;
   value: RegionValue | null;
+  /** R holds a value the port cannot hand over (sealed without the key): why; `value` is then null. */
+  unreadable?: string;
 }
 
 export type RegionChange =

@@ -24,7 +24,7 @@ export interface SelectOptions {
 }
 
 // exit 1: nothing is wrong with the command, the machine lacks something.
-const unusable = (msg: string) => new ClipError("INTERNAL", msg);
+const unusable = (msg: string) => new ClipError("UNAVAILABLE", msg);
 
 export function selectBackend(o: SelectOptions = {}): DesktopBackend {
   const env = o.env ?? process.env;

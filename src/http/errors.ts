@@ -21,6 +21,7 @@ const STATUS: Record<ErrorCode, number> = {
   SLOW: 503, // a reader cut off for falling behind (only seen before a stream starts)
   NOSERVER: 503,
   LOST: 503,
+  UNAVAILABLE: 503, // something the server's machine lacks (not sent by any route today)
   TIMEOUT: 504, // routes answer a ?wait that saw nothing with 304 themselves; this is a fallback
   CYCLE: 500,
   VERSION: 500,

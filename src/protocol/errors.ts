@@ -21,6 +21,7 @@ export type ErrorCode =
   | "BUSY" // a limit on concurrent work was reached
   | "CYCLE" // a join would close a cycle in the tree
   | "EXISTS" // creating something that is there already
+  | "UNAVAILABLE" // this machine lacks what the command needs: no desktop clipboard, no terminal (exit 1)
   | "INTERNAL"; // a bug or an I/O failure on the server
 
 const EXIT: Record<ErrorCode, number> = {
@@ -41,6 +42,7 @@ const EXIT: Record<ErrorCode, number> = {
   BUSY: 1,
   CYCLE: 1,
   EXISTS: 1,
+  UNAVAILABLE: 1,
   INTERNAL: 1,
 };
 

@@ -245,3 +245,93 @@ export function childPids(name: string, arg?: string): number[] {
   }
   return out;
 }
+
+/**
+ * Every process but `except` whose environment names this display (the
+ * xclip and wl-copy owners a bridge leaves holding the clipboard, on
+ * purpose, and the tests' own "applications"), killed by pid: called before
+ * the display itself is stopped.
+ */
+export function stopClientsOf(d: Display): number[] {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const marks = Object.entries(d.env).map(([k, v]) => `${k}=${v}`);
+  const killed: number[] = [];
+  for (const p of fs.readdirSync("/proc")) {
+    const pid = Number(p);
+    if (!Number.isInteger(pid) || pid === d.pid || pid === process.pid) continue;
+    try {
+      const env = fs.readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
+      if (!marks.every((m) => env.includes(m))) continue;
+      process.kill(pid, "SIGKILL");
+      killed.push(pid);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return killed;
+}
+
+export interface DesktopBridge extends AsyncDisposable {
+  proc: ReturnType<typeof Bun.spawn>;
+  /** Its log lines so far (stderr), without their time stamps. */
+  lines(): string[];
+  /** Waits for a log line containing `text`, among the lines after the first `from`. */
+  logged(text: string, from?: number, timeoutMs?: number): Promise<void>;
+  /** How many log lines contain `text`. */
+  count(text: string): number;
+  /** Sends a signal and waits for the exit status. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/**
+ * `clip desktop ARGS` from the compiled binary on a display, started and
+ * waited for until it logs "ready" (or exits); killed by pid when disposed.
+ */
+export async function startDesktop(bin: string, args: string[], env: Record<string, string | undefined>, o: { ready?: boolean } = {}): Promise<DesktopBridge> {
+  const full: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: "1", ...env })) if (v !== undefined) full[k] = v;
+  const proc = Bun.spawn([bin, "desktop", ...args], { env: full, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const lines: string[] = [];
+  let partial = "";
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) {
+      const text = partial + dec.decode(c, { stream: true });
+      const parts = text.split("\n");
+      partial = parts.pop()!;
+      for (const l of parts) lines.push(l.replace(/^\S+ clip desktop: /, ""));
+    }
+    if (partial) lines.push(partial);
+  })();
+  const has = (text: string, from = 0) => lines.slice(from).some((l) => l.includes(text));
+  const bridge: DesktopBridge = {
+    proc,
+    lines: () => [...lines],
+    async logged(text, from = 0, timeoutMs = 15_000) {
+      await waitFor(() => has(text, from) || proc.exitCode !== null, timeoutMs, `"${text}"`).catch((e) => {
+        throw new Error(`${e.message}; the bridge's log: ${lines.join(" | ")}`);
+      });
+      if (!has(text, from)) throw new Error(`the bridge exited (${proc.exitCode}) before logging "${text}": ${lines.join(" | ")}`);
+    },
+    count: (text) => lines.filter((l) => l.includes(text)).length,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, signal);
+      const code = await proc.exited;
+      await reading;
+      return code;
+    },
+    async [Symbol.asyncDispose]() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(9);
+      await proc.exited;
+    },
+  };
+  if (o.ready ?? true) {
+    try {
+      await bridge.logged("ready");
+    } catch (e) {
+      await bridge[Symbol.asyncDispose]();
+      throw e;
+    }
+  }
+  return bridge;
+}

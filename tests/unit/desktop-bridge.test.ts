@@ -386,3 +386,42 @@ test("desktop bridge - a value the port cannot open leaves the desktop alone, wi
   region.writeElsewhere("nudge"); // wakes the stream, which then yields both in order
   await waitFor(() => b.lines.some((l) => l.includes("not put on the desktop: region 3 is encrypted")), 5000);
 });
+
+test("desktop bridge - R unreadable at start (sealed, no key): the desktop is left alone, and the log says why", async () => {
+  const region = new FakeRegion();
+  const desk = new FakeDesktop();
+  desk.copy("mine");
+  const port = { ...region.port(), current: async () => ({ rev: 7, value: null, unreadable: "region 3 is encrypted with key 0123456789abcdef: pass --key-file" }) };
+  await using b = await bridge(region, desk, { port });
+  await settle();
+  expect(desk.text()).toBe("mine");
+  expect(desk.writes).toBe(0);
+  expect(b.lines).toContain("region 3 rev 7 not put on the desktop: region 3 is encrypted with key 0123456789abcdef: pass --key-file");
+});
+
+test("desktop bridge - a copy written while R's current value was being read (after a reconnect) stays on the desktop", async () => {
+  const region = new FakeRegion();
+  const desk = new FakeDesktop();
+  region.writeElsewhere("old");
+  const base = region.port();
+  let first = true;
+  const port = {
+    ...base,
+    // The first current() is slow: meanwhile someone copies, and that copy is written (a newer revision).
+    async current(o?: Parameters<typeof base.current>[0]) {
+      const st = await base.current(o);
+      if (first) {
+        first = false;
+        desk.copy("newer copy");
+        await waitFor(() => region.portWrites === 1, 5000, "the copy to be written");
+      }
+      return st;
+    },
+  };
+  await using _b = await bridge(region, desk, { port });
+  await settle();
+  expect(desk.text()).toBe("newer copy");
+  expect(dec(region.current()?.bytes)).toBe("newer copy");
+  expect(desk.writes).toBe(0);
+  expect(region.portWrites).toBe(1);
+});

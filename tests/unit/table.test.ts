@@ -157,7 +157,7 @@ describe("table", () => {
     const shellOnly = TABLE.commands.filter((c) => c.only === "shell").map((c) => c.name);
     const cliOnly = TABLE.commands.filter((c) => c.only === "cli").map((c) => c.name);
     expect(shellOnly.sort()).toEqual(["help", "quit", "unwatch", "use", "watches"]);
-    expect(cliOnly.sort()).toEqual(["chat", "completion", "keygen", "serve", "shell"]);
+    expect(cliOnly.sort()).toEqual(["chat", "completion", "desktop", "keygen", "serve", "shell"]);
     const top = helpOf(TABLE, []);
     const sh = shellHelp(TABLE);
     const script = bashScript(commandsOf(TABLE));
