@@ -226,6 +226,10 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
           // the desktop, and R's change stream brings it (skipped there, as the bridge's own).
           if (wrote > st.rev) return;
           region = { rev: st.value?.rev ?? st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
+          // A desktop copy made while we were away whose event has not reached us yet: the desktop
+          // no longer holds what we last saw there. It is newer than R's value and goes to R when
+          // its event comes; putting R's value over it would lose it.
+          if (fromDesktop && seen !== null && (await desktopHash()) !== seen) return;
           if (toDesktop && st.value) await place(st.value, " (current value)");
           if (toDesktop && st.unreadable) log(`${R} rev ${st.rev} not put on the desktop: ${st.unreadable}`);
         });
