@@ -4,6 +4,7 @@
 import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
+import { handoffWanted, namedToStdout } from "../value/handoff.ts";
 import { type ClientFlags, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { jsonLine, progress } from "./output.ts";
@@ -48,7 +49,16 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
 
 export async function pasteRegion(ctx: Ctx, region: unknown): Promise<void> {
   const r = parseRegion(region);
-  await ctx.value(await (await ctx.client()).pasteStream(r), `paste ${r}:`);
+  const c = await ctx.client();
+  // To the CLI's own stdout a value in a file may come by path and be copied there with sendfile (value/handoff.ts).
+  const byPath = ctx.stdout === true && c.address.kind === "unix" && handoffWanted();
+  let m = byPath ? await c.request("paste", { r, file: true }) : await c.pasteStream(r);
+  if (m.meta.file !== undefined) {
+    m.done();
+    if (await namedToStdout(m.meta)) return;
+    m = await c.pasteStream(r); // that file is gone (a newer value replaced it): the bytes, as they are now
+  }
+  await ctx.value(m, `paste ${r}:`);
 }
 
 /** `clip paste R` as src/entry.ts's fast path calls it when quickpaste.ts cannot: one connection, one paste. */

@@ -23,6 +23,8 @@ export interface Ctx {
   write(data: string | Uint8Array): Promise<void>;
   /** A stored value, streamed, then released: byte for byte to stdout for the CLI; shown as text when it is text, in the shell. */
   value(m: Message & { done?(): void }, label: string): Promise<void>;
+  /** Values go byte for byte to this process's stdout (the CLI): one the server hands over by path may be copied there directly. */
+  readonly stdout?: boolean;
   /**
    * The shell's streams (wait --follow, kv watch) outlive their command:
    * `start` sets the stream up (the command fails if it throws), then its
@@ -61,6 +63,7 @@ export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unkn
       })),
     write: out,
     value: bodyToStdout,
+    stdout: true,
     close: () => open?.close(),
   };
 }

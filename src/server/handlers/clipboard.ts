@@ -1,6 +1,7 @@
 // The clipboard: ten regions, each an entry "r/N" holding any bytes.
 
 import { REGIONS, type RegionInfo, parseRegion } from "../../protocol/messages.ts";
+import { replyValue } from "../handoff.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, RequestContext } from "../session.ts";
 import type { Entry } from "../store.ts";
@@ -52,7 +53,7 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
       async run(ctx) {
         const r = parseRegion(ctx.meta.r);
         const e = node.store.get(regionKey(r));
-        await ctx.reply(regionMeta(r, e), e?.value ?? null);
+        await replyValue(ctx, regionMeta(r, e), e?.value ?? null);
         return undefined;
       },
     },
