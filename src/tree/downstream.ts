@@ -181,6 +181,13 @@ function parseHave(raw: unknown): Set<string> {
 export class Downstream {
   readonly children = new Set<ChildLink>();
   private beat: ReturnType<typeof setInterval>;
+  /**
+   * The revision of the last write relayed (or numbering announced) to the
+   * children. A child relays its parent's write as it arrives and applies it
+   * once whole, so a beat must not say the store's revision: the children
+   * may hold a later one already.
+   */
+  private sentRev = 0;
 
   constructor(
     private readonly node: ClipNode,
@@ -194,7 +201,8 @@ export class Downstream {
       this.relayOp(rev, op, won ? op.value : null, won || again, via, again);
     });
     this.beat = setInterval(() => {
-      for (const c of this.children) c.send({ t: "beat", rev: node.store.rev });
+      const rev = Math.max(node.store.rev, this.sentRev);
+      for (const c of this.children) c.send({ t: "beat", rev });
     }, BEAT_MS);
   }
 
@@ -206,6 +214,7 @@ export class Downstream {
    * `heldByAll` (a version we held already: synced children mirror us).
    */
   relayOp(rev: number, op: WriteOp, value: Value | Stage | null, has: boolean, via: object | null, heldByAll: boolean): void {
+    this.sentRev = rev;
     for (const c of this.children) {
       const held = has && (heldByAll || c === via);
       const ev: JoinEvent = { t: "op", rev, op: { ...opToMeta(op), has: has && !held }, ...(held ? { held: true } : {}) };
@@ -225,6 +234,7 @@ export class Downstream {
 
   /** Sends an event to every child, in order with the writes. */
   broadcast(ev: JoinEvent, value: Outgoing = null): void {
+    if (ev.t === "reseq") this.sentRev = ev.rev;
     for (const c of this.children) c.send(ev, value);
   }
 
