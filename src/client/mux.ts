@@ -12,7 +12,7 @@ import { dial } from "../net/dial.ts";
 import { ClipError, asClipError, isClipError } from "../protocol/errors.ts";
 import { COPY_BELOW, FrameDecoder, FrameType, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
 import type { PeerKind, WelcomeMeta } from "../protocol/messages.ts";
-import { HANDOFF_MIN, describeFile, handoffWanted } from "../value/handoff.ts";
+import { describeFile, handoffWanted, mayGoByPath } from "../value/handoff.ts";
 import { sendValue } from "../value/send.ts";
 import { collect } from "../value/sink.ts";
 import type { ValueSource } from "../value/source.ts";
@@ -398,7 +398,7 @@ export class Mux {
    * bad name): sending stops at its answer. Resolves with the reply's meta.
    */
   async upload(op: string, meta: Record<string, unknown>, source: ValueSource, opts: UploadOptions = {}): Promise<Record<string, unknown>> {
-    if (source.size !== undefined && source.size >= HANDOFF_MIN && !opts.signal && this.address.kind === "unix") {
+    if (!opts.signal && this.address.kind === "unix" && mayGoByPath(source)) {
       const res = await this.uploadByPath(op, meta, source, opts);
       if (res) return res;
     }
@@ -434,18 +434,18 @@ export class Mux {
   }
 
   /**
-   * A large local file named rather than sent, where the server takes that
-   * (its welcome says `handoff`): it reads the file itself (value/handoff.ts).
-   * Null: send the bytes (not a regular file, or the server could not open
-   * that very file: NOTFOUND).
+   * A large local file (or stdin's pipe) named rather than sent, where the
+   * server takes that (its welcome says `handoff`): it reads it itself
+   * (value/handoff.ts). Null: send the bytes (the server could not open that
+   * very file: NOTFOUND).
    */
   private async uploadByPath(op: string, meta: Record<string, unknown>, source: ValueSource, opts: UploadOptions): Promise<Record<string, unknown> | null> {
     if (!handoffWanted() || !(await this.ready() as WelcomeMeta & { handoff?: boolean }).handoff) return null;
     const from = describeFile(source);
     if (!from) return null;
     try {
-      const res = await this.call(op, { ...meta, size: from.size, from });
-      opts.onProgress?.(from.size);
+      const res = await this.call(op, from.size === undefined ? { ...meta, from } : { ...meta, size: from.size, from });
+      if (from.size !== undefined) opts.onProgress?.(from.size);
       source.close();
       return res;
     } catch (e) {

@@ -4,7 +4,9 @@
 // server reads it itself; a paste may ask (`file: true`) for the value's
 // file, which the client then copies to its stdout with sendfile. Both move
 // each byte once instead of four times, and the client's event loop and
-// ours never touch them.
+// ours never touch them. A client whose stdin is a pipe names it the same
+// way, without a size (/proc/PID/fd/0: the pipe itself), and the server
+// reads the pipe to its end: the bytes skip the client and its socket.
 //
 // Why this is safe: the unix socket is 0600, so the peer runs as our user
 // (or root) and could read any file we can; we open what it names with its
@@ -29,7 +31,8 @@ export interface FileRef {
   path: string;
   dev: string;
   ino: string;
-  size: number;
+  /** A regular file's length; absent for a pipe, read to its end. */
+  size?: number;
 }
 
 /** Off with CLIP_HANDOFF=0 (tests run both paths; a server can refuse it outright). */
@@ -52,8 +55,8 @@ export function parseFileRef(raw: unknown): FileRef {
   if (typeof r.path !== "string" || !r.path.startsWith("/") || r.path.length > 4096 || r.path.includes("\0")) throw bad("path");
   if (typeof r.dev !== "string" || !/^[0-9]{1,20}$/.test(r.dev)) throw bad("dev");
   if (typeof r.ino !== "string" || !/^[0-9]{1,20}$/.test(r.ino)) throw bad("ino");
-  if (typeof r.size !== "number" || !Number.isSafeInteger(r.size) || r.size < 0) throw bad("size");
-  return { path: r.path, dev: r.dev, ino: r.ino, size: r.size };
+  if (r.size !== undefined && (typeof r.size !== "number" || !Number.isSafeInteger(r.size) || r.size < 0)) throw bad("size");
+  return { path: r.path, dev: r.dev, ino: r.ino, size: r.size as number | undefined };
 }
 
 const notThere = (ref: FileRef, why: string) => new ClipError("NOTFOUND", `cannot take ${ref.path} by path: ${why}; send its bytes`);
@@ -71,9 +74,10 @@ async function openChecked(ref: FileRef): Promise<number> {
   }
   try {
     const st = await call<import("node:fs").BigIntStats>((cb) => fstat(fd, { bigint: true }, cb));
-    if (!st.isFile()) throw notThere(ref, "not a regular file");
+    // With a size, a regular file; without, a pipe (a fifo would do as well: it is read the same way).
+    if (ref.size !== undefined ? !st.isFile() : !st.isFIFO()) throw notThere(ref, ref.size !== undefined ? "not a regular file" : "not a pipe");
     if (String(st.dev) !== ref.dev || String(st.ino) !== ref.ino) throw notThere(ref, "another file than the one described (another filesystem view, or replaced)");
-    if (st.size !== BigInt(ref.size)) throw notThere(ref, `its size is ${st.size}, not ${ref.size}`);
+    if (ref.size !== undefined && st.size !== BigInt(ref.size)) throw notThere(ref, `its size is ${st.size}, not ${ref.size}`);
     return fd;
   } catch (e) {
     close(fd, () => {});
@@ -87,7 +91,7 @@ async function openChecked(ref: FileRef): Promise<number> {
  * (false: the upload failed or was cancelled, so stop); `fail(err)` ends the
  * upload with an error the client is told.
  */
-export async function takeFile(raw: unknown, feed: (chunk: Uint8Array, fin: boolean) => boolean, fail: (err: ClipError) => void): Promise<void> {
+export async function takeFile(raw: unknown, feed: (chunk: Uint8Array, fin: boolean) => boolean, fail: (err: ClipError) => void, aborted: Promise<void>): Promise<void> {
   let ref: FileRef;
   let fd: number;
   try {
@@ -98,22 +102,51 @@ export async function takeFile(raw: unknown, feed: (chunk: Uint8Array, fin: bool
     return;
   }
   try {
-    const buf = new Uint8Array(Math.min(CHUNK, Math.max(ref.size, 1)));
-    let pos = 0;
-    while (pos < ref.size) {
-      const n = await call<number>((cb) => read(fd, buf, 0, Math.min(buf.length, ref.size - pos), pos, cb));
-      if (n === 0) throw new ClipError("PROTOCOL", `${ref.path} ended after ${pos} of its ${ref.size} bytes (did it shrink while it was read?)`);
-      pos += n;
-      // stage.write copies the chunk, so the one buffer serves every turn.
-      if (!feed(buf.subarray(0, n), pos === ref.size)) return;
+    if (ref.size === undefined) {
+      if (!(await readPipe(fd, feed, aborted))) return;
+    } else {
+      const size = ref.size;
+      const buf = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
+      let pos = 0;
+      while (pos < size) {
+        const n = await call<number>((cb) => read(fd, buf, 0, Math.min(buf.length, size - pos), pos, cb));
+        if (n === 0) throw new ClipError("PROTOCOL", `${ref.path} ended after ${pos} of its ${size} bytes (did it shrink while it was read?)`);
+        pos += n;
+        // stage.write copies the chunk, so the one buffer serves every turn.
+        if (!feed(buf.subarray(0, n), pos === size)) return;
+      }
+      if (size === 0 && !feed(new Uint8Array(0), true)) return;
     }
-    if (ref.size === 0 && !feed(new Uint8Array(0), true)) return;
     counts.in++;
   } catch (e) {
     fail(e instanceof ClipError ? e : new ClipError("INTERNAL", `reading ${ref.path}: ${(e as Error).message}`));
   } finally {
     close(fd, () => {});
   }
+}
+
+/**
+ * A pipe read to its end (opened non-blocking: Bun's reader waits on it
+ * with epoll, never a thread). True once the last byte is in; false when
+ * the upload stopped first (then the rest of the pipe is left unread). A
+ * client killed while its pipe is quiet ends the upload: the pending read
+ * is cancelled then, and the pipe let go, rather than waited on.
+ */
+async function readPipe(fd: number, feed: (chunk: Uint8Array, fin: boolean) => boolean, aborted: Promise<void>): Promise<boolean> {
+  const reader = Bun.file(fd).stream().getReader();
+  const stop = aborted.then(() => null);
+  try {
+    for (;;) {
+      const r = await Promise.race([reader.read(), stop]);
+      if (r === null) return false;
+      if (r.done) break;
+      if (!feed(r.value, false)) return false;
+    }
+  } finally {
+    // Resolved once the reader has let go of the fd, which the caller then closes.
+    await reader.cancel().catch(() => {});
+  }
+  return feed(new Uint8Array(0), true);
 }
 
 /**

@@ -250,6 +250,7 @@ export class Session implements StreamOwner {
         f.meta.from,
         (payload, fin) => this.uploads.get(f.id) === up && this.feed(up, { ...f, payload, fin }),
         (err) => this.uploads.get(f.id) === up && this.failUpload(up, f, err),
+        up.aborted,
       );
     } else if (upload && !this.feed(upload, f)) return; // the value's first bytes (all of it, for a small one) go in before the handler runs
     this.run(f.id, handler, f.meta, upload);
