@@ -5,7 +5,7 @@ import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
 import { StdinPipe, handoffWanted, namedToStdout } from "../value/handoff.ts";
-import { type ClientFlags, timeoutFlag } from "./common.ts";
+import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { jsonLine, progress } from "./output.ts";
 import { regionsTable, valueLine } from "./render.ts";
@@ -61,9 +61,9 @@ export async function pasteRegion(ctx: Ctx, region: unknown): Promise<void> {
   await ctx.value(m, `paste ${r}:`);
 }
 
-/** `clip paste R` as src/entry.ts's fast path calls it when quickpaste.ts cannot: one connection, one paste. */
+/** `clip paste R` as src/entry.ts's fast path calls it: one connection, one paste, nothing loaded on the way. */
 export async function paste(region: unknown, flags: ClientFlags): Promise<void> {
-  const ctx = cliContext(flags);
+  const ctx = cliContext(flags, openClient);
   try {
     await pasteRegion(ctx, region);
   } finally {

@@ -44,12 +44,15 @@ export interface Session {
   quit(): void;
 }
 
-/** The CLI's context: one connection for the command, opened on first use; `close` ends it. */
-export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }): Ctx & { close(): void } {
+/**
+ * The CLI's context: one connection for the command, opened on first use; `close` ends it.
+ * `connect` opens it (default: common.ts's openClient, loaded then; `clip paste` passes it in, loaded already).
+ */
+export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }, connect?: (flags: ClientFlags) => Promise<Client>): Ctx & { close(): void } {
   let conn: Promise<Client> | undefined;
   let open: Client | undefined;
   let kv: Promise<Kv> | undefined;
-  const client = () => (conn ??= import("./common.ts").then((m) => m.openClient(flags)).then((c) => (open = c)));
+  const client = () => (conn ??= (connect ? connect(flags) : import("./common.ts").then((m) => m.openClient(flags))).then((c) => (open = c)));
   return {
     // Asked only by the commands that print tables: node:tty is not free to load.
     get interactive() {

@@ -47,6 +47,12 @@ export interface Message {
   type: number;
   meta: Record<string, unknown>;
   body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole value, when it came in the message's own frame (a small one):
+   * the same bytes as `body`, without iterating it (read one or the other).
+   * Possibly a view of the socket's chunk, as body's pieces are.
+   */
+  whole?: Uint8Array;
 }
 
 export interface UploadOptions {
@@ -232,7 +238,7 @@ export class Mux {
     const head = await inbox.next();
     if (head.t === "err") throw head.err;
     if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
-    return { type: head.type, meta: head.meta, body: this.body(head, inbox) };
+    return { type: head.type, meta: head.meta, body: this.body(head, inbox), whole: head.fin ? head.payload : undefined };
   }
 
   private async *body(head: Head, inbox: Inbox): AsyncGenerator<Uint8Array> {
@@ -318,6 +324,12 @@ export class Mux {
     try {
       this.send(FrameType.REQ, id, { ...meta, op });
       const m = await this.message(inbox);
+      if (m.whole !== undefined) {
+        // Nothing more comes on this stream: it ends now, whether the body is read or not.
+        finished = true;
+        this.endStream(id, false);
+        signal?.removeEventListener("abort", onAbort);
+      }
       const self = this;
       return {
         ...m,

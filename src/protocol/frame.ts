@@ -245,10 +245,12 @@ function copyOut(buf: Uint8Array, start: number, n: number): Uint8Array {
 }
 
 // Node's Buffer#latin1Slice reads a string straight out of any Uint8Array.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+// Looked up at the first frame: touching Buffer costs a command's start-up ~0.1 ms.
+let latin1Slice: ((this: Uint8Array, start: number, end: number) => string) | undefined | null = null;
 
 /** The meta text at buf[start..end]: ASCII (the usual case) without a view or a UTF-8 decoder. */
 function metaText(buf: Uint8Array, start: number, end: number): string {
+  if (latin1Slice === null) latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
   if (latin1Slice) {
     let ascii = true;
     for (let i = start; i < end; i++) {
