@@ -66,7 +66,7 @@ const LOW_WATER = 4 << 20;
 
 export class Mux {
   private conn!: Conn;
-  private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
+  private readonly decoder: FrameDecoder;
   private nextId = 1;
   private readonly streams = new Map<number, Inbox>();
   private buffered = 0;
@@ -76,12 +76,19 @@ export class Mux {
   welcome!: WelcomeMeta;
   private greeting!: Promise<WelcomeMeta>;
 
-  private constructor(readonly address: Address) {}
+  private constructor(
+    readonly address: Address,
+    peer: boolean,
+  ) {
+    // DATA as views of the socket chunks: no 1 MiB copy per frame. A server's link to its parent keeps
+    // each event's frame, to relay it to its own children as it came.
+    this.decoder = new FrameDecoder(MAX_FRAME, { streamData: true, eventFrames: peer });
+  }
 
   /** Dials and says hello (and proves the token over TCP). */
   static async open(opts: ConnectOptions = {}): Promise<Mux> {
     const addr = typeof opts.server === "object" ? opts.server : opts.server ? parseAddress(opts.server) : clientAddress();
-    const m = new Mux(addr);
+    const m = new Mux(addr, opts.kind === "peer");
     const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { ca: Bun.file(opts.tls.ca) } : undefined;
     const timeoutMs = opts.timeoutMs ?? 10_000;
     m.conn = await dial(addr, () => m.handler(), { tls, timeoutMs });
@@ -91,7 +98,7 @@ export class Mux {
 
   /** Over a Conn made elsewhere (an in-memory pair in tests). */
   static async over(conn: Conn & { handler: ConnHandler | null }, address: Address, opts: ConnectOptions = {}): Promise<Mux> {
-    const m = new Mux(address);
+    const m = new Mux(address, opts.kind === "peer");
     m.conn = conn;
     conn.handler = m.handler();
     await m.start(opts, opts.timeoutMs ?? 10_000);
@@ -182,7 +189,7 @@ export class Mux {
     switch (f.type) {
       case FrameType.RES:
       case FrameType.EVT:
-        inbox.push({ t: "head", type: f.type, meta: f.meta, payload: f.payload, fin: f.fin });
+        inbox.push({ t: "head", type: f.type, meta: f.meta, payload: f.payload, fin: f.fin, raw: f.raw });
         break;
       case FrameType.DATA:
         inbox.push({ t: "data", payload: f.payload, fin: f.fin });
