@@ -17,14 +17,15 @@
 // non-blocking so a fifo cannot hang us). Whatever does not match is
 // answered NOTFOUND, and the client sends the bytes the ordinary way.
 //
-// The copy runs on Bun's thread pool, chunk by chunk, into the upload's
-// stage as if the chunks had come from the socket: the stage is readable
-// while it fills (a parent reads it as it grows), a CANCEL or a closed
-// connection aborts it, and the event loop keeps serving other clients.
+// The copy runs on Bun's thread pool, chunk by chunk (a chunk is read while
+// the one before is written), into the upload's stage as if the chunks had
+// come from the socket: the stage is readable while it fills (a parent
+// reads it as it grows), a CANCEL or a closed connection aborts it, and the
+// event loop keeps serving other clients.
 
 import { close, fstat, open, constants as fsc, read, statSync } from "node:fs";
 import { ClipError } from "../protocol/errors.ts";
-import type { Value } from "./values.ts";
+import type { Stage, Value } from "./values.ts";
 
 /** A file as a client describes it: device and inode in decimal (64-bit: strings, not numbers). */
 export interface FileRef {
@@ -85,68 +86,80 @@ async function openChecked(ref: FileRef): Promise<number> {
   }
 }
 
+/** Where a value taken by path goes: the upload's stage, and the session's ways to end it. */
+export interface Taker {
+  readonly stage: Stage;
+  /** Still wanted (not cancelled or failed, the connection still there). */
+  alive(): boolean;
+  /** The last byte is in: commit, as a FIN frame would. False if that failed (the client was told). */
+  finish(): boolean;
+  /** Ends the upload with an error the client is told. */
+  fail(err: ClipError): void;
+  /** Settles when the upload ends early (a pipe that stays quiet is not waited on). */
+  readonly aborted: Promise<void>;
+}
+
 /**
- * Reads a described file into an upload, chunk by chunk off the event loop.
- * `feed(chunk, fin)` takes each chunk as the session takes a DATA frame's
- * (false: the upload failed or was cancelled, so stop); `fail(err)` ends the
- * upload with an error the client is told.
+ * Reads a described file (or pipe) into an upload: a chunk is read while
+ * the one before it is written to the stage, both off the event loop.
  */
-export async function takeFile(raw: unknown, feed: (chunk: Uint8Array, fin: boolean) => boolean, fail: (err: ClipError) => void, aborted: Promise<void>): Promise<void> {
+export async function takeFile(raw: unknown, t: Taker): Promise<void> {
   let ref: FileRef;
   let fd: number;
   try {
     ref = parseFileRef(raw);
     fd = await openChecked(ref);
   } catch (e) {
-    fail(e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
+    t.fail(e instanceof ClipError ? e : new ClipError("INTERNAL", String(e)));
     return;
   }
+  // The write in flight; its failure (over --max-size, the disk) is the upload's.
+  let writing: Promise<void> = Promise.resolve();
+  const write = (chunk: Uint8Array) => {
+    writing = t.stage.writeAsync(chunk);
+    writing.catch(() => {});
+  };
   try {
     if (ref.size === undefined) {
-      if (!(await readPipe(fd, feed, aborted))) return;
+      // A pipe (opened non-blocking: Bun's reader waits on it with epoll, never a thread).
+      const reader = Bun.file(fd).stream().getReader();
+      const stop = t.aborted.then(() => null);
+      try {
+        for (;;) {
+          const r = await Promise.race([reader.read(), stop]);
+          await writing;
+          if (r === null || !t.alive()) return;
+          if (r.done) break;
+          write(r.value); // a fresh buffer per chunk: nothing reuses it
+        }
+      } finally {
+        // Resolved once the reader has let go of the fd, which is closed below.
+        await reader.cancel().catch(() => {});
+      }
     } else {
       const size = ref.size;
-      const buf = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
-      let pos = 0;
-      while (pos < size) {
+      // Two buffers: one being written while the other is read into.
+      const len = Math.min(CHUNK, Math.max(size, 1));
+      const bufs = [new Uint8Array(len), new Uint8Array(len)];
+      for (let pos = 0, k = 0; pos < size; k++) {
+        const buf = bufs[k & 1];
         const n = await call<number>((cb) => read(fd, buf, 0, Math.min(buf.length, size - pos), pos, cb));
+        await writing;
+        if (!t.alive()) return;
         if (n === 0) throw new ClipError("PROTOCOL", `${ref.path} ended after ${pos} of its ${size} bytes (did it shrink while it was read?)`);
         pos += n;
-        // stage.write copies the chunk, so the one buffer serves every turn.
-        if (!feed(buf.subarray(0, n), pos === size)) return;
+        write(buf.subarray(0, n));
       }
-      if (size === 0 && !feed(new Uint8Array(0), true)) return;
     }
+    await writing;
+    if (!t.alive() || !t.finish()) return;
     counts.in++;
   } catch (e) {
-    fail(e instanceof ClipError ? e : new ClipError("INTERNAL", `reading ${ref.path}: ${(e as Error).message}`));
+    if (t.alive()) t.fail(e instanceof ClipError ? e : new ClipError("INTERNAL", `reading ${ref.path}: ${(e as Error).message}`));
   } finally {
+    await writing.catch(() => {});
     close(fd, () => {});
   }
-}
-
-/**
- * A pipe read to its end (opened non-blocking: Bun's reader waits on it
- * with epoll, never a thread). True once the last byte is in; false when
- * the upload stopped first (then the rest of the pipe is left unread). A
- * client killed while its pipe is quiet ends the upload: the pending read
- * is cancelled then, and the pipe let go, rather than waited on.
- */
-async function readPipe(fd: number, feed: (chunk: Uint8Array, fin: boolean) => boolean, aborted: Promise<void>): Promise<boolean> {
-  const reader = Bun.file(fd).stream().getReader();
-  const stop = aborted.then(() => null);
-  try {
-    for (;;) {
-      const r = await Promise.race([reader.read(), stop]);
-      if (r === null) return false;
-      if (r.done) break;
-      if (!feed(r.value, false)) return false;
-    }
-  } finally {
-    // Resolved once the reader has let go of the fd, which the caller then closes.
-    await reader.cancel().catch(() => {});
-  }
-  return feed(new Uint8Array(0), true);
 }
 
 /**

@@ -71,6 +71,8 @@ export interface OpenWatch {
   fail(err: ClipError): void;
 }
 
+const EMPTY_BYTES = new Uint8Array(0);
+
 /** Requests open in this process, all sessions together (see maxOpenTotal). */
 let openTotal = 0;
 
@@ -246,12 +248,16 @@ export class Session implements StreamOwner {
       // Read from the file the client named, as if its bytes were arriving.
       const up = upload;
       this.byPath.add(up);
-      takeFile(
-        f.meta.from,
-        (payload, fin) => this.uploads.get(f.id) === up && this.feed(up, { ...f, payload, fin }),
-        (err) => this.uploads.get(f.id) === up && this.failUpload(up, f, err),
-        up.aborted,
-      );
+      const alive = () => this.uploads.get(f.id) === up;
+      takeFile(f.meta.from, {
+        stage: up.stage,
+        alive,
+        finish: () => alive() && this.feed(up, { ...f, payload: EMPTY_BYTES, fin: true }),
+        fail: (err) => {
+          if (alive()) this.failUpload(up, f, err);
+        },
+        aborted: up.aborted,
+      });
     } else if (upload && !this.feed(upload, f)) return; // the value's first bytes (all of it, for a small one) go in before the handler runs
     this.run(f.id, handler, f.meta, upload);
   }
