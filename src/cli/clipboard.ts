@@ -4,7 +4,7 @@
 import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseRegion } from "../protocol/messages.ts";
-import { StdinPipe, handoffWanted, namedToStdout } from "../value/handoff.ts";
+import { handoffWanted, namedToStdout } from "../value/handoff.ts";
 import { type ClientFlags, openClient, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { jsonLine, progress } from "./output.ts";
@@ -35,7 +35,7 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   } else {
     // stdin redirected from a file has a size we can announce; a pipe does not.
     const st = fstatSync(0);
-    source = st.isFile() ? new FileSource(0, st.size) : st.isFIFO() ? new StdinPipe() : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
+    source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     if (st.isFile()) total = st.size;
   }
   const c = await ctx.client();

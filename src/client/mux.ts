@@ -453,7 +453,7 @@ export class Mux {
   }
 
   /**
-   * A large local file (or stdin's pipe) named rather than sent, where the
+   * A large local file named rather than sent, where the
    * server takes that (its welcome says `handoff`): it reads it itself
    * (value/handoff.ts). Null: send the bytes (the server could not open that
    * very file: NOTFOUND).
@@ -463,8 +463,8 @@ export class Mux {
     const from = describeFile(source);
     if (!from) return null;
     try {
-      const res = await this.call(op, from.size === undefined ? { ...meta, from } : { ...meta, size: from.size, from });
-      if (from.size !== undefined) opts.onProgress?.(from.size);
+      const res = await this.call(op, { ...meta, size: from.size, from });
+      opts.onProgress?.(from.size);
       source.close();
       return res;
     } catch (e) {

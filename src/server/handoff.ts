@@ -4,9 +4,7 @@
 // server reads it itself; a paste may ask (`file: true`) for the value's
 // file, which the client then copies to its stdout with sendfile. Both move
 // each byte once instead of four times, and the client's event loop and
-// ours never touch them. A client whose stdin is a pipe names it the same
-// way, without a size (/proc/PID/fd/0: the pipe itself), and the server
-// reads the pipe to its end: the bytes skip the client and its socket.
+// ours never touch them.
 //
 // Why this is safe: the unix socket is 0600, so the peer runs as our user
 // (or root) and could read any file we can; we open what it names with its
@@ -32,8 +30,7 @@ export interface FileRef {
   path: string;
   dev: string;
   ino: string;
-  /** A regular file's length; absent for a pipe, read to its end. */
-  size?: number;
+  size: number;
 }
 
 /** Off with CLIP_HANDOFF=0 (tests run both paths; a server can refuse it outright). */
@@ -56,8 +53,8 @@ export function parseFileRef(raw: unknown): FileRef {
   if (typeof r.path !== "string" || !r.path.startsWith("/") || r.path.length > 4096 || r.path.includes("\0")) throw bad("path");
   if (typeof r.dev !== "string" || !/^[0-9]{1,20}$/.test(r.dev)) throw bad("dev");
   if (typeof r.ino !== "string" || !/^[0-9]{1,20}$/.test(r.ino)) throw bad("ino");
-  if (r.size !== undefined && (typeof r.size !== "number" || !Number.isSafeInteger(r.size) || r.size < 0)) throw bad("size");
-  return { path: r.path, dev: r.dev, ino: r.ino, size: r.size as number | undefined };
+  if (typeof r.size !== "number" || !Number.isSafeInteger(r.size) || r.size < 0) throw bad("size");
+  return { path: r.path, dev: r.dev, ino: r.ino, size: r.size };
 }
 
 const notThere = (ref: FileRef, why: string) => new ClipError("NOTFOUND", `cannot take ${ref.path} by path: ${why}; send its bytes`);
@@ -75,10 +72,9 @@ async function openChecked(ref: FileRef): Promise<number> {
   }
   try {
     const st = await call<import("node:fs").BigIntStats>((cb) => fstat(fd, { bigint: true }, cb));
-    // With a size, a regular file; without, a pipe (a fifo would do as well: it is read the same way).
-    if (ref.size !== undefined ? !st.isFile() : !st.isFIFO()) throw notThere(ref, ref.size !== undefined ? "not a regular file" : "not a pipe");
+    if (!st.isFile()) throw notThere(ref, "not a regular file");
     if (String(st.dev) !== ref.dev || String(st.ino) !== ref.ino) throw notThere(ref, "another file than the one described (another filesystem view, or replaced)");
-    if (ref.size !== undefined && st.size !== BigInt(ref.size)) throw notThere(ref, `its size is ${st.size}, not ${ref.size}`);
+    if (st.size !== BigInt(ref.size)) throw notThere(ref, `its size is ${st.size}, not ${ref.size}`);
     return fd;
   } catch (e) {
     close(fd, () => {});
@@ -95,13 +91,11 @@ export interface Taker {
   finish(): boolean;
   /** Ends the upload with an error the client is told. */
   fail(err: ClipError): void;
-  /** Settles when the upload ends early (a pipe that stays quiet is not waited on). */
-  readonly aborted: Promise<void>;
 }
 
 /**
- * Reads a described file (or pipe) into an upload: a chunk is read while
- * the one before it is written to the stage, both off the event loop.
+ * Reads a described file into an upload: a chunk is read while the one
+ * before it is written to the stage, both off the event loop.
  */
 export async function takeFile(raw: unknown, t: Taker): Promise<void> {
   let ref: FileRef;
@@ -120,36 +114,18 @@ export async function takeFile(raw: unknown, t: Taker): Promise<void> {
     writing.catch(() => {});
   };
   try {
-    if (ref.size === undefined) {
-      // A pipe (opened non-blocking: Bun's reader waits on it with epoll, never a thread).
-      const reader = Bun.file(fd).stream().getReader();
-      const stop = t.aborted.then(() => null);
-      try {
-        for (;;) {
-          const r = await Promise.race([reader.read(), stop]);
-          await writing;
-          if (r === null || !t.alive()) return;
-          if (r.done) break;
-          write(r.value); // a fresh buffer per chunk: nothing reuses it
-        }
-      } finally {
-        // Resolved once the reader has let go of the fd, which is closed below.
-        await reader.cancel().catch(() => {});
-      }
-    } else {
-      const size = ref.size;
-      // Two buffers: one being written while the other is read into.
-      const len = Math.min(CHUNK, Math.max(size, 1));
-      const bufs = [new Uint8Array(len), new Uint8Array(len)];
-      for (let pos = 0, k = 0; pos < size; k++) {
-        const buf = bufs[k & 1];
-        const n = await call<number>((cb) => read(fd, buf, 0, Math.min(buf.length, size - pos), pos, cb));
-        await writing;
-        if (!t.alive()) return;
-        if (n === 0) throw new ClipError("PROTOCOL", `${ref.path} ended after ${pos} of its ${size} bytes (did it shrink while it was read?)`);
-        pos += n;
-        write(buf.subarray(0, n));
-      }
+    const size = ref.size;
+    // Two buffers: one being written while the other is read into.
+    const len = Math.min(CHUNK, Math.max(size, 1));
+    const bufs = [new Uint8Array(len), new Uint8Array(len)];
+    for (let pos = 0, k = 0; pos < size; k++) {
+      const buf = bufs[k & 1];
+      const n = await call<number>((cb) => read(fd, buf, 0, Math.min(buf.length, size - pos), pos, cb));
+      await writing;
+      if (!t.alive()) return;
+      if (n === 0) throw new ClipError("PROTOCOL", `${ref.path} ended after ${pos} of its ${size} bytes (did it shrink while it was read?)`);
+      pos += n;
+      write(buf.subarray(0, n));
     }
     await writing;
     if (!t.alive() || !t.finish()) return;

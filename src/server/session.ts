@@ -256,7 +256,6 @@ export class Session implements StreamOwner {
         fail: (err) => {
           if (alive()) this.failUpload(up, f, err);
         },
-        aborted: up.aborted,
       });
     } else if (upload && !this.feed(upload, f)) return; // the value's first bytes (all of it, for a small one) go in before the handler runs
     this.run(f.id, handler, f.meta, upload);

@@ -37,14 +37,6 @@ export class Upload {
     return this.done;
   }
 
-  /** Settles when the value will not arrive whole (cancelled, refused, the connection gone); never, once it did. */
-  get aborted(): Promise<void> {
-    return this.done.then(
-      () => new Promise<void>(() => {}),
-      () => {},
-    );
-  }
-
   /** Reads the value as it arrives (to pass it on while it streams in). */
   reader(): ValueSource {
     return this.stage.reader();
