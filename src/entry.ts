@@ -2,8 +2,11 @@
 // and for it starting up is most of the cost: here it goes straight to the
 // paste command without loading cac and the command table (main.ts). Any
 // other command line, or a paste with any other flag, is main.ts's,
-// unchanged: this only skips work, never decides.
+// unchanged: this only skips work, never decides. The paste command is
+// imported statically: a dynamic import costs more than loading it for
+// every command (each import() is a trip through the module loader).
 
+import { paste } from "./cli/clipboard.ts";
 import { ClipError } from "./protocol/errors.ts";
 
 /** `paste <0-9>` with at most one --server/-s; null for anything else. */
@@ -32,7 +35,7 @@ const fast = plainPaste(process.argv.slice(2));
 if (fast) {
   process.on("unhandledRejection", fail);
   try {
-    await (await import("./cli/clipboard.ts")).paste(fast.region, { server: fast.server });
+    await paste(fast.region, { server: fast.server });
   } catch (e) {
     fail(e);
   }

@@ -4,8 +4,9 @@
 import { type CopySource, FileSource } from "../client/client.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
+import { handoffWanted, namedToStdout } from "../value/handoff.ts";
 import { checkMediaType } from "../value/mediatype.ts";
-import { type ClientFlags, parseSize, timeoutFlag } from "./common.ts";
+import { type ClientFlags, openClient, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
 import { jsonLine, progress } from "./output.ts";
@@ -86,7 +87,17 @@ export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unkn
     const { pasteToTerminal } = await import("../desktop/osc52.ts");
     return pasteToTerminal(async () => (await ctx.client()).pasteStream(r, at), `region ${r}`, { max });
   }
-  await ctx.value(await (await ctx.client()).pasteStream(r, at), `paste ${r}:`);
+  const c = await ctx.client();
+  // To the CLI's own stdout a value the server keeps in a file may come by path and be copied there
+  // with sendfile (value/handoff.ts); a sealed one is read as bytes instead, to be opened on the way.
+  if (ctx.stdout === true && c.address.kind === "unix" && handoffWanted()) {
+    const m = await c.pasteByPath(r, at);
+    if (m.meta.file === undefined) return ctx.value(m, `paste ${r}:`);
+    m.done();
+    if (await namedToStdout(m.meta)) return;
+    // That file is gone (a newer value replaced it), or sealed: the bytes, as they are now.
+  }
+  await ctx.value(await c.pasteStream(r, at), `paste ${r}:`);
 }
 
 export async function history(ctx: Ctx, region: unknown, flags: { json?: boolean }): Promise<void> {
@@ -94,9 +105,9 @@ export async function history(ctx: Ctx, region: unknown, flags: { json?: boolean
   await ctx.write(flags.json ? jsonLine(rows) : historyTable(rows, ctx.interactive));
 }
 
-/** `clip paste R` as src/entry.ts's fast path calls it when quickpaste.ts cannot: one connection, one paste. */
+/** `clip paste R` as src/entry.ts's fast path calls it: one connection, one paste, nothing loaded on the way. */
 export async function paste(region: unknown, flags: ClientFlags): Promise<void> {
-  const ctx = cliContext(flags);
+  const ctx = cliContext(flags, openClient);
   try {
     await pasteRegion(ctx, region);
   } finally {

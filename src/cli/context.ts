@@ -23,6 +23,8 @@ export interface Ctx {
   write(data: string | Uint8Array): Promise<void>;
   /** A stored value, streamed, then released: byte for byte to stdout for the CLI; shown as text when it is text, in the shell. */
   value(m: Message & { done?(): void }, label: string): Promise<void>;
+  /** Values go byte for byte to this process's stdout (the CLI): one the server hands over by path may be copied there directly. */
+  readonly stdout?: boolean;
   /**
    * The shell's streams (wait --follow, kv watch) outlive their command:
    * `start` sets the stream up (the command fails if it throws), then its
@@ -42,12 +44,15 @@ export interface Session {
   quit(): void;
 }
 
-/** The CLI's context: one connection for the command, opened on first use; `close` ends it. */
-export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }): Ctx & { close(): void } {
+/**
+ * The CLI's context: one connection for the command, opened on first use; `close` ends it.
+ * `connect` opens it (default: common.ts's openClient, loaded then; `clip paste` passes it in, loaded already).
+ */
+export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }, connect?: (flags: ClientFlags) => Promise<Client>): Ctx & { close(): void } {
   let conn: Promise<Client> | undefined;
   let open: Client | undefined;
   let kv: Promise<Kv> | undefined;
-  const client = () => (conn ??= import("./common.ts").then((m) => m.openClient(flags)).then((c) => (open = c)));
+  const client = () => (conn ??= (connect ? connect(flags) : import("./common.ts").then((m) => m.openClient(flags))).then((c) => (open = c)));
   return {
     // Asked only by the commands that print tables: node:tty is not free to load.
     get interactive() {
@@ -61,6 +66,7 @@ export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unkn
       })),
     write: out,
     value: bodyToStdout,
+    stdout: true,
     close: () => open?.close(),
   };
 }

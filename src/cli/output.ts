@@ -80,6 +80,15 @@ export const jsonLine = (v: unknown): string => `${JSON.stringify(v)}\n`;
 
 /** Streams a message's body to stdout with backpressure (progress at a terminal), then releases it. */
 export async function bodyToStdout(m: Message & { done?(): void }, label: string): Promise<void> {
+  if (m.whole !== undefined) {
+    // A small value came whole in its reply: one write, no stream (what `clip paste` in a loop pays for).
+    try {
+      await Bun.write(Bun.stdout, m.whole);
+    } finally {
+      m.done?.();
+    }
+    return;
+  }
   const size = typeof m.meta.size === "number" ? m.meta.size : undefined;
   const bar = progress(label);
   const w = Bun.stdout.writer({ highWaterMark: 1 << 20 });

@@ -182,6 +182,17 @@ export class Client implements Link {
     return openReply(this.sealing, { region: r }, await this.current.request("paste", { r, ...at }));
   }
 
+  /**
+   * pasteStream, but a value the server keeps in a file may be answered with
+   * that file named instead (`meta.file`; same machine only: value/handoff.ts
+   * opens it and checks it). Anything else comes as pasteStream gives it.
+   */
+  async pasteByPath(region: number, at: ReadOptions = {}): Promise<Message & { done(): void }> {
+    const r = parseRegion(region);
+    const m = await this.current.request("paste", { r, ...at, file: true });
+    return m.meta.file !== undefined ? m : openReply(this.sealing, { region: r }, m);
+  }
+
   /** The region's values, newest first: the current one, then those history keeps (deletes and expiries as rows). */
   async history(region: number): Promise<HistoryRow[]> {
     const r = await this.current.callValue("history", { r: parseRegion(region) });

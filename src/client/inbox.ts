@@ -6,7 +6,7 @@
 import type { ClipError } from "../protocol/errors.ts";
 
 export type Item =
-  | { t: "head"; type: number; meta: Record<string, unknown>; payload: Uint8Array; fin: boolean }
+  | { t: "head"; type: number; meta: Record<string, unknown>; payload: Uint8Array; fin: boolean; raw?: Uint8Array }
   | { t: "data"; payload: Uint8Array; fin: boolean }
   | { t: "err"; err: ClipError };
 

@@ -9,9 +9,10 @@
 import { type Address, clientAddress, formatAddress, parseAddress } from "../net/address.ts";
 import type { Conn, ConnHandler } from "../net/conn.ts";
 import { dial } from "../net/dial.ts";
-import { ClipError, asClipError } from "../protocol/errors.ts";
+import { ClipError, asClipError, isClipError } from "../protocol/errors.ts";
 import { COPY_BELOW, FrameDecoder, FrameType, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
 import type { PeerKind, WelcomeMeta } from "../protocol/messages.ts";
+import { describeFile, handoffWanted, mayGoByPath } from "../value/handoff.ts";
 import { sendValue } from "../value/send.ts";
 import { collect } from "../value/sink.ts";
 import type { ValueSource } from "../value/source.ts";
@@ -46,6 +47,12 @@ export interface Message {
   type: number;
   meta: Record<string, unknown>;
   body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole value, when it came in the message's own frame (a small one):
+   * the same bytes as `body`, without iterating it (read one or the other).
+   * Possibly a view of the socket's chunk, as body's pieces are.
+   */
+  whole?: Uint8Array;
 }
 
 export interface UploadOptions {
@@ -59,7 +66,7 @@ const LOW_WATER = 4 << 20;
 
 export class Mux {
   private conn!: Conn;
-  private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
+  private readonly decoder: FrameDecoder;
   private nextId = 1;
   private readonly streams = new Map<number, Inbox>();
   private buffered = 0;
@@ -69,12 +76,19 @@ export class Mux {
   welcome!: WelcomeMeta;
   private greeting!: Promise<WelcomeMeta>;
 
-  private constructor(readonly address: Address) {}
+  private constructor(
+    readonly address: Address,
+    peer: boolean,
+  ) {
+    // DATA as views of the socket chunks: no 1 MiB copy per frame. A server's link to its parent keeps
+    // each event's frame, to relay it to its own children as it came.
+    this.decoder = new FrameDecoder(MAX_FRAME, { streamData: true, eventFrames: peer });
+  }
 
   /** Dials and says hello (and proves the token over TCP). */
   static async open(opts: ConnectOptions = {}): Promise<Mux> {
     const addr = typeof opts.server === "object" ? opts.server : opts.server ? parseAddress(opts.server) : clientAddress();
-    const m = new Mux(addr);
+    const m = new Mux(addr, opts.kind === "peer");
     const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { ca: Bun.file(opts.tls.ca) } : undefined;
     const timeoutMs = opts.timeoutMs ?? 10_000;
     m.conn = await dial(addr, () => m.handler(), { tls, timeoutMs });
@@ -84,7 +98,7 @@ export class Mux {
 
   /** Over a Conn made elsewhere (an in-memory pair in tests). */
   static async over(conn: Conn & { handler: ConnHandler | null }, address: Address, opts: ConnectOptions = {}): Promise<Mux> {
-    const m = new Mux(address);
+    const m = new Mux(address, opts.kind === "peer");
     m.conn = conn;
     conn.handler = m.handler();
     await m.start(opts, opts.timeoutMs ?? 10_000);
@@ -175,7 +189,7 @@ export class Mux {
     switch (f.type) {
       case FrameType.RES:
       case FrameType.EVT:
-        inbox.push({ t: "head", type: f.type, meta: f.meta, payload: f.payload, fin: f.fin });
+        inbox.push({ t: "head", type: f.type, meta: f.meta, payload: f.payload, fin: f.fin, raw: f.raw });
         break;
       case FrameType.DATA:
         inbox.push({ t: "data", payload: f.payload, fin: f.fin });
@@ -231,7 +245,7 @@ export class Mux {
     const head = await inbox.next();
     if (head.t === "err") throw head.err;
     if (head.t !== "head") throw new ClipError("PROTOCOL", "value data before its message");
-    return { type: head.type, meta: head.meta, body: this.body(head, inbox) };
+    return { type: head.type, meta: head.meta, body: this.body(head, inbox), whole: head.fin ? head.payload : undefined };
   }
 
   private async *body(head: Head, inbox: Inbox): AsyncGenerator<Uint8Array> {
@@ -317,6 +331,12 @@ export class Mux {
     try {
       this.send(FrameType.REQ, id, { ...meta, op });
       const m = await this.message(inbox);
+      if (m.whole !== undefined) {
+        // Nothing more comes on this stream: it ends now, whether the body is read or not.
+        finished = true;
+        this.endStream(id, false);
+        signal?.removeEventListener("abort", onAbort);
+      }
       const self = this;
       return {
         ...m,
@@ -397,6 +417,10 @@ export class Mux {
    * bad name): sending stops at its answer. Resolves with the reply's meta.
    */
   async upload(op: string, meta: Record<string, unknown>, source: ValueSource, opts: UploadOptions = {}): Promise<Record<string, unknown>> {
+    if (!opts.signal && this.address.kind === "unix" && mayGoByPath(source)) {
+      const res = await this.uploadByPath(op, meta, source, opts);
+      if (res) return res;
+    }
     let stream: { id: number; inbox: Inbox };
     try {
       stream = this.openStream();
@@ -438,6 +462,28 @@ export class Mux {
     } finally {
       if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
       this.streams.delete(id);
+    }
+  }
+
+  /**
+   * A large local file named rather than sent, where the
+   * server takes that (its welcome says `handoff`): it reads it itself
+   * (value/handoff.ts). Null: send the bytes (the server could not open that
+   * very file: NOTFOUND).
+   */
+  private async uploadByPath(op: string, meta: Record<string, unknown>, source: ValueSource, opts: UploadOptions): Promise<Record<string, unknown> | null> {
+    if (!handoffWanted() || !(await this.ready() as WelcomeMeta & { handoff?: boolean }).handoff) return null;
+    const from = describeFile(source);
+    if (!from) return null;
+    try {
+      const res = await this.call(op, { ...meta, size: from.size, from });
+      opts.onProgress?.(from.size);
+      source.close();
+      return res;
+    } catch (e) {
+      if (isClipError(e, "NOTFOUND") && !this.closedError) return null;
+      source.close();
+      throw e;
     }
   }
 

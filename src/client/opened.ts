@@ -83,7 +83,8 @@ export async function openMessage<M extends Message>(load: LoadSealing, where: W
     for (const c of held) for (const p of opener.push(c)) ready.push(p);
     const meta: Record<string, unknown> = { ...m.meta, encrypted: opener.keyId };
     if (typeof m.meta.size === "number" && n >= KEY_NAMED) meta.size = sealing.openedSize(m.meta.size, first(held, KEY_NAMED));
-    return { ...m, meta, body: openedBody(sealing, opener, ready, it, ended) };
+    // `whole` (a small value's raw bytes, for one write to stdout) is the sealed form: gone, the body opens it.
+    return { ...m, meta, whole: undefined, body: openedBody(sealing, opener, ready, it, ended) };
   } catch (e) {
     if (!ended) await it.return?.();
     throw withRev(e, m.meta);

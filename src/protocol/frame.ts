@@ -44,6 +44,13 @@ export interface Frame {
   id: number;
   meta: Record<string, unknown>;
   payload: Uint8Array;
+  /**
+   * An event's whole frame as it arrived (EVT, with the decoder's
+   * `eventFrames`): a server relays its parent's events to its children as
+   * these bytes, with another stream id, instead of encoding them again. A
+   * copy, the consumer's to keep.
+   */
+  raw?: Uint8Array;
 }
 
 const encoder = new TextEncoder();
@@ -114,6 +121,8 @@ export interface DecoderOptions {
    * value. For consumers that treat DATA as a byte stream (session, client).
    */
   streamData?: boolean;
+  /** Keep a copy of each whole EVT frame in `raw` (a server's link to its parent). */
+  eventFrames?: boolean;
 }
 
 /**
@@ -127,6 +136,7 @@ export class FrameDecoder {
   private body: Uint8Array | null = null; // the frame being assembled (header included)
   private bodyLen = 0;
   private readonly streamData: boolean;
+  private readonly eventFrames: boolean;
   /** The DATA frame being handed out in pieces (streamData). */
   private streamId = 0;
   private streamLeft = 0;
@@ -137,6 +147,7 @@ export class FrameDecoder {
     opts: DecoderOptions = {},
   ) {
     this.streamData = opts.streamData === true;
+    this.eventFrames = opts.eventFrames === true;
   }
 
   /** Bytes held for an incomplete frame; useful to bound memory in tests. */
@@ -172,7 +183,7 @@ export class FrameDecoder {
         this.bodyLen += take;
         pos += take;
         if (this.bodyLen === this.body.length) {
-          frames.push(parseFrame(this.body));
+          frames.push(this.withRaw(parseFrame(this.body), this.body, 0, this.body.length));
           this.body = null;
           this.bodyLen = 0;
         }
@@ -182,7 +193,7 @@ export class FrameDecoder {
         // Fast path: the whole frame may sit in this chunk; parse it in place.
         const total = this.checkedLength(chunk, pos);
         if (chunk.length - pos >= total) {
-          frames.push(parseFrame(chunk, pos, total));
+          frames.push(this.withRaw(parseFrame(chunk, pos, total), chunk, pos, total));
           pos += total;
           continue;
         }
@@ -206,13 +217,19 @@ export class FrameDecoder {
         this.bodyLen = HEADER_SIZE;
         this.headLen = 0;
         if (total === HEADER_SIZE) {
-          frames.push(parseFrame(this.body));
+          frames.push(this.withRaw(parseFrame(this.body), this.body, 0, HEADER_SIZE));
           this.body = null;
           this.bodyLen = 0;
         }
       }
     }
     return frames;
+  }
+
+  /** With `eventFrames`, an EVT's bytes copied into `raw`. */
+  private withRaw(f: Frame, buf: Uint8Array, pos: number, total: number): Frame {
+    if (this.eventFrames && f.type === FrameType.EVT) f.raw = copyOut(buf, pos, total);
+    return f;
   }
 
   /** Validates a header at `buf[pos..]` and returns the whole frame's size. */
@@ -245,10 +262,12 @@ function copyOut(buf: Uint8Array, start: number, n: number): Uint8Array {
 }
 
 // Node's Buffer#latin1Slice reads a string straight out of any Uint8Array.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+// Looked up at the first frame: touching Buffer costs a command's start-up ~0.1 ms.
+let latin1Slice: ((this: Uint8Array, start: number, end: number) => string) | undefined | null = null;
 
 /** The meta text at buf[start..end]: ASCII (the usual case) without a view or a UTF-8 decoder. */
 function metaText(buf: Uint8Array, start: number, end: number): string {
+  if (latin1Slice === null) latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
   if (latin1Slice) {
     let ascii = true;
     for (let i = start; i < end; i++) {

@@ -36,6 +36,10 @@ export class Persist {
   private readonly clearRows: ReturnType<Database["prepare"]>;
   private readonly setDropped: ReturnType<Database["prepare"]>;
   private readonly setFact: ReturnType<Database["prepare"]>;
+  // Prepared once: db.transaction()'s wrapper cost ~9 µs of a ~70 µs commit (bench: one write per commit).
+  private readonly begin: ReturnType<Database["prepare"]>;
+  private readonly commit: ReturnType<Database["prepare"]>;
+  private readonly rollback: ReturnType<Database["prepare"]>;
   readonly blobDir: string;
   /** Entries applied and not yet committed (the newest per key). */
   private entries = new Map<string, Entry>();
@@ -63,6 +67,9 @@ export class Persist {
     this.clearRows = db.prepare("DELETE FROM history WHERE key = ?");
     this.setDropped = db.prepare("INSERT OR REPLACE INTO dropped (key, rev) VALUES (?, ?)");
     this.setFact = db.prepare("INSERT OR REPLACE INTO state (k, v) VALUES (?, ?)");
+    this.begin = db.prepare("BEGIN");
+    this.commit = db.prepare("COMMIT");
+    this.rollback = db.prepare("ROLLBACK");
     this.checkpointer = new Checkpointer(db, `${dir}/state.db`);
   }
 
@@ -184,7 +191,8 @@ export class Persist {
     const waiters = this.waiters;
     this.waiters = [];
     try {
-      this.db.transaction(() => {
+      this.begin.run();
+      try {
         for (const e of this.entries.values()) this.upsert.run(e.key, e.ver.t, e.ver.n, e.rev, e.deleted ? 1 : 0, JSON.stringify(e.meta), ...valueColumns(e.value));
         for (const [key, rows] of this.rewritten) {
           this.clearRows.run(key);
@@ -198,7 +206,13 @@ export class Persist {
         }
         for (const [k, rev] of this.droppedMarks) this.setDropped.run(k, rev);
         for (const [k, v] of this.facts) this.setFact.run(k, v);
-      })();
+        this.commit.run();
+      } catch (e) {
+        try {
+          this.rollback.run();
+        } catch {}
+        throw e;
+      }
     } catch (e) {
       // Kept pending: the next commit tries again. Nobody is told these writes are safe.
       const err = new ClipError("INTERNAL", `cannot write to ${this.dir}/state.db: ${(e as Error).message}`, { cause: e });

@@ -16,6 +16,7 @@ import { clipboardHandlers } from "./handlers/clipboard.ts";
 import { groupHandlers } from "./handlers/groups.ts";
 import { handshakeHandlers } from "./handlers/handshake.ts";
 import { kvHandlers } from "./handlers/kv.ts";
+import { handoffStatus } from "./handoff.ts";
 import type { Logger } from "./log.ts";
 import type { Session } from "./session.ts";
 import { ClipNode, VERSION } from "./node.ts";
@@ -64,6 +65,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const node = new ClipNode({ name: opts.name, dataDir: opts.dataDir, maxSize: opts.maxSize, history: opts.history ?? DEFAULT_HISTORY, token: opts.token, insecure: opts.insecure, log: opts.log });
   for (const handlers of [handshakeHandlers, clipboardHandlers, chatHandlers, groupHandlers, kvHandlers, appsHandlers]) node.use(handlers(node));
   const metrics = opts.http?.length ? countOn(node) : undefined;
+  node.statusSources.push(handoffStatus);
   const listeners: Listener[] = [];
   const addresses: Address[] = [];
   let stopped = false;

@@ -15,6 +15,7 @@ import type { PeerKind } from "../protocol/messages.ts";
 import type { ValueSource } from "../value/source.ts";
 import type { Logger } from "./log.ts";
 import { SESSION_LIMITS } from "./limits.ts";
+import { handoffOn, takeFile } from "./handoff.ts";
 import { admitFileSend } from "./pressure.ts";
 import { Request, type RequestOptions, type RequestTimer, type StreamOwner } from "./request.ts";
 import { Upload } from "./upload.ts";
@@ -74,6 +75,8 @@ export interface OpenWatch {
   fail(err: ClipError): void;
 }
 
+const EMPTY_BYTES = new Uint8Array(0);
+
 /** Requests open in this process, all sessions together (see maxOpenTotal). */
 let openTotal = 0;
 
@@ -106,6 +109,8 @@ export class Session implements StreamOwner {
   pendingFiles = 0;
   private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
   private readonly uploads = new Map<number, Upload>();
+  /** Uploads the server reads from a file the client named (handoff.ts): no DATA may come for them. */
+  private readonly byPath = new WeakSet<Upload>();
   /** Streams whose remaining DATA frames we drop (a refused or failed upload). */
   private readonly discarding = new Set<number>();
   private readonly open = new Map<number, Request<Session>>();
@@ -235,6 +240,10 @@ export class Session implements StreamOwner {
       // The handshake is exempt: it is short, one per connection, and bounded by the connection limit.
       if (openTotal >= SESSION_LIMITS.maxOpenTotal && !handler.preAuth) throw new ClipError("BUSY", `the server holds ${SESSION_LIMITS.maxOpenTotal} requests open; try again later`);
       handler.check?.(f.meta, this);
+      if (f.meta.from !== undefined) {
+        if (handler.value !== "required" || !f.fin || f.payload.length > 0) throw new ClipError("PROTOCOL", "`from` names a request's whole value: no bytes may come with it");
+        if (this.transport !== "unix" || !handoffOn()) throw new ClipError("NOTFOUND", "values are taken by path only over this server's unix socket; send the bytes");
+      }
       if (handler.value === "required") {
         if (this.uploads.size >= SESSION_LIMITS.maxUploads) throw new ClipError("BUSY", `more than ${SESSION_LIMITS.maxUploads} uploads at once on one connection`);
         const size = f.meta.size;
@@ -246,13 +255,29 @@ export class Session implements StreamOwner {
       this.sendError(f.id, asClipError(e));
       return;
     }
-    // The value's first bytes (all of it, for a small one) go in before the handler runs.
-    if (upload && !this.feed(upload, f)) return;
+    if (upload && f.meta.from !== undefined) {
+      // Read from the file the client named, as if its bytes were arriving.
+      const up = upload;
+      this.byPath.add(up);
+      const alive = () => this.uploads.get(f.id) === up;
+      takeFile(f.meta.from, {
+        stage: up.stage,
+        alive,
+        finish: () => alive() && this.feed(up, { ...f, payload: EMPTY_BYTES, fin: true }),
+        fail: (err) => {
+          if (alive()) this.failUpload(up, f, err);
+        },
+      });
+    } else if (upload && !this.feed(upload, f)) return; // the value's first bytes (all of it, for a small one) go in before the handler runs
     this.run(f.id, handler, f.meta, upload);
   }
 
   private uploadData(f: Frame): void {
     const up = this.uploads.get(f.id);
+    if (up && this.byPath.has(up)) {
+      this.failUpload(up, f, new ClipError("PROTOCOL", `data for stream ${f.id}, whose value is read from a file`));
+      return;
+    }
     if (!up) {
       if (this.discarding.has(f.id)) {
         if (f.fin) this.discarding.delete(f.id);
@@ -275,16 +300,19 @@ export class Session implements StreamOwner {
       }
       return true;
     } catch (e) {
-      // Said at once, so the sender stops sending; the request ends here.
-      const err = asClipError(e);
-      this.uploads.delete(f.id);
-      up.fail(err);
-      if (!f.fin) this.discarding.add(f.id);
-      this.sendError(f.id, err);
-      const o = this.open.get(f.id);
-      if (o) this.drop(o);
-      return false;
+      return this.failUpload(up, f, asClipError(e));
     }
+  }
+
+  /** Ends an upload that failed; said at once, so the sender stops sending. The request ends here. */
+  private failUpload(up: Upload, f: Frame, err: ClipError): false {
+    this.uploads.delete(f.id);
+    up.fail(err);
+    if (!f.fin) this.discarding.add(f.id);
+    this.sendError(f.id, err);
+    const o = this.open.get(f.id);
+    if (o) this.drop(o);
+    return false;
   }
 
   /** @internal Ends a stream: the client cancelled it, the connection closed, or fail(). */

@@ -14,7 +14,7 @@
 // turn, an event queued for a child) holds one until it is done. The last
 // release unlinks the file.
 
-import { closeSync, openSync, readSync, renameSync, unlink, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, renameSync, unlink, unlinkSync, write as writeCb, writeSync } from "node:fs";
 import { sealedLength } from "../crypto/seal.ts";
 import { ClipError } from "../protocol/errors.ts";
 import type { ValueSource } from "../value/source.ts";
@@ -179,6 +179,8 @@ export class Stage {
   private value: Value | null = null;
   private failure: ClipError | null = null;
   private waiters: (() => void)[] = [];
+  /** A writeAsync() is on the thread pool: an abort leaves the file to it to close. */
+  private writing = false;
 
   /** The most bytes this value may hold (see valueLimit). */
   private readonly limit: number;
@@ -205,11 +207,41 @@ export class Stage {
     if (this.readers > 0) this.rfd ??= openSync(this.tmp, "r");
   }
 
-  write(chunk: Uint8Array): void {
-    if (this.state !== "open") throw new ClipError("INTERNAL", "write to a closed stage");
+  /** The size after `chunk`, checked against the limits. */
+  private grown(chunk: Uint8Array): number {
+    if (this.state !== "open") throw this.failure ?? new ClipError("INTERNAL", "write to a closed stage");
     const need = this.size + chunk.length;
     if (need > this.limit) throw tooBig(need, this.store.maxSize, this.sealed);
     if (this.expected !== undefined && need > this.expected) throw new ClipError("PROTOCOL", `value longer than the ${this.expected} bytes announced`);
+    return need;
+  }
+
+  /**
+   * write(), with a file stage's bytes written on the thread pool, so the
+   * next chunk can be read meanwhile (a value taken from a file or a pipe:
+   * server/handoff.ts). One call at a time; resolves once the bytes are in
+   * and counted. An abort meanwhile leaves the file to this write to close.
+   */
+  async writeAsync(chunk: Uint8Array): Promise<void> {
+    const need = this.grown(chunk);
+    if (this.fd === null) return this.write(chunk); // in memory, or about to spill: as write()
+    const fd = this.fd;
+    this.writing = true;
+    try {
+      for (let off = 0; off < chunk.length; ) {
+        off += await new Promise<number>((resolve, reject) => writeCb(fd, chunk, off, chunk.length - off, null, (e, n) => (e ? reject(e) : resolve(n))));
+      }
+    } finally {
+      this.writing = false;
+      if (this.state === "aborted") this.dropFile();
+    }
+    if (this.state !== "open") throw this.failure!;
+    this.size = need;
+    this.wake();
+  }
+
+  write(chunk: Uint8Array): void {
+    const need = this.grown(chunk);
     if (this.fd === null && this.store.dir !== null && need > INLINE_MAX) {
       // A sender that did not announce its size: move to a file past the inline size.
       this.toFile();
@@ -262,19 +294,24 @@ export class Stage {
     if (this.state !== "open") return;
     this.state = "aborted";
     this.failure = err;
-    if (this.fd !== null) {
-      try {
-        closeSync(this.fd);
-      } catch {}
-      this.fd = null;
-      stagedFiles--;
-      try {
-        unlinkSync(this.tmp!);
-      } catch {}
-    }
+    // A write on the thread pool still holds the fd: closing it now could hand its number to another file.
+    if (!this.writing) this.dropFile();
     this.buf = null;
     this.wake();
     this.closeReadFd();
+  }
+
+  /** Closes and removes an aborted stage's file. */
+  private dropFile(): void {
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch {}
+    this.fd = null;
+    stagedFiles--;
+    try {
+      unlinkSync(this.tmp!);
+    } catch {}
   }
 
   /** A source that reads the value as it arrives, and ends where it is committed (or fails where it is aborted). */

@@ -18,7 +18,7 @@
 
 import { ClipError } from "../protocol/errors.ts";
 import type { ClipNode } from "../server/node.ts";
-import type { Outgoing } from "../server/request.ts";
+import { type Outgoing, Preencoded } from "../server/request.ts";
 import type { Handler, RequestContext, Session } from "../server/session.ts";
 import type { Entry, WriteOp } from "../server/store.ts";
 import { Stage, type Value, markedSealed } from "../server/values.ts";
@@ -57,7 +57,7 @@ export interface TreeView {
 export class ChildLink {
   info: NodeInfo;
   /** Until `synced` is sent, later events wait here, their values opened (a newer write may unlink a file). */
-  private buffer: { ev: JoinEvent; value: ValueSource | null; size: number }[] | null = [];
+  private buffer: { ev: JoinEvent | Preencoded; value: ValueSource | null; size: number }[] | null = [];
   private bufferBytes = 0;
   private inflight = 0;
   private inflightBytes = 0;
@@ -77,7 +77,7 @@ export class ChildLink {
   }
 
   /** Queues an event (buffered while the child's snapshot is being sent). */
-  send(ev: JoinEvent, value: Outgoing = null): void {
+  send(ev: JoinEvent | Preencoded, value: Outgoing = null): void {
     if (this.dropped || this.ctx.cancelled) return;
     if (this.buffer) {
       const size = sizeOf(value);
@@ -98,7 +98,7 @@ export class ChildLink {
   }
 
   /** Sends now; a stored value is opened before this returns. */
-  emit(ev: JoinEvent, value: Outgoing): Promise<void> {
+  emit(ev: JoinEvent | Preencoded, value: Outgoing): Promise<void> {
     if (this.dropped || this.ctx.cancelled) {
       if (isValueSource(value)) value.close();
       return Promise.resolve();
@@ -181,6 +181,13 @@ function parseHave(raw: unknown): Set<string> {
 export class Downstream {
   readonly children = new Set<ChildLink>();
   private beat: ReturnType<typeof setInterval>;
+  /**
+   * The revision of the last write relayed (or numbering announced) to the
+   * children. A child relays its parent's write as it arrives and applies it
+   * once whole, so a beat must not say the store's revision: the children
+   * may hold a later one already.
+   */
+  private sentRev = 0;
 
   constructor(
     private readonly node: ClipNode,
@@ -194,7 +201,8 @@ export class Downstream {
       this.relayOp(rev, op, won ? op.value : null, won || again, via, again);
     });
     this.beat = setInterval(() => {
-      for (const c of this.children) c.send({ t: "beat", rev: node.store.rev });
+      const rev = Math.max(node.store.rev, this.sentRev);
+      for (const c of this.children) c.send({ t: "beat", rev });
     }, BEAT_MS);
   }
 
@@ -205,8 +213,15 @@ export class Downstream {
    * it came up through (`via`) holds its bytes, and so does every child when
    * `heldByAll` (a version we held already: synced children mirror us).
    */
-  relayOp(rev: number, op: WriteOp, value: Value | Stage | null, has: boolean, via: object | null, heldByAll: boolean): void {
+  relayOp(rev: number, op: WriteOp, value: Value | Stage | null, has: boolean, via: object | null, heldByAll: boolean, raw?: Uint8Array): void {
+    this.sentRev = rev;
+    // The parent's event, value and all, goes on to each child as it came: the same bytes, another stream id.
+    const asIs = raw && !heldByAll && via === null && !(value instanceof Stage) ? new Preencoded(raw) : null;
     for (const c of this.children) {
+      if (asIs) {
+        c.send(asIs, null);
+        continue;
+      }
       const held = has && (heldByAll || c === via);
       const ev: JoinEvent = { t: "op", rev, op: { ...opToMeta(op), has: has && !held }, ...(held ? { held: true } : {}) };
       if (held || !has || !value) c.send(ev, null);
@@ -225,6 +240,7 @@ export class Downstream {
 
   /** Sends an event to every child, in order with the writes. */
   broadcast(ev: JoinEvent, value: Outgoing = null): void {
+    if (ev.t === "reseq") this.sentRev = ev.rev;
     for (const c of this.children) c.send(ev, value);
   }
 

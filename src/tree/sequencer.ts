@@ -111,6 +111,7 @@ export class TreeSequencer implements Sequencer {
    * we staged for it (null if we have nothing pending: it was not ours).
    */
   takePending(ver: Write["op"]["ver"], rev?: number): Pending | null {
+    if (this.pending.size === 0) return null; // most writes were made elsewhere: no key to build
     const k = verKey(ver);
     const p = this.pending.get(k);
     if (!p) return null;
@@ -121,7 +122,7 @@ export class TreeSequencer implements Sequencer {
 
   /** The pending write with version `ver`, left in place. */
   peekPending(ver: Write["op"]["ver"]): Pending | null {
-    return this.pending.get(verKey(ver)) ?? null;
+    return this.pending.size === 0 ? null : (this.pending.get(verKey(ver)) ?? null);
   }
 
   private async forward(up: Mux, w: Write): Promise<number> {

@@ -207,7 +207,7 @@ export class Upstream {
       }
       try {
         this.lastActivity = Date.now();
-        return this.opNow(ev, head.payload);
+        return this.opNow(ev, head.payload, head.raw);
       } catch (e) {
         tapError = asClipError(e);
         mux.close();
@@ -404,7 +404,7 @@ export class Upstream {
    * caller checked its revision). False leaves it to the loop: a held write
    * whose value we are still receiving ourselves.
    */
-  private opNow(ev: Record<string, unknown>, payload: Uint8Array): boolean {
+  private opNow(ev: Record<string, unknown>, payload: Uint8Array, raw: Uint8Array | undefined): boolean {
     const rev = ev.rev as number;
     const m = parseOpMeta(ev.op);
     if (ev.held === true) {
@@ -416,7 +416,8 @@ export class Upstream {
     }
     let value: Value | null = null;
     if (m.has) {
-      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : undefined, { sealed: markedSealed(m.meta) });
+      // The value is whole in this frame: its size is known even when the parent did not say it (small events do not).
+      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : payload.length, { sealed: markedSealed(m.meta) });
       try {
         stage.write(payload);
         value = stage.commit();
@@ -428,7 +429,7 @@ export class Upstream {
     }
     const mine = this.seqr.takePending(m.ver);
     if (mine?.owned) mine.value.then((v) => this.node.release(v), () => {});
-    this.down.relayOp(rev, metaToOp(m, null), value, m.has, null, false);
+    this.down.relayOp(rev, metaToOp(m, null), value, m.has, null, false, raw);
     this.node.applyOrdered(metaToOp(m, value), rev);
     if (rev > this.parentRev) this.parentRev = rev;
     return true;

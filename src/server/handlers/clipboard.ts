@@ -6,6 +6,7 @@ import { MAX_TTL_MS, REGIONS, type RegionInfo, optRevision, parseRegion } from "
 import { checkMediaType } from "../../value/mediatype.ts";
 import { historyRows, pick, preview, valueInfo } from "../describe.ts";
 import { follow as followEntries } from "../follow.ts";
+import { replyValue } from "../handoff.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, RequestContext } from "../session.ts";
 import type { Entry } from "../store.ts";
@@ -89,7 +90,7 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
       async run(ctx) {
         const r = parseRegion(ctx.meta.r);
         const e = pick(store, regionKey(r), { rev: optRevision(ctx.meta, "rev"), back: optRevision(ctx.meta, "back") });
-        await ctx.reply(regionMeta(node, r, e), e?.value ?? null);
+        await replyValue(ctx, regionMeta(node, r, e), e?.value ?? null);
         return undefined;
       },
     },

@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from "../../protocol/frame.ts";
 import type { PeerKind, WelcomeMeta } from "../../protocol/messages.ts";
 import { clientProof, nonce, sameHex, serverProof } from "../../protocol/proof.ts";
 import { checkTokenGuess } from "../auth.ts";
+import { handoffOn } from "../handoff.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler } from "../session.ts";
 
@@ -35,7 +36,10 @@ export function handshakeHandlers(node: ClipNode): Record<string, Handler> {
         }
         session.admin = session.transport !== "tcp" || !!node.opts.insecure;
         session.ready();
-        return { v: PROTOCOL_VERSION, server: node.name, id: node.id, auth: "none", admin: session.admin };
+        const welcome: WelcomeMeta & { handoff?: true } = { v: PROTOCOL_VERSION, server: node.name, id: node.id, auth: "none", admin: session.admin };
+        // A local client may name files instead of sending their bytes (handoff.ts).
+        if (session.transport === "unix" && handoffOn()) welcome.handoff = true;
+        return welcome;
       },
     },
     auth: {
