@@ -103,7 +103,12 @@ export class Kv {
   ) {}
 
   /** The connection, with the secret proved on it (again, after a reconnect). */
-  private async conn(revive = false): Promise<Mux> {
+  private conn(revive = false): Mux | Promise<Mux> {
+    if (!revive && this.link.mux === this.provedOn) return this.provedOn; // the usual case: no promise
+    return this.prove(revive);
+  }
+
+  private async prove(revive: boolean): Promise<Mux> {
     const m = revive ? await this.link.revive() : this.link.mux;
     if (m !== this.provedOn) {
       await m.call("kv.auth", { group: this.group, secret: this.secret });
@@ -133,8 +138,8 @@ export class Kv {
   }
 
   /** The value of `key` (`rev` or `back` for an earlier one); a missing key rejects with ClipError("NOTFOUND"). */
-  async get(key: string, at: ReadOptions = {}): Promise<Uint8Array> {
-    const { meta, bytes } = await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at });
+  async get(key: string, at?: ReadOptions): Promise<Uint8Array> {
+    const { meta, bytes } = await (await this.conn()).callValue("kv.get", at ? { group: this.group, key: checkKey(key), ...at } : { group: this.group, key: checkKey(key) });
     return openWhole(this.sealing, { group: this.group, key }, meta, bytes);
   }
 
@@ -179,7 +184,7 @@ export class Kv {
    */
   watch(what: string | { prefix: string }, opts: WatchOptions = {}): KvWatch {
     const target = typeof what === "string" ? { key: checkKey(what) } : { prefix: what.prefix === "" ? "" : checkKey(what.prefix) };
-    return new KvWatch((revive) => this.conn(revive), this.group, target, opts, this.sealing);
+    return new KvWatch(async (revive) => this.conn(revive), this.group, target, opts, this.sealing);
   }
 }
 

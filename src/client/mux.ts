@@ -10,10 +10,10 @@ import { type Address, clientAddress, formatAddress, parseAddress } from "../net
 import type { Conn, ConnHandler } from "../net/conn.ts";
 import { dial } from "../net/dial.ts";
 import { ClipError, asClipError, isClipError } from "../protocol/errors.ts";
-import { COPY_BELOW, FrameDecoder, FrameType, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
+import { COPY_BELOW, FrameDecoder, FrameType, MAX_CHUNK, MAX_FRAME, PROTOCOL_VERSION, encodeFrame, type Frame } from "../protocol/frame.ts";
 import type { PeerKind, WelcomeMeta } from "../protocol/messages.ts";
 import { describeFile, handoffWanted, mayGoByPath } from "../value/handoff.ts";
-import { sendValue } from "../value/send.ts";
+import { SEND_ROOM, sendValue } from "../value/send.ts";
 import { collect } from "../value/sink.ts";
 import type { ValueSource } from "../value/source.ts";
 import { Inbox, type Item } from "./inbox.ts";
@@ -421,6 +421,10 @@ export class Mux {
       const res = await this.uploadByPath(op, meta, source, opts);
       if (res) return res;
     }
+    if (!opts.signal && source.bytes && source.bytes.length <= MAX_CHUNK && this.conn.queued <= SEND_ROOM) {
+      source.close();
+      return this.uploadWhole(op, meta, source.bytes, opts);
+    }
     let stream: { id: number; inbox: Inbox };
     try {
       stream = this.openStream();
@@ -462,6 +466,25 @@ export class Mux {
     } finally {
       if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
       this.streams.delete(id);
+    }
+  }
+
+  /**
+   * A value in memory that fits one frame (most kv puts): the request and its
+   * value leave in one frame now, and the answer is the reply, with none of
+   * a streamed upload's machinery (nothing to stop part way).
+   */
+  private async uploadWhole(op: string, meta: Record<string, unknown>, bytes: Uint8Array, opts: UploadOptions): Promise<Record<string, unknown>> {
+    const { id, inbox } = this.openStream();
+    try {
+      this.send(FrameType.REQ, id, { ...meta, op, size: bytes.length }, bytes);
+      opts.onProgress?.(bytes.length);
+      const item = await inbox.next();
+      if (item.t === "err") throw item.err;
+      if (item.t !== "head") throw new ClipError("PROTOCOL", "unexpected reply to an upload");
+      return item.meta;
+    } finally {
+      this.endStream(id, false);
     }
   }
 

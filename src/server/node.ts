@@ -267,9 +267,30 @@ export class ClipNode implements SessionHost {
     });
   }
 
-  /** A root's submit: wait for the value, then order and apply it here. */
-  async applyLocal(w: Write): Promise<number> {
-    if (w.upload) w.op.value = await w.upload.whole();
+  /**
+   * A root's submit: wait for the value, then order and apply it here. A
+   * value already whole (most: it fits its request's one frame) is applied
+   * in this same turn, with no await.
+   */
+  applyLocal(w: Write): Promise<number> {
+    if (w.upload) {
+      const value = w.upload.take();
+      if (!value) {
+        return w.upload.whole().then((v) => {
+          w.op.value = v;
+          return this.applyWhole(w);
+        });
+      }
+      w.op.value = value;
+    }
+    try {
+      return Promise.resolve(this.applyWhole(w));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private applyWhole(w: Write): number {
     this.prepare(w);
     return this.order(w);
   }

@@ -9,7 +9,7 @@
 // it; a write that loses still takes its revision (every server counts the
 // same), it just changes nothing.
 //
-// History: each entry keeps up to `historyMax` earlier rows, newest first
+// History: each entry keeps up to `historyMax` earlier rows, shown newest first
 // (values, and deletes and expiries as rows without one). A row pushed out is
 // "dropped": dropped.get(key) is the newest revision gone from that key's
 // history, which is how a watch resuming from a revision knows whether it
@@ -105,7 +105,8 @@ export class State {
 
   /** Earlier rows of `key`, newest first (the current entry not included). */
   historyOf(key: string): readonly Entry[] {
-    return this.history.get(key) ?? NONE;
+    const rows = this.history.get(key);
+    return rows ? rows.slice().reverse() : NONE;
   }
 
   /** The newest revision pushed out of `key`'s history (0: none). */
@@ -118,7 +119,8 @@ export class State {
    * orders). Returns what changed, for the disk and the watchers.
    */
   apply(op: WriteOp, rev: number): Applied {
-    const out: Applied = { changes: [], restamped: [], historyAdded: [], historyDropped: [], released: [] };
+    // Most writes change one entry and fill only some lists: the others stay the shared empty one.
+    const out: Applied = { changes: [], restamped: NO, historyAdded: NO, historyDropped: NO, released: NO };
     this.rev = rev;
     const prev = this.entries.get(op.key);
     const order = prev ? compareVersions(op.ver, prev.ver) : 1;
@@ -129,9 +131,9 @@ export class State {
       // The very write we hold, ordered again (a merge sent it up): it takes the new numbering.
       if (order === 0 && prev && prev.rev !== rev && allowed) {
         prev.rev = rev;
-        out.restamped.push(prev);
+        out.restamped = add(out.restamped, prev);
       }
-      if (op.value && op.value !== prev?.value) out.released.push(op.value);
+      if (op.value && op.value !== prev?.value) out.released = add(out.released, op.value);
     }
     if (op.clear !== undefined) {
       for (const e of [...this.entries.values()]) {
@@ -149,21 +151,21 @@ export class State {
     if (!prev) return;
     if (this.historyMax === 0) {
       // Kept nowhere: dropped as it is replaced.
-      out.historyDropped.push(prev);
-      if (prev.value) out.released.push(prev.value);
-      this.noteDropped(prev);
+      this.drop(prev, out);
       return;
     }
+    // Kept oldest first: a write appends, and the oldest leaves from the front.
     let rows = this.history.get(entry.key);
     if (!rows) this.history.set(entry.key, (rows = []));
-    rows.unshift(prev);
-    out.historyAdded.push(prev);
-    while (rows.length > this.historyMax) {
-      const gone = rows.pop()!;
-      out.historyDropped.push(gone);
-      if (gone.value) out.released.push(gone.value);
-      this.noteDropped(gone);
-    }
+    rows.push(prev);
+    out.historyAdded = add(out.historyAdded, prev);
+    while (rows.length > this.historyMax) this.drop(rows.shift()!, out);
+  }
+
+  private drop(gone: Entry, out: Applied): void {
+    out.historyDropped = add(out.historyDropped, gone);
+    if (gone.value) out.released = add(out.released, gone.value);
+    this.noteDropped(gone);
   }
 
   private noteDropped(e: Entry): void {
@@ -178,9 +180,9 @@ export class State {
   }
 
   /** Sets a key's history rows (newest first) and dropped marker as stored or sent; returns the rows replaced. */
-  loadHistory(key: string, rows: Entry[], dropped: number): Entry[] {
-    const old = this.history.get(key) ?? [];
-    if (rows.length > 0) this.history.set(key, rows.slice(0, Math.max(0, this.historyMax)));
+  loadHistory(key: string, rows: Entry[], dropped: number): readonly Entry[] {
+    const old = this.historyOf(key);
+    if (rows.length > 0) this.history.set(key, rows.slice(0, Math.max(0, this.historyMax)).reverse());
     else this.history.delete(key);
     if (dropped > 0) this.dropped.set(key, dropped);
     else this.dropped.delete(key);
@@ -189,6 +191,15 @@ export class State {
 }
 
 const NONE: readonly Entry[] = Object.freeze([]);
+
+/** The empty list an Applied starts with, shared: add() replaces it at the first item. */
+const NO: never[] = Object.freeze([]) as unknown as never[];
+
+function add<T>(list: T[], x: T): T[] {
+  if (list === NO) return [x];
+  list.push(x);
+  return list;
+}
 
 function byKey(a: Entry, b: Entry): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;

@@ -10,21 +10,15 @@ import type { Stage, Value } from "./values.ts";
 
 export class Upload {
   private value: Value | null = null;
+  private failure: ClipError | null = null;
   private taken = false;
-  private readonly done: Promise<Value>;
-  private resolve!: (v: Value) => void;
-  private reject!: (e: ClipError) => void;
+  /** Made only when someone waits before the value is whole: most values arrive in the request's one frame. */
+  private waiting: { promise: Promise<Value>; resolve: (v: Value) => void; reject: (e: ClipError) => void } | null = null;
 
   constructor(
     readonly stage: Stage,
     private readonly release: (v: Value) => void,
-  ) {
-    this.done = new Promise((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
-    this.done.catch(() => {}); // a handler that never asked still must not see an unhandled rejection
-  }
+  ) {}
 
   /** The size the sender announced, if it did. */
   get size(): number | undefined {
@@ -34,7 +28,29 @@ export class Upload {
   /** The value, once it has arrived whole; the caller now holds its reference. Rejects if it never does. */
   whole(): Promise<Value> {
     this.taken = true;
-    return this.done;
+    if (this.value) return Promise.resolve(this.value);
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.waiting) {
+      let resolve!: (v: Value) => void;
+      let reject!: (e: ClipError) => void;
+      const promise = new Promise<Value>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.waiting = { promise, resolve, reject };
+    }
+    return this.waiting.promise;
+  }
+
+  /**
+   * The value now, if it is whole already (the caller then holds its
+   * reference), else null: a small value, whole in its request's frame, is
+   * taken with no promise.
+   */
+  take(): Value | null {
+    if (!this.value) return null;
+    this.taken = true;
+    return this.value;
   }
 
   /** Reads the value as it arrives (to pass it on while it streams in). */
@@ -46,21 +62,29 @@ export class Upload {
   finish(): void {
     try {
       this.value = this.stage.commit();
-      this.resolve(this.value);
+      this.waiting?.resolve(this.value);
     } catch (e) {
-      this.reject(e as ClipError);
+      this.settleFailure(e as ClipError);
     }
   }
 
   /** @internal The value will not arrive whole. */
   fail(err: ClipError): void {
     this.stage.abort(err);
-    this.reject(err);
+    this.settleFailure(err);
+  }
+
+  private settleFailure(err: ClipError): void {
+    if (this.value || this.failure) return;
+    this.failure = err;
+    this.waiting?.reject(err);
   }
 
   /** @internal The request is over: a value nobody took is let go. */
   settle(): void {
-    if (!this.taken && this.value) this.release(this.value);
-    this.value = null;
+    if (!this.taken && this.value) {
+      this.taken = true; // released once
+      this.release(this.value);
+    }
   }
 }

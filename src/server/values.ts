@@ -119,7 +119,8 @@ export class ValueStore {
 
   /** The first `n` bytes (previews, media type recognition). */
   head(v: Value, n: number): Uint8Array {
-    if (v.bytes) return v.bytes.subarray(0, Math.min(n, v.size));
+    // The value itself when it is short enough: a view of a fresh buffer costs more than the sniffing.
+    if (v.bytes) return n >= v.bytes.length ? v.bytes : v.bytes.subarray(0, n);
     const s = new StoredSource(v);
     try {
       const out = new Uint8Array(Math.min(n, v.size));

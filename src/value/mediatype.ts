@@ -40,14 +40,15 @@ export function sniff(head: Uint8Array, whole = head.length < SNIFF_BYTES): stri
   return isUtf8(head, !whole) ? TEXT : OCTETS;
 }
 
-const strict = new TextDecoder("utf-8", { fatal: true });
-
 function isUtf8(b: Uint8Array, cutAllowed: boolean): boolean {
   // Control bytes other than tab, newlines and form feed make it binary, as `file` says.
+  let ascii = true;
   for (let i = 0; i < b.length; i++) {
     const c = b[i];
     if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c && c !== 0x1b) return false;
+    if (c > 0x7f) ascii = false;
   }
+  if (ascii) return true; // most text: no decoder needed
   let end = b.length;
   if (cutAllowed) {
     // Drop a sequence cut in half at the end (at most 3 bytes of it).
@@ -58,8 +59,21 @@ function isUtf8(b: Uint8Array, cutAllowed: boolean): boolean {
       if (end - k < need) end = k;
     }
   }
+  return validUtf8(end === b.length ? b : b.subarray(0, end));
+}
+
+// node:buffer's isUtf8 checks without building a string; required at first use (an import costs every command's start).
+let nativeIsUtf8: ((b: Uint8Array) => boolean) | null = null;
+const strict = new TextDecoder("utf-8", { fatal: true });
+
+function validUtf8(b: Uint8Array): boolean {
+  nativeIsUtf8 ??= (require("node:buffer") as { isUtf8?: (b: Uint8Array) => boolean }).isUtf8 ?? decodes;
+  return nativeIsUtf8(b);
+}
+
+function decodes(b: Uint8Array): boolean {
   try {
-    strict.decode(b.subarray(0, end));
+    strict.decode(b);
     return true;
   } catch {
     return false;

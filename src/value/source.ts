@@ -16,6 +16,8 @@ export interface ValueSource {
   read(into: Uint8Array): number | Promise<number>;
   /** Lets go of what the source holds (an fd, a reference). Safe to call more than once. */
   close(): void;
+  /** The whole value, when the source is just bytes in memory (a small one then goes out in one frame, at once). */
+  readonly bytes?: Uint8Array;
 }
 
 /** Bytes in memory. */
@@ -23,6 +25,7 @@ export function bytesSource(bytes: Uint8Array): ValueSource {
   let pos = 0;
   return {
     size: bytes.length,
+    bytes,
     read(into) {
       const n = Math.min(into.length, bytes.length - pos);
       into.set(bytes.subarray(pos, pos + n));

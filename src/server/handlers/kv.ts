@@ -85,14 +85,13 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         checkKv(meta, s);
         checkWriteMeta(meta);
       },
-      async run({ meta, upload }) {
+      run({ meta, upload }) {
         // check (checkKv) has validated group and key and the membership.
         const group = meta.group as string;
         const key = meta.key as string;
         // The group may have gone while the value streamed in (the session is then closing).
         checkGroupLive(node, group);
-        const rev = await submitValue(node, kvKey(group, key), upload!, meta);
-        return { rev, size: upload!.stage.size };
+        return submitValue(node, kvKey(group, key), upload!, meta).then((rev) => ({ rev, size: upload!.stage.size }));
       },
     },
 
@@ -108,7 +107,8 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
         const key = ctx.meta.key as string;
         const e = pick(store, kvKey(group, key), { rev: optRevision(ctx.meta, "rev"), back: optRevision(ctx.meta, "back") });
         if (!e) throw keyNotFound(group, key);
-        return ctx.reply(keyInfo(node, group, e), e.value).then(() => undefined);
+        ctx.reply(keyInfo(node, group, e), e.value); // never rejects: a failed send ends the stream itself
+        return undefined;
       },
     },
 
