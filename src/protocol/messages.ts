@@ -61,6 +61,8 @@ export function checkKey(raw: unknown): string {
   if (typeof raw !== "string" || raw.length === 0) throw new ClipError("USAGE", "bad key: a key is 1 to 1024 bytes of UTF-8");
   // Lone surrogates cannot be UTF-8; TextEncoder would silently replace them.
   if (!raw.isWellFormed()) throw new ClipError("USAGE", "bad key: not valid UTF-8");
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most keys need no counting.
+  if (raw.length * 3 <= MAX_KEY_BYTES) return raw;
   const n = utf8.encode(raw).length;
   if (n > MAX_KEY_BYTES) throw new ClipError("USAGE", `bad key: ${n} bytes, the limit is ${MAX_KEY_BYTES}`);
   return raw;

@@ -14,7 +14,17 @@ import type { Store } from "./store.ts";
 /** What every listing and event says of a value. */
 export function valueInfo(store: Store, e: Entry | undefined): ValueInfo {
   if (!e) return { rev: 0, size: 0, at: 0, by: "", type: "" };
-  const info: ValueInfo = { rev: e.rev, size: e.value?.size ?? 0, at: Number(e.meta.at ?? 0), by: String(e.meta.by ?? ""), type: typeOf(store, e) };
+  return withValueInfo({} as ValueInfo, store, e);
+}
+
+/** Adds valueInfo's fields to `info`, after what it already has (which stays first in its JSON). */
+export function withValueInfo<T extends object>(base: T, store: Store, e: Entry): T & ValueInfo {
+  const info = base as T & ValueInfo;
+  info.rev = e.rev;
+  info.size = e.value?.size ?? 0;
+  info.at = Number(e.meta.at ?? 0);
+  info.by = String(e.meta.by ?? "");
+  info.type = typeOf(store, e);
   if (typeof e.meta.expires === "number" && !e.deleted) info.expires = new Date(e.meta.expires).toISOString();
   if (typeof e.meta.sealed === "string") info.encrypted = e.meta.sealed;
   return info;
@@ -71,6 +81,7 @@ export function historyRows(store: Store, key: string): HistoryRow[] {
  * current one. Not held, or a row without a value: NOTFOUND (exit 5).
  */
 export function pick(store: Store, key: string, at: { rev?: number; back?: number }): Entry | undefined {
+  if (at.rev === undefined && !at.back) return store.get(key);
   const name = describeKey(key);
   if (at.rev !== undefined) {
     const cur = store.getAny(key);

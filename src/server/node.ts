@@ -303,7 +303,8 @@ export class ClipNode implements SessionHost {
   private prepare(w: Write): void {
     const { op } = w;
     if (op.value && op.meta.type === undefined && (op.key.startsWith("r/") || op.key.startsWith("k/"))) {
-      op.meta = { ...op.meta, type: sniff(this.store.values.head(op.value, SNIFF_BYTES), op.value.size <= SNIFF_BYTES) };
+      // The op's meta is this write's own (writeMeta made it), so it is set in place.
+      op.meta.type = sniff(this.store.values.head(op.value, SNIFF_BYTES), op.value.size <= SNIFF_BYTES);
     }
   }
 

@@ -6,7 +6,7 @@
 
 import { ClipError } from "../../protocol/errors.ts";
 import { checkGroupName, checkKey, type KeyInfo, optRevision } from "../../protocol/messages.ts";
-import { eventOf, historyRows, pick, valueInfo } from "../describe.ts";
+import { eventOf, historyRows, pick, valueInfo, withValueInfo } from "../describe.ts";
 import { follow } from "../follow.ts";
 import type { ClipNode } from "../node.ts";
 import type { Handler, Session } from "../session.ts";
@@ -21,7 +21,7 @@ export const keyNotFound = (group: string, key: string) => new ClipError("NOTFOU
 
 /** One key as listings and events show it. */
 export function keyInfo(node: ClipNode, group: string, e: Entry): KeyInfo {
-  return { key: e.key.slice(keyPrefix(group).length), ...valueInfo(node.store, e) };
+  return withValueInfo({ key: e.key.slice(keyPrefix(group).length) }, node.store, e);
 }
 
 /** The group's keys under `prefix`, as `kv.list` (and `clip kv list --json`, and GET /v1/kv/G) shows them. */
