@@ -41,3 +41,4 @@ stop = true;
 await Promise.all(loops);
 console.log(Math.round(ops / elapsed));
 process.exit(0);
+export {};

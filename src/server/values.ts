@@ -343,6 +343,11 @@ export class Stage {
     return got;
   }
 
+  /** The bytes are in a file (large, with a disk), not in memory. */
+  get inFile(): boolean {
+    return this.buf === null;
+  }
+
   /** @internal Resolves when more bytes, the commit or the abort arrive. */
   more(): Promise<void> {
     return new Promise((wake) => this.waiters.push(wake));
@@ -390,6 +395,10 @@ class GrowingSource implements ValueSource {
     return this.stage.expected;
   }
 
+  get inFile(): boolean {
+    return this.stage.inFile;
+  }
+
   read(into: Uint8Array): number | Promise<number> {
     const s = this.stage;
     if (this.closed) return 0;
@@ -413,11 +422,13 @@ class GrowingSource implements ValueSource {
 /** Reads a whole value: bytes in memory, or a file through the shared fd. */
 class StoredSource implements ValueSource {
   readonly size: number;
+  readonly inFile: boolean;
   private fd: number | null = null;
   private pos = 0;
   constructor(private readonly value: Value) {
     this.size = value.size;
     const file = value.file;
+    this.inFile = file !== undefined;
     if (file === undefined) return;
     try {
       const shared = openFiles.get(file);

@@ -28,9 +28,10 @@ import { type JoinEvent, type NodeInfo, metaToOp, opToMeta, parseNodeInfo, parse
 
 /**
  * What may wait for one child (buffered during its snapshot, or queued and
- * unsent) before it is dropped: events, value bytes (beyond the one value in
- * flight, which streams with backpressure whatever its size), and values held
- * open as files (one descriptor each).
+ * unsent) before it is dropped: events, value bytes held in memory (beyond the
+ * one value in flight, which streams with backpressure whatever its size), and
+ * values held open as files (one descriptor each, and no memory: a run of large
+ * writes on a server with a disk queues files, not bytes).
  */
 export const QUEUE_BOUND = 4096;
 export const QUEUE_BYTES = 128 << 20;
@@ -80,7 +81,7 @@ export class ChildLink {
   send(ev: JoinEvent | Preencoded, value: Outgoing = null): void {
     if (this.dropped || this.ctx.cancelled) return;
     if (this.buffer) {
-      const size = sizeOf(value);
+      const size = memoryOf(value);
       if (this.buffer.length >= QUEUE_BOUND || this.bufferBytes + size > QUEUE_BYTES) {
         return this.drop(`more than ${QUEUE_BOUND} writes or ${QUEUE_BYTES >> 20} MiB arrived during its snapshot`);
       }
@@ -103,8 +104,8 @@ export class ChildLink {
       if (isValueSource(value)) value.close();
       return Promise.resolve();
     }
-    const size = sizeOf(value);
-    const file = !isValueSource(value) && value?.file !== undefined ? 1 : 0;
+    const size = memoryOf(value);
+    const file = inFile(value) ? 1 : 0;
     // A value in flight streams with backpressure whatever its size; only what queues behind it counts.
     if (this.inflight >= QUEUE_BOUND || (size > 0 && this.inflightBytes > 0 && this.inflightBytes + size > QUEUE_BYTES) || this.inflightFiles + file > QUEUE_FILES) {
       if (isValueSource(value)) value.close();
@@ -153,8 +154,14 @@ export class ChildLink {
   }
 }
 
-function sizeOf(v: Outgoing): number {
-  if (!v) return 0;
+function inFile(v: Outgoing): boolean {
+  if (!v) return false;
+  return isValueSource(v) ? v.inFile === true : v.file !== undefined;
+}
+
+/** The bytes a queued value keeps in memory (none for one in a file). */
+function memoryOf(v: Outgoing): number {
+  if (!v || inFile(v)) return 0;
   return isValueSource(v) ? (v.size ?? 0) : v.size;
 }
 

@@ -18,6 +18,8 @@ export interface ValueSource {
   close(): void;
   /** The whole value, when the source is just bytes in memory (a small one then goes out in one frame, at once). */
   readonly bytes?: Uint8Array;
+  /** Its bytes are in a file: holding the source open costs a descriptor, not memory (queues count it so). */
+  readonly inFile?: boolean;
 }
 
 /** Bytes in memory. */

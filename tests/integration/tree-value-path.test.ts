@@ -172,4 +172,23 @@ describe("tree value path", () => {
     await (await b.client()).copy(6, "after");
     await t.converged(6, (got) => new TextDecoder().decode(got) === "after");
   }, 120_000);
+
+  test("tree value path - large writes in a row on a root with a disk queue files for a slow child, not bytes: the child is not dropped", async () => {
+    await using t = new TreeFixture();
+    const root = await t.add({ name: "root" });
+    const child = await t.add({ name: "child", connect: ["root"] });
+    // Each value alone is under the 128 MiB a child's queue may hold in memory; three behind one another are not.
+    const values = [1, 2, 3].map((i) => randomBytes(80 * MiB, 40 + i));
+    const files = values.map((v, i) => {
+      const f = join(String(t.dir), `big${i}`);
+      writeFileSync(f, v);
+      return f;
+    });
+    // Copied at once, by path, on the root: all are applied there before the child has received the first.
+    const copies = await Promise.all(files.map((f, i) => root.run(["copy", String(5 + i), f])));
+    for (const c of copies) expect(c.stderr).toBe("");
+    for (let i = 0; i < 3; i++) await sameEverywhere(t, [root, child], 5 + i, values[i]);
+    expect(root.stderr()).not.toContain("child dropped");
+    expect(child.stderr()).not.toContain("dropped by");
+  }, 120_000);
 });
