@@ -2,6 +2,7 @@
 // the CLI and the shell alike (see context.ts).
 
 import { type CopySource, FileSource } from "../client/client.ts";
+import { stdinFile } from "../value/source.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
 import { handoffWanted, namedToStdout } from "../value/handoff.ts";
@@ -46,7 +47,7 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   };
   if (text !== undefined) return done(await (await ctx.client()).copy(r, text, opts));
   // node:fs costs ~1.5 ms of startup: only copy needs it, so paste never loads it.
-  const { fstatSync, statSync } = require("node:fs") as typeof import("node:fs");
+  const { statSync } = require("node:fs") as typeof import("node:fs");
   let source: CopySource;
   let total: number | undefined;
   if (file !== undefined) {
@@ -61,10 +62,10 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
     source = st.isFile() ? new FileSource(file, st.size) : Bun.file(file);
     total = st.isFile() ? st.size : undefined;
   } else {
-    // stdin redirected from a file has a size we can announce; a pipe does not.
-    const st = fstatSync(0);
-    source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
-    if (st.isFile()) total = st.size;
+    // stdin redirected from a file has a size we can announce (what is left of it); a pipe does not.
+    const file = stdinFile();
+    source = file ?? (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
+    total = file?.size;
   }
   const c = await ctx.client();
   const bar = progress(`copy ${r}:`);

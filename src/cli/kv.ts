@@ -1,8 +1,9 @@
 // kv put | get | del | list | watch: the keys of a group, for the CLI and
 // the shell alike (see context.ts).
 
-import { fstatSync } from "node:fs";
+import type { CopySource } from "../client/client.ts";
 import type { KvEvent } from "../client/kv.ts";
+import { stdinFile } from "../value/source.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkKey, keyEventJson, parseRevision } from "../protocol/messages.ts";
 import { readOptions, type WriteFlags, writeOptions } from "./clipboard.ts";
@@ -27,12 +28,11 @@ export async function put(ctx: Ctx, k: unknown, value: unknown, flags: WriteFlag
   const name = key(k);
   const opts = { ...writeOptions(flags), encrypt: await sealingKey(flags) }; // before a byte is read or sent
   const kv = await ctx.kv();
-  let source: string | Blob | AsyncIterable<Uint8Array>;
+  let source: CopySource;
   if (value !== undefined) source = String(value);
   else {
-    // stdin redirected from a file has a size we can announce; a pipe does not.
-    const st = fstatSync(0);
-    source = st.isFile() ? Bun.file("/dev/stdin") : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
+    // stdin redirected from a file has a size we can announce (what is left of it); a pipe does not.
+    source = stdinFile() ?? (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
   }
   const w = await kv.put(name, source, opts);
   if (flags.json) await ctx.write(jsonLine({ rev: w.rev, size: w.size }));

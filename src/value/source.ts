@@ -148,3 +148,22 @@ export function fill(source: ValueSource, into: Uint8Array, n = 0): Filled | Pro
   }
   return { n, ended: false };
 }
+
+/**
+ * stdin when it is a regular file (`< FILE`), read from where it stands: a
+ * shell's `read` before us may have taken its first line, and those bytes are
+ * not ours. The size left is announced when the offset can be known (Linux's
+ * /proc); elsewhere the file is read to its end with no size announced. Null
+ * when stdin is not a regular file (a pipe, a terminal: those stream).
+ */
+export function stdinFile(): FileSource | null {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const st = fs.fstatSync(0);
+  if (!st.isFile()) return null;
+  let pos: number | undefined;
+  try {
+    const m = /^pos:\s*([0-9]+)/m.exec(fs.readFileSync("/proc/self/fdinfo/0", "utf8"));
+    if (m) pos = Number(m[1]);
+  } catch {} // no /proc: size unknown
+  return new FileSource(0, pos === undefined ? undefined : Math.max(0, st.size - pos));
+}

@@ -132,6 +132,30 @@ describe("pipeline", () => {
   });
 });
 
+describe("stdin from a file", () => {
+  test("stdin from a file - what a shell's read took first is not stored: copy and kv put store the rest, its size announced", async () => {
+    await using s = await startServer();
+    const dir = s.socket.replace(/\/s\.sock$/, "");
+    const big = randomBytes(3 << 20, 7); // over 1 MiB: the path that names files
+    const file = `${dir}/input`;
+    await Bun.write(file, Buffer.concat([Buffer.from("first line\n"), big]));
+    const c = await connect(`unix:${s.socket}`);
+    const S = await c.groups.create("app");
+    for (const [what, cmd] of [
+      ["copy", `${BIN} copy 3 --server unix:${s.socket}`],
+      ["kv put", `CLIP_SECRET=${S} ${BIN} kv put k --group app --server unix:${s.socket}`],
+    ] as const) {
+      const sh = Bun.spawn(["sh", "-c", `(read first; ${cmd}) < ${file}`], { stdout: "pipe", stderr: "pipe" });
+      const [code, stderr] = [await sh.exited, await new Response(sh.stderr).text()];
+      expect({ what, code, stderr }).toEqual({ what, code: 0, stderr: "" });
+    }
+    expect(Buffer.from(await c.paste(3)).equals(big)).toBe(true);
+    const kv = await c.kv({ group: "app", secret: S });
+    expect(Buffer.from(await kv.get("k")).equals(big)).toBe(true);
+    c.close();
+  }, 60_000);
+});
+
 describe("output", () => {
   test("output - list previews text and says 'binary, 3.2 MB' otherwise; --json keeps exact sizes", async () => {
     await using s = await startServer({ memory: true });
