@@ -62,6 +62,13 @@ export function isValueFileOpen(file: string): boolean {
 export interface StageOptions {
   /** The writer marked the value sealed (meta.sealed): it may pass --max-size by the sealing overhead. */
   sealed?: boolean;
+  /**
+   * A write the tree has already ordered, coming from our parent: --max-size
+   * bounds what this server's own clients write, not the tree's order. A
+   * child with a smaller --max-size than its root refusing such a value
+   * would leave the tree and, re-joining, be sent it again, forever.
+   */
+  ordered?: boolean;
 }
 
 /**
@@ -73,6 +80,7 @@ export interface StageOptions {
  * gains 0.024 %, which bounds nothing that matters.
  */
 export function valueLimit(maxSize: number, opts: StageOptions = {}): number {
+  if (opts.ordered) return Number.MAX_SAFE_INTEGER;
   return opts.sealed ? sealedLength(maxSize) : maxSize;
 }
 
@@ -109,7 +117,7 @@ export class ValueStore {
    */
   stage(expected?: number, opts: StageOptions = {}): Stage {
     if (expected !== undefined && expected > valueLimit(this.maxSize, opts)) throw tooBig(expected, this.maxSize, opts.sealed);
-    return new Stage(this, expected, opts.sealed === true);
+    return new Stage(this, expected, opts);
   }
 
   /** A source over a whole value, opened now. */
@@ -185,13 +193,15 @@ export class Stage {
 
   /** The most bytes this value may hold (see valueLimit). */
   private readonly limit: number;
+  private readonly sealed: boolean;
 
   constructor(
     private readonly store: ValueStore,
     readonly expected: number | undefined,
-    private readonly sealed = false,
+    opts: StageOptions = {},
   ) {
-    this.limit = valueLimit(store.maxSize, { sealed });
+    this.sealed = opts.sealed === true;
+    this.limit = valueLimit(store.maxSize, opts);
     // Announced and large, with a disk: straight to a file. Anything else
     // starts in memory, so small values stay inline in the database.
     if (store.dir !== null && expected !== undefined && expected > INLINE_MAX) this.toFile();

@@ -358,7 +358,7 @@ export class Upstream {
           return this.applyHeld(m, rev, undefined);
         }
         // Relayed to our children as it arrives (cut-through), applied here once whole.
-        const stage = node.stage(typeof ev.size === "number" ? ev.size : undefined, { sealed: markedSealed(m.meta) });
+        const stage = node.stage(typeof ev.size === "number" ? ev.size : undefined, { sealed: markedSealed(m.meta), ordered: true });
         const mine = this.seqr.takePending(m.ver);
         if (mine?.owned) mine.value.then((v) => node.release(v), () => {});
         this.down.relayOp(rev, metaToOp(m, null), stage, true, null, false);
@@ -417,7 +417,7 @@ export class Upstream {
     let value: Value | null = null;
     if (m.has) {
       // The value is whole in this frame: its size is known even when the parent did not say it (small events do not).
-      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : payload.length, { sealed: markedSealed(m.meta) });
+      const stage = this.node.stage(typeof ev.size === "number" ? ev.size : payload.length, { sealed: markedSealed(m.meta), ordered: true });
       try {
         stage.write(payload);
         value = stage.commit();
@@ -488,7 +488,7 @@ export class Upstream {
       await drain(body());
       return null;
     }
-    return this.receive(this.node.stage(typeof head.meta.size === "number" ? head.meta.size : undefined, { sealed: markedSealed(m.meta) }), body());
+    return this.receive(this.node.stage(typeof head.meta.size === "number" ? head.meta.size : undefined, { sealed: markedSealed(m.meta), ordered: true }), body());
   }
 
   /** Our value of `key` at exactly version `ver` (current or in history). */

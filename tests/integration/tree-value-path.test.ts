@@ -191,4 +191,20 @@ describe("tree value path", () => {
     expect(root.stderr()).not.toContain("child dropped");
     expect(child.stderr()).not.toContain("dropped by");
   }, 120_000);
+
+  test("tree value path - a child with a smaller --max-size takes what its root ordered (and stays joined); it bounds only its own clients", async () => {
+    await using t = new TreeFixture();
+    const root = await t.add({ name: "root", args: ["--max-size", "10M"] });
+    const child = await t.add({ name: "child", connect: ["root"], args: ["--max-size", "1M"] });
+    const value = randomBytes(3 * MiB, 50);
+    const file = join(String(t.dir), "v3");
+    writeFileSync(file, value);
+    expect((await root.run(["copy", "4", file])).code).toBe(0);
+    await sameEverywhere(t, [root, child], 4, value);
+    // Refusing it would have made the child leave and re-join for the same value, forever.
+    expect(child.stderr()).not.toContain("lost parent");
+    const own = await child.run(["copy", "5", file]);
+    expect(own.code).toBe(1);
+    expect(own.stderr).toContain("over the server's --max-size of 1048576 bytes");
+  }, 60_000);
 });
