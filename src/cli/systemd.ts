@@ -3,45 +3,20 @@
 // absolute (a unit has no working directory of the user's), and a token
 // given in argv is refused: a unit file is world-readable more often than not.
 
-import { resolve } from "node:path";
-import { ClipError } from "../protocol/errors.ts";
+import { shellWord, unitArgs, unitWord } from "./unitfile.ts";
 
 const PATH_FLAGS = new Set(["--data", "--token-file", "--tls-cert", "--tls-key", "--tls-ca", "--socket"]);
-
-/** One ExecStart word: quoted when needed; % and $ escaped for systemd. */
-function word(s: string): string {
-  const esc = s.replace(/%/g, "%%").replace(/\$/g, "$$$$");
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(esc) ? esc : `"${esc.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
-
-/** A word as a POSIX shell reads it back. */
-const sh = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const DROP = new Set(["--print-systemd-unit"]);
 
 /** The serve arguments as given, minus this flag, paths made absolute. */
-export function serveArgs(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--print-systemd-unit") continue;
-    const [flag, inline] = a.startsWith("--") ? (a.split(/=(.*)/s, 2) as [string, string | undefined]) : [a, undefined];
-    if (flag === "--token") throw new ClipError("USAGE", "a unit file should not hold the token: use --token-file FILE (mode 0600) instead of --token");
-    if (PATH_FLAGS.has(flag)) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new ClipError("USAGE", `${flag} needs a value`);
-      out.push(flag, resolve(v));
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
+export const serveArgs = (argv: string[]): string[] => unitArgs(argv, DROP, PATH_FLAGS);
 
 export function systemdUnit(argv: string[], exe = process.execPath): string {
   const args = serveArgs(argv);
-  const cmd = [exe, "serve", ...args].map(word).join(" ");
+  const cmd = [exe, "serve", ...args].map(unitWord).join(" ");
   return `# clip as a systemd user service. Install with:
 #   mkdir -p ~/.config/systemd/user
-#   clip serve ${args.map(sh).join(" ")}${args.length ? " " : ""}--print-systemd-unit > ~/.config/systemd/user/clip.service
+#   clip serve ${args.map(shellWord).join(" ")}${args.length ? " " : ""}--print-systemd-unit > ~/.config/systemd/user/clip.service
 #   systemctl --user daemon-reload && systemctl --user enable --now clip
 # Logs: journalctl --user -u clip. To keep it running when you are logged
 # out: loginctl enable-linger $USER. See docs/systemd.md.

@@ -5,48 +5,22 @@
 // has the user's working directory) and a token in argv is refused, as for
 // `clip serve --print-systemd-unit`.
 
-import { resolve } from "node:path";
-import { ClipError } from "../protocol/errors.ts";
+import { SAFE_WORD, shellWord, unitArgs, unitWord } from "../cli/unitfile.ts";
 
 const PATH_FLAGS = new Set(["--token-file", "--tls-ca", "--key-file"]);
 const PRINT_FLAGS = new Set(["--print-systemd-unit", "--print-autostart"]);
 
 /** The desktop arguments as given, minus the print flags, paths made absolute. */
-export function desktopArgs(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (PRINT_FLAGS.has(a)) continue;
-    const [flag, inline] = a.startsWith("--") ? (a.split(/=(.*)/s, 2) as [string, string | undefined]) : [a, undefined];
-    if (flag === "--token") throw new ClipError("USAGE", "a unit file should not hold the token: use --token-file FILE (mode 0600) instead of --token");
-    if (PATH_FLAGS.has(flag)) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new ClipError("USAGE", `${flag} needs a value`);
-      out.push(flag, resolve(v));
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
-
-const SAFE = /^[A-Za-z0-9_@+=:,./-]+$/;
-
-/** One ExecStart word (systemd.service(5)): % and $ escaped, quoted when needed. */
-function unitWord(s: string): string {
-  const esc = s.replace(/%/g, "%%").replace(/\$/g, "$$$$");
-  return SAFE.test(s) ? esc : `"${esc.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
+export const desktopArgs = (argv: string[]): string[] => unitArgs(argv, PRINT_FLAGS, PATH_FLAGS);
 
 /** One Exec word (Desktop Entry Specification): quoted, then string-escaped, % doubled. */
 function entryWord(s: string): string {
   const pct = s.replace(/%/g, "%%");
-  if (SAFE.test(s)) return pct;
+  if (SAFE_WORD.test(s)) return pct;
   const quoted = `"${pct.replace(/[`"$\\]/g, (c) => `\\${c}`)}"`;
   return quoted.replace(/\\/g, "\\\\");
 }
 
-const sh = (s: string) => (SAFE.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export function desktopUnit(argv: string[], exe = process.execPath): string {
   const args = desktopArgs(argv);
@@ -54,7 +28,7 @@ export function desktopUnit(argv: string[], exe = process.execPath): string {
   return `# clip desktop as a systemd user service, running while you are logged in
 # to a graphical session. Install with:
 #   mkdir -p ~/.config/systemd/user
-#   clip desktop ${args.map(sh).join(" ")}${args.length ? " " : ""}--print-systemd-unit > ~/.config/systemd/user/clip-desktop.service
+#   clip desktop ${args.map(shellWord).join(" ")}${args.length ? " " : ""}--print-systemd-unit > ~/.config/systemd/user/clip-desktop.service
 #   systemctl --user daemon-reload && systemctl --user enable --now clip-desktop
 # It needs DISPLAY or WAYLAND_DISPLAY in the user manager's environment:
 # GNOME, KDE and sway (with its systemd include) put them there; elsewhere run
@@ -86,7 +60,7 @@ export function autostartEntry(argv: string[], exe = process.execPath): string {
   const args = desktopArgs(argv);
   return `# clip desktop, started with your desktop session (XDG autostart). Install with:
 #   mkdir -p ~/.config/autostart
-#   clip desktop ${args.map(sh).join(" ")}${args.length ? " " : ""}--print-autostart > ~/.config/autostart/clip-desktop.desktop
+#   clip desktop ${args.map(shellWord).join(" ")}${args.length ? " " : ""}--print-autostart > ~/.config/autostart/clip-desktop.desktop
 [Desktop Entry]
 Type=Application
 Name=clip desktop
