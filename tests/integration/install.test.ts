@@ -104,14 +104,16 @@ describe("install", () => {
     const fish = await install({ HOME: home, SHELL: "/usr/bin/fish" });
     expect(fish.out).toContain(`${NOT_ON_PATH}: run this once in fish: fish_add_path ~/.local/bin\n`);
 
+    // As a package build would: files under DESTDIR, named for where they will be (a folder of ours, never the system's).
     const stage = join(String(work), "stage");
-    const staged = await install({ DESTDIR: stage }, ["--prefix", "/opt/clip"]);
+    const final = join(String(work), "final");
+    const staged = await install({ DESTDIR: stage }, ["--prefix", final]);
     expect(staged.code).toBe(0);
-    expect(existsSync(join(stage, "opt/clip/bin/clip"))).toBe(true);
-    expect(existsSync(join(stage, "opt/clip/share/man/man1/clip.1"))).toBe(true);
-    expect(existsSync("/opt/clip/bin/clip")).toBe(false);
+    expect(existsSync(join(stage, final, "bin/clip"))).toBe(true);
+    expect(existsSync(join(stage, final, "share/man/man1/clip.1"))).toBe(true);
+    expect(existsSync(final)).toBe(false);
     // The advice is about where the package puts it, not the staging folder.
-    expect(staged.out).toContain(`install: /opt/clip/bin ${NOT_ON_PATH}`);
+    expect(staged.out).toContain(`install: ${final}/bin ${NOT_ON_PATH}`);
 
     const bad = await install({}, ["--frob"]);
     expect(bad.code).toBe(2);
