@@ -1,6 +1,6 @@
 // One error type for everything that can go wrong in clip, wherever it happens.
 // The server sends `code` and `message` on the wire (an ERR frame); the client
-// rebuilds a ClipError from them; the CLI maps `code` to SPEC's exit status.
+// rebuilds a ClipError from them; the CLI maps `code` to its exit status (docs/REFERENCE.md, "Exit status").
 // Codes are stable: they are part of the protocol (docs/PROTOCOL.md).
 
 export type ErrorCode =
@@ -61,7 +61,7 @@ export class ClipError extends Error {
     if (options?.rev !== undefined) this.rev = options.rev;
   }
 
-  /** The process exit status SPEC.md assigns to this error. */
+  /** The process exit status the CLI gives this error (docs/REFERENCE.md, "Exit status"). */
   get exitCode(): number {
     return EXIT[this.code];
   }
