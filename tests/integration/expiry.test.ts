@@ -30,8 +30,9 @@ describe("expiry", () => {
     expect(Date.parse(listed.expires)).toBeLessThan(Date.now() + 2000);
     // A wait on the region is not woken by the expiry.
     const waiting = root.run(["wait", "0", "--timeout", "4"]);
-    const watch = child.run(["kv", "watch", "k", "--json", "--count", "2", "--timeout", "10"], { env });
-    await Bun.sleep(200);
+    // From the revision before the put: the watch sees it even if it subscribes after it (no fixed sleep).
+    const since = String((await child.status()).rev);
+    const watch = child.run(["kv", "watch", "k", "--json", "--count", "2", "--timeout", "10", "--since", since], { env });
     expect((await root.run(["kv", "put", "k", "v", "--ttl", "1s"], { env })).code).toBe(0);
     const events = (await watch).text.trim().split("\n").map((l) => JSON.parse(l));
     expect(events.map((e) => e.event)).toEqual(["put", "expire"]);
