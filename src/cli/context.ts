@@ -34,6 +34,8 @@ export interface Ctx {
   background?(what: string, start: (signal: AbortSignal) => Promise<AsyncIterable<string>>): Promise<void>;
   /** The shell's own state, for the commands only the shell has (use, watches, unwatch, help, quit). */
   readonly session?: Session;
+  /** The CLI's `clip help [COMMAND [ACTION]]`: prints that command's --help (argv.ts builds it from the table). */
+  help?(words: string[]): void;
 }
 
 export interface Session {
