@@ -6,7 +6,7 @@ import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
 import { handoffWanted, namedToStdout } from "../value/handoff.ts";
 import { checkMediaType } from "../value/mediatype.ts";
-import { type ClientFlags, openClient, parseSize, timeoutFlag } from "./common.ts";
+import { type ClientFlags, fileProblem, openClient, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
 import { jsonLine, progress } from "./output.ts";
@@ -54,9 +54,10 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
     try {
       st = statSync(file);
     } catch (e) {
-      throw new ClipError("USAGE", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      // Like cat and cp: a file that is not there is a failure (exit 1), not a usage error.
+      throw new ClipError("UNAVAILABLE", `${file}: ${fileProblem(e)}`, { cause: e });
     }
-    if (st.isDirectory()) throw new ClipError("USAGE", `cannot read ${file}: it is a directory (try tar c ${file} | clip copy ${r})`);
+    if (st.isDirectory()) throw new ClipError("UNAVAILABLE", `${file}: is a directory (try tar c ${file} | clip copy ${r})`);
     // A regular file is read straight into frames; anything else (a fifo, a device) streams.
     source = st.isFile() ? new FileSource(file, st.size) : Bun.file(file);
     total = st.isFile() ? st.size : undefined;

@@ -50,7 +50,7 @@ export interface Session {
  * The CLI's context: one connection for the command, opened on first use; `close` ends it.
  * `connect` opens it (default: common.ts's openClient, loaded then; `clip paste` passes it in, loaded already).
  */
-export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }, connect?: (flags: ClientFlags) => Promise<Client>): Ctx & { close(): void } {
+export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown; secretFile?: unknown }, connect?: (flags: ClientFlags) => Promise<Client>): Ctx & { close(): void } {
   let conn: Promise<Client> | undefined;
   let open: Client | undefined;
   let kv: Promise<Kv> | undefined;
