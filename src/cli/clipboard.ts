@@ -2,6 +2,7 @@
 // the CLI and the shell alike (see context.ts).
 
 import { type CopySource, FileSource } from "../client/client.ts";
+import { isatty } from "../color.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
 import { handoffWanted, namedToStdout } from "../value/handoff.ts";
@@ -9,7 +10,7 @@ import { checkMediaType } from "../value/mediatype.ts";
 import { type ClientFlags, fileProblem, openClient, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
-import { jsonLine, progress } from "./output.ts";
+import { jsonLine, progress, stdoutIsTTY } from "./output.ts";
 import { historyTable, regionsTable, valueLine } from "./render.ts";
 
 export interface WriteFlags extends ClientFlags {
@@ -64,6 +65,7 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   } else {
     // stdin redirected from a file has a size we can announce; a pipe does not.
     const st = fstatSync(0);
+    if (st.isCharacterDevice()) typingHint(`region ${r}`);
     source = st.isFile() ? new FileSource(0, st.size) : (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     if (st.isFile()) total = st.size;
   }
@@ -78,7 +80,16 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   await done(w);
 }
 
-export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown } = {}): Promise<void> {
+/**
+ * With nothing piped in, a copy waits for the terminal: say so, once, on
+ * stderr (a person may not know that Ctrl-D ends the value). Only when stdin
+ * is a terminal: a pipe or a file is read without a word.
+ */
+export function typingHint(what: string): void {
+  if (isatty(0)) process.stderr.write(`clip: reading ${what} from the terminal until Ctrl-D (Ctrl-C cancels)\n`);
+}
+
+export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown; force?: unknown } = {}): Promise<void> {
   const r = parseRegion(region);
   const at = readOptions(flags);
   const osc52Max = flags["osc52-max"];
@@ -95,7 +106,8 @@ export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unkn
     const m = await c.pasteByPath(r, at);
     if (m.meta.file === undefined) return ctx.value(m, `paste ${r}:`);
     m.done();
-    if (await namedToStdout(m.meta)) return;
+    // To a terminal the bytes stream instead, to be looked at first (binary is refused there): a large value pays for the question.
+    if ((flags.force === true || !stdoutIsTTY()) && (await namedToStdout(m.meta))) return;
     // That file is gone (a newer value replaced it), or sealed: the bytes, as they are now.
   }
   await ctx.value(await c.pasteStream(r, at), `paste ${r}:`);
