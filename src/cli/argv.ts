@@ -60,7 +60,8 @@ const spelled = (args: string): string => args.replace(/<([^>]+)>/g, (_, n: stri
  * A flag's value is the next word whatever it looks like: `--timeout -1`
  * is a timeout of -1 (refused as such), not an unknown flag -1; a word that
  * begins with "-" is marked (RAW) so that mri takes it as a value. A
- * negative number where an argument stands (`copy -1`) is an argument.
+ * negative number where an argument stands (`copy -1`) is an argument, and
+ * so is every word after "--".
  * With -h/--help anywhere, nothing is checked: the help is what was asked.
  */
 export function prepare(c: CommandSpec, words: string[]): string[] {
@@ -97,9 +98,10 @@ export function prepare(c: CommandSpec, words: string[]): string[] {
     }
     out.push(longName(f), v.startsWith("-") ? RAW + v : v);
   }
+  // After "--" every word is an argument (`kv get -- -k`); cac would set them aside, so they go in as arguments, marked.
   if (dashes >= 0) {
     pos.push(...words.slice(dashes + 1));
-    out.push(...words.slice(dashes));
+    out.push(...words.slice(dashes + 1).map((w) => (w.startsWith("-") ? RAW + w : w)));
   }
   const specs = argsOf(c.args);
   const required = specs.filter((a) => a.required && !a.variadic).length + (specs.some((a) => a.required && a.variadic) ? 1 : 0);
