@@ -10,7 +10,7 @@ import { checkMediaType } from "../value/mediatype.ts";
 import { type ClientFlags, fileProblem, openClient, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
-import { jsonLine, progress, stdoutIsTTY } from "./output.ts";
+import { jsonLine, progress, stdoutIsTerminal } from "./output.ts";
 import { historyTable, regionsTable, valueLine } from "./render.ts";
 
 export interface WriteFlags extends ClientFlags {
@@ -107,7 +107,7 @@ export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unkn
     if (m.meta.file === undefined) return ctx.value(m, `paste ${r}:`);
     m.done();
     // To a terminal the bytes stream instead, to be looked at first (binary is refused there): a large value pays for the question.
-    if ((flags.force === true || !stdoutIsTTY()) && (await namedToStdout(m.meta))) return;
+    if ((flags.force === true || !(await stdoutIsTerminal())) && (await namedToStdout(m.meta))) return;
     // That file is gone (a newer value replaced it), or sealed: the bytes, as they are now.
   }
   await ctx.value(await c.pasteStream(r, at), `paste ${r}:`);

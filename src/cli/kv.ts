@@ -10,7 +10,7 @@ import { readOptions, typingHint, type WriteFlags, writeOptions } from "./clipbo
 import { timeoutFlag } from "./common.ts";
 import type { Ctx } from "./context.ts";
 import { sealingKey } from "./keys.ts";
-import { binaryType, jsonLine, quote, refuseBinary, showsAsIs, stdoutIsTTY } from "./output.ts";
+import { binaryType, jsonLine, quote, refuseBinary, showsAsIs, stdoutIsTerminal } from "./output.ts";
 import { historyTable, keysTable, valueLine } from "./render.ts";
 
 /**
@@ -56,7 +56,7 @@ export async function get(ctx: Ctx, k: unknown, flags: { rev?: unknown; back?: u
   const m = await (await ctx.kv()).getStream(name, at);
   const label = `kv get ${name}:`;
   const size = typeof m.meta.size === "number" ? m.meta.size : 0;
-  if (ctx.stdout !== true || flags.force === true || size > SHOW_WHOLE || !stdoutIsTTY()) return ctx.value(m, label);
+  if (ctx.stdout !== true || flags.force === true || size > SHOW_WHOLE || !(await stdoutIsTerminal())) return ctx.value(m, label);
   let bytes: Uint8Array;
   try {
     bytes = m.whole ?? (await collect(m.body, size));

@@ -10,6 +10,21 @@ import { isText, OCTETS, SNIFF_BYTES, sniff } from "../value/mediatype.ts";
 export { paint, useColor } from "../color.ts";
 
 export const stdoutIsTTY = (): boolean => isatty(1);
+
+let stdoutTerminal: Promise<boolean> | undefined;
+
+/**
+ * Whether stdout is a terminal, for the value path (`clip paste` in a loop):
+ * node:tty costs ~6 ms to load, a stat of fd 1 next to nothing. A pipe or a
+ * file is not a character device; on Linux, neither is /dev/null one a
+ * terminal (major 1, the memory devices); only what is left is asked.
+ */
+export function stdoutIsTerminal(): Promise<boolean> {
+  return (stdoutTerminal ??= Bun.stdout.stat().then(
+    (st) => st.isCharacterDevice() && !(process.platform === "linux" && Number(st.rdev) >> 8 === 1) && isatty(1),
+    () => isatty(1),
+  ));
+}
 export const stderrIsTTY = (): boolean => isatty(2);
 
 export const bold = (s: string) => paint("bold", s);
@@ -108,9 +123,9 @@ export async function bodyToStdout(m: Message & { done?(): void }, label: string
   if (m.whole !== undefined) {
     // A small value came whole in its reply: one write, no stream (what `clip paste` in a loop pays for).
     try {
-      // Checked only for what looks binary: node:tty is not free to load, and text needs no check.
+      // Checked only for what looks binary: text needs no question asked.
       const binary = opts.force ? undefined : binaryType(m.meta.type, m.whole, true);
-      if (binary !== undefined && stdoutIsTTY()) throw refuseBinary(m.whole.length, binary);
+      if (binary !== undefined && (await stdoutIsTerminal())) throw refuseBinary(m.whole.length, binary);
       await Bun.write(Bun.stdout, m.whole);
     } finally {
       m.done?.();
@@ -127,7 +142,7 @@ export async function bodyToStdout(m: Message & { done?(): void }, label: string
       if (first) {
         first = false;
         const binary = binaryType(m.meta.type, chunk, size === chunk.length);
-        if (binary !== undefined && stdoutIsTTY()) throw refuseBinary(size, binary);
+        if (binary !== undefined && (await stdoutIsTerminal())) throw refuseBinary(size, binary);
       }
       w.write(chunk);
       done += chunk.length;
