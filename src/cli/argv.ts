@@ -1,7 +1,9 @@
 // clip's argv: a cac parser built from the command table, for the top level
 // or for one family (cac has one level of sub-commands, so `clip kv put` is
 // `put` in a parser of its own, and `clip kv put --help` is that action's
-// help), and the layout every --help shares.
+// help), and the layout every --help shares. The words are checked against
+// the table before cac reads them, so that a usage error is said in our
+// words (prepare), and `clip help COMMAND` is that command's --help.
 
 import { type CAC, cac } from "cac";
 import { ClipError } from "../protocol/errors.ts";
@@ -44,7 +46,7 @@ type Mri = (argv: string[], command?: unknown) => { args: unknown[]; options: Va
 /** A usage error in our words, pointing at the command's own help (exit 2). */
 export const usage = (what: string, command?: string): ClipError => new ClipError("USAGE", `${what} (see clip ${command ? `${command} ` : ""}--help)`);
 
-/** The table's row behind each command declared to cac, and the words that name it. */
+/** The table's row behind each command declared to cac (prepare() reads the words against it). */
 const rows = new WeakMap<object, CommandSpec>();
 
 const HELP = new Set(["-h", "--help"]);
@@ -91,7 +93,7 @@ export function prepare(c: CommandSpec, words: string[]): string[] {
       out.push(w);
       continue;
     }
-    let v: string | undefined = eq > 0 ? w.slice(eq + 1) : flagWords[i + 1];
+    const v: string | undefined = eq > 0 ? w.slice(eq + 1) : flagWords[i + 1];
     if (eq < 0) {
       if (v === undefined || known.has(v) || HELP.has(v)) throw usage(`${name} needs a value`, c.name);
       i++;

@@ -5,7 +5,7 @@
 import type { Message } from "../client/client.ts";
 import { isatty, paint } from "../color.ts";
 import { ClipError } from "../protocol/errors.ts";
-import { isText, OCTETS, SNIFF_BYTES, sniff } from "../value/mediatype.ts";
+import { isText, SNIFF_BYTES, sniff } from "../value/mediatype.ts";
 
 export { paint, useColor } from "../color.ts";
 
@@ -104,7 +104,7 @@ export function binaryType(type: unknown, head: Uint8Array, whole: boolean): str
   if (head.length === 0) return undefined;
   if (typeof type === "string" && type !== "" && !isText(type)) return type;
   const seen = sniff(head.subarray(0, SNIFF_BYTES), whole || head.length < SNIFF_BYTES);
-  return isText(seen) ? undefined : typeof type === "string" && type !== "" && seen === OCTETS ? type : seen;
+  return isText(seen) ? undefined : seen;
 }
 
 /**
