@@ -18,6 +18,7 @@ import {
   commandsOn,
   didYouMean,
   familyAbout,
+  flagAbout,
   flagConflict,
   flagKey,
   flagNames,
@@ -159,7 +160,7 @@ function declare(cli: CAC, table: Table, c: CommandSpec, name: string): void {
   const cmd = cli.command(c.args ? `${name} ${c.args}` : name, c.about);
   rows.set(cmd, c);
   // A list of strings (flat() keeps the last unless the flag repeats); keepStrings() keeps them as typed.
-  for (const f of c.flags) cmd.option(f.spell, f.about, takesValue(f) ? { type: [String] } : undefined);
+  for (const f of c.flags) cmd.option(f.spell, flagAbout(f), takesValue(f) ? { type: [String] } : undefined);
   for (const e of c.examples) cmd.example(e);
   const args = argsOf(c.args);
   cmd.action(async (...xs: unknown[]) => {

@@ -94,6 +94,13 @@ export function flagConflict(c: CommandSpec, flags: Values): string | undefined 
   return undefined;
 }
 
+/** A flag's line in a help: its purpose, and the flags it must not or must go with, when the purpose does not say so. */
+export function flagAbout(f: FlagSpec): string {
+  const not = f.excludes?.length ? ` (not with ${f.excludes.join(" or ")})` : "";
+  const needs = f.needs !== undefined && !f.about.includes(f.needs) ? ` (with ${f.needs})` : "";
+  return `${f.about}${not}${needs}`;
+}
+
 /**
  * The candidate a mistyped word most likely meant ("past": paste), or
  * undefined: one at an edit distance of 1 (2 for longer words, a swap of

@@ -117,6 +117,9 @@ describe("usage", () => {
     expect(serve.stderr).toBe("clip: --data and --memory do not go together (see clip serve --help)\n");
     expect(existsSync(sock)).toBe(false);
     expect(existsSync(join(String(d), "data"))).toBe(false);
+    // --help says so, from the same table.
+    expect((await clip(["serve", "--help"])).text).toMatch(/--data <dir> .*\(not with --memory\)/);
+    expect((await clip(["kv", "get", "--help"])).text).toMatch(/--secret-file <file> .*\(not with --secret\)/);
 
     await using s = await startServer({ memory: true });
     writeFileSync(join(String(d), "secret"), "x\n");
