@@ -1,30 +1,35 @@
-// The clip executable: parse argv with the parser the command table makes
+// The executable: parse argv with the parser the command table makes
 // (src/cli/table.ts: declarations, bodies imported lazily), run the command,
 // and turn errors into a line on stderr and an exit status (SPEC "Exit codes").
+// Every usage error says what is wrong in our words and ends by pointing at
+// the command's own help (argv.ts checks the words against the table).
 
 import type { CAC } from "cac";
-import { cliParser, isFamily } from "./cli/argv.ts";
-import { actionsOf, argsOf, commandsOn, orList } from "./cli/spec.ts";
+import { cliParser, isFamily, unknownCommand } from "./cli/argv.ts";
+import { actionsOf, commandsOn, orList } from "./cli/spec.ts";
 import { TABLE } from "./cli/table.ts";
 import { ClipError } from "./protocol/errors.ts";
-import { PROTOCOL_VERSION } from "./protocol/frame.ts";
-import { VERSION } from "./version.ts";
 
 let cli: CAC | undefined;
+/** The command being run, as `clip NAME --help` names it ("paste", "kv put"), once one matched. */
+let current: string | undefined;
+
+const HELP = new Set(["-h", "--help"]);
+
+/** A usage error already says where to look, or offers the word meant. */
+const pointsAtHelp = (m: string) => /see clip [^)]*--help\)|\(did you mean /.test(m);
 
 function fail(e: unknown): never {
   let code = 1;
   let message: string;
+  const seeHelp = `(see clip ${current ? `${current} ` : ""}--help)`;
   if (e instanceof ClipError) {
     code = e.exitCode;
-    message = e.message;
+    message = e.code === "USAGE" && !pointsAtHelp(e.message) ? `${e.message} ${seeHelp}` : e.message;
   } else if (e instanceof Error && e.name === "CACError") {
+    // argv.ts's prepare() reads every word first; this is only a backstop for what cac finds besides.
     code = 2;
-    // `clip copy -1` reaches cac as an unknown flag; say what the user meant.
-    const neg = /Unknown option `(-[0-9][0-9.]*)`/.exec(e.message);
-    const first = TABLE.commands.find((c) => c.name === cli?.matchedCommand?.name);
-    const takesRegion = first !== undefined && first.completes?.[argsOf(first.args)[0]?.name] === "region";
-    message = neg && takesRegion ? `bad region "${neg[1]}": a region is an integer from 0 to 9` : `${e.message.replace(/`/g, "")} (see clip --help)`;
+    message = `${e.message.replace(/`/g, "")} ${seeHelp}`;
   } else if (e instanceof Error && ((e as NodeJS.ErrnoException).code === "EPIPE" || /broken pipe/i.test(e.message))) {
     process.exit(141); // stdout closed under us: quietly, as cat does
   } else {
@@ -37,28 +42,26 @@ function fail(e: unknown): never {
 async function main(): Promise<void> {
   process.on("unhandledRejection", fail);
   try {
-    const argv = process.argv.slice(2);
-    // cac's own line reports Bun's Node-compatibility version as "bun-v26": say what runs instead.
-    if ((argv[0] === "--version" || argv[0] === "-v") && argv.length === 1) {
-      process.stdout.write(`clip/${VERSION} (protocol ${PROTOCOL_VERSION}) bun/${Bun.version} ${process.platform}-${process.arch}\n`);
-      return;
-    }
+    let argv = process.argv.slice(2);
+    if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) argv = ["version"];
     // `clip kv put ...`: the family's own parser, so that each action has its flags and --help.
     const family = isFamily(TABLE, argv[0]) ? argv[0] : undefined;
     const words = family ? argv.slice(1) : argv;
-    cli = cliParser(TABLE, family, words[0]);
-    if (!family) cli.version(`${VERSION} (protocol ${PROTOCOL_VERSION})`);
+    const first = words[0];
+    if (first !== undefined && first.startsWith("-") && !HELP.has(first)) {
+      if (!family) throw new ClipError("USAGE", `${first} is not a command: a command comes first, its flags after it (see clip --help)`);
+      const actions = actionsOf(commandsOn(TABLE, "cli"), family);
+      throw new ClipError("USAGE", `${first} is not an action: clip ${family} ${orList(actions)} comes first, its flags after it (see clip ${family} --help)`);
+    }
+    cli = cliParser(TABLE, family, first);
     const parsed = cli.parse(["", "", ...words], { run: false });
     if (!cli.matchedCommand) {
-      if (parsed.options.help || (!family && parsed.options.version)) return;
-      if (cli.args.length > 0) {
-        if (!family) throw new ClipError("USAGE", `unknown command "${cli.args[0]}" (see clip --help)`);
-        const actions = actionsOf(commandsOn(TABLE, "cli"), family);
-        throw new ClipError("USAGE", `unknown action "${family} ${cli.args[0]}": use ${orList(actions)} (see clip ${family} --help)`);
-      }
+      if (parsed.options.help) return;
+      if (cli.args.length > 0) throw unknownCommand(TABLE, String(cli.args[0]), family);
       cli.outputHelp();
       process.exit(2);
     }
+    current = family ? `${family} ${cli.matchedCommand.name}` : cli.matchedCommand.name;
     await cli.runMatchedCommand();
   } catch (e) {
     fail(e);

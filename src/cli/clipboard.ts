@@ -2,15 +2,16 @@
 // the CLI and the shell alike (see context.ts).
 
 import { type CopySource, FileSource } from "../client/client.ts";
+import { isatty } from "../color.ts";
 import { stdinFile } from "../value/source.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { parseDuration, parseRegion, parseRevision } from "../protocol/messages.ts";
 import { handoffWanted, namedToStdout } from "../value/handoff.ts";
 import { checkMediaType } from "../value/mediatype.ts";
-import { type ClientFlags, openClient, parseSize, timeoutFlag } from "./common.ts";
+import { type ClientFlags, fileProblem, openClient, parseSize, timeoutFlag } from "./common.ts";
 import { type Ctx, cliContext } from "./context.ts";
 import { sealingKey } from "./keys.ts";
-import { jsonLine, progress } from "./output.ts";
+import { jsonLine, progress, stdoutIsTerminal } from "./output.ts";
 import { historyTable, regionsTable, valueLine } from "./render.ts";
 
 export interface WriteFlags extends ClientFlags {
@@ -55,15 +56,17 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
     try {
       st = statSync(file);
     } catch (e) {
-      throw new ClipError("USAGE", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      // Like cat and cp: a file that is not there is a failure (exit 1), not a usage error.
+      throw new ClipError("UNAVAILABLE", `${file}: ${fileProblem(e)}`, { cause: e });
     }
-    if (st.isDirectory()) throw new ClipError("USAGE", `cannot read ${file}: it is a directory (try tar c ${file} | clip copy ${r})`);
+    if (st.isDirectory()) throw new ClipError("UNAVAILABLE", `${file}: is a directory (try tar c ${file} | clip copy ${r})`);
     // A regular file is read straight into frames; anything else (a fifo, a device) streams.
     source = st.isFile() ? new FileSource(file, st.size) : Bun.file(file);
     total = st.isFile() ? st.size : undefined;
   } else {
     // stdin redirected from a file has a size we can announce (what is left of it); a pipe does not.
     const file = stdinFile();
+    if (!file) typingHint(`region ${r}`);
     source = file ?? (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
     total = file?.size;
   }
@@ -78,7 +81,16 @@ export async function copy(ctx: Ctx, region: unknown, file: string | undefined, 
   await done(w);
 }
 
-export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown } = {}): Promise<void> {
+/**
+ * With nothing piped in, a copy waits for the terminal: say so, once, on
+ * stderr (a person may not know that Ctrl-D ends the value). Only when stdin
+ * is a terminal: a pipe or a file is read without a word.
+ */
+export function typingHint(what: string): void {
+  if (isatty(0)) process.stderr.write(`clip: reading ${what} from the terminal until Ctrl-D (Ctrl-C cancels)\n`);
+}
+
+export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unknown; back?: unknown; osc52?: unknown; "osc52-max"?: unknown; force?: unknown } = {}): Promise<void> {
   const r = parseRegion(region);
   const at = readOptions(flags);
   const osc52Max = flags["osc52-max"];
@@ -95,7 +107,8 @@ export async function pasteRegion(ctx: Ctx, region: unknown, flags: { rev?: unkn
     const m = await c.pasteByPath(r, at);
     if (m.meta.file === undefined) return ctx.value(m, `paste ${r}:`);
     m.done();
-    if (await namedToStdout(m.meta)) return;
+    // To a terminal the bytes stream instead, to be looked at first (binary is refused there): a large value pays for the question.
+    if ((flags.force === true || !(await stdoutIsTerminal())) && (await namedToStdout(m.meta))) return;
     // That file is gone (a newer value replaced it), or sealed: the bytes, as they are now.
   }
   await ctx.value(await c.pasteStream(r, at), `paste ${r}:`);

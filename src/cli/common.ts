@@ -15,22 +15,42 @@ export interface ClientFlags {
   keyFile?: string;
 }
 
+/** Why a file could not be read, in a few words: "no such file", "permission denied". */
+export function fileProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return "no such file";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EISDIR") return "is a directory";
+  if (code === "ENOTDIR") return "a part of the path is not a directory";
+  if (code === "ELOOP") return "too many symbolic links";
+  return (e as Error).message.replace(/^[A-Z]+: /, "").replace(/, (open|stat|read) '.*'$/, "");
+}
+
+/**
+ * A small file that holds one secret (a token, a group's secret), trimmed:
+ * a missing, unreadable or empty one is an error in our words, exit 1 (as
+ * cat and cp say a missing file), naming the flag it came from.
+ */
+export function readSecretFile(path: string, what: string): string {
+  let text: string;
+  try {
+    // Loaded here, not at the top: node:fs costs startup time every command would pay.
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ClipError("UNAVAILABLE", `cannot read ${what} ${path}: ${fileProblem(e)}`, { cause: e });
+  }
+  const t = text.trim();
+  if (!t) throw new ClipError("UNAVAILABLE", `cannot read ${what} ${path}: it is empty`);
+  return t;
+}
+
 /**
  * The cluster token: --token-file, then CLIP_TOKEN, then --token (SPEC's
  * order of preference). argv is visible to every user, so --token warns.
  */
-export function readToken(flags: { token?: unknown; tokenFile?: unknown }, who: "client" | "server"): string | undefined {
-  if (typeof flags.tokenFile === "string") {
-    try {
-      // Loaded here, not at the top: node:fs costs startup time every command would pay.
-      const { readFileSync } = require("node:fs") as typeof import("node:fs");
-      const t = readFileSync(flags.tokenFile, "utf8").trim();
-      if (!t) throw new Error("the file is empty");
-      return t;
-    } catch (e) {
-      throw new ClipError("USAGE", `cannot read the token file ${flags.tokenFile}: ${(e as Error).message}`);
-    }
-  }
+export function readToken(flags: { token?: unknown; tokenFile?: unknown }, who: "client" | "server", what = "the token file"): string | undefined {
+  if (typeof flags.tokenFile === "string") return readSecretFile(flags.tokenFile, what);
   if (process.env.CLIP_TOKEN) return process.env.CLIP_TOKEN;
   if (flags.token !== undefined && flags.token !== true) {
     process.stderr.write(`clip: warning: --token is visible to other users in the process list; prefer --token-file or CLIP_TOKEN (${who})\n`);
@@ -47,26 +67,37 @@ export async function openClient(flags: ClientFlags): Promise<Client> {
 
 let warnedArgv = false;
 
-/** The kv commands' group and secret, from -g/--secret or the environment, checked before connecting. */
-export function groupAndSecret(flags: { group?: unknown; secret?: unknown }): { group: string; secret: string } {
+/**
+ * The group's secret: --secret-file F, else --secret S, else CLIP_SECRET.
+ * argv is readable by every user of the machine (ps), so --secret warns,
+ * once, as --token does.
+ */
+export function secretOf(flags: { secret?: unknown; secretFile?: unknown }): string | undefined {
+  if (flags.secretFile !== undefined && flags.secretFile !== true) return readSecretFile(String(flags.secretFile), "the secret file");
+  if (flags.secret !== undefined && flags.secret !== true) {
+    if (!warnedArgv) process.stderr.write("clip: warning: --secret is visible to other users in the process list; prefer --secret-file or CLIP_SECRET\n");
+    warnedArgv = true;
+    return String(flags.secret);
+  }
+  const s = process.env.CLIP_SECRET;
+  return s === undefined || s === "" ? undefined : s;
+}
+
+/** The kv commands' group and secret, from -g and --secret-file/--secret or the environment, checked before connecting. */
+export function groupAndSecret(flags: { group?: unknown; secret?: unknown; secretFile?: unknown }): { group: string; secret: string } {
   const g = flags.group ?? process.env.CLIP_GROUP;
   if (g === undefined || g === "") throw new ClipError("USAGE", "no group: pass -g/--group G or set CLIP_GROUP");
   const group = checkGroupName(String(g));
-  const s = flags.secret ?? process.env.CLIP_SECRET;
-  // Like --token: argv is readable by every user of the machine (ps).
-  if (flags.secret !== undefined && flags.secret !== true && !warnedArgv) {
-    warnedArgv = true;
-    process.stderr.write("clip: warning: --secret is visible to other users in the process list; prefer CLIP_SECRET\n");
-  }
-  if (s === undefined || s === "" || s === true) throw new ClipError("USAGE", "no secret: pass --secret S or set CLIP_SECRET (clip group create prints it)");
-  return { group, secret: String(s) };
+  const secret = secretOf(flags);
+  if (secret === undefined) throw new ClipError("USAGE", "no secret: pass --secret-file F or set CLIP_SECRET (clip group create prints it)");
+  return { group, secret };
 }
 
 /** Seconds from a --timeout flag, checked. */
 export function timeoutFlag(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new ClipError("USAGE", `bad --timeout ${JSON.stringify(v)}: give seconds, e.g. --timeout 2.5`);
+  if (!Number.isFinite(n) || n < 0) throw new ClipError("USAGE", `bad --timeout ${JSON.stringify(v)}: give seconds, 0 or more, e.g. --timeout 2.5`);
   return n;
 }
 

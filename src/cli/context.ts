@@ -21,7 +21,11 @@ export interface Ctx {
   readonly signal?: AbortSignal;
   /** A report (a table, a JSON line, a secret): text that ends with a newline, or bytes. */
   write(data: string | Uint8Array): Promise<void>;
-  /** A stored value, streamed, then released: byte for byte to stdout for the CLI; shown as text when it is text, in the shell. */
+  /**
+   * A stored value, streamed, then released: byte for byte to stdout for the
+   * CLI (binary refused at a terminal unless --force); shown as text when it
+   * is text, in the shell.
+   */
   value(m: Message & { done?(): void }, label: string): Promise<void>;
   /** Values go byte for byte to this process's stdout (the CLI): one the server hands over by path may be copied there directly. */
   readonly stdout?: boolean;
@@ -34,6 +38,8 @@ export interface Ctx {
   background?(what: string, start: (signal: AbortSignal) => Promise<AsyncIterable<string>>): Promise<void>;
   /** The shell's own state, for the commands only the shell has (use, watches, unwatch, help, quit). */
   readonly session?: Session;
+  /** The CLI's `clip help [COMMAND [ACTION]]`: prints that command's --help (argv.ts builds it from the table). */
+  help?(words: string[]): void;
 }
 
 export interface Session {
@@ -48,7 +54,10 @@ export interface Session {
  * The CLI's context: one connection for the command, opened on first use; `close` ends it.
  * `connect` opens it (default: common.ts's openClient, loaded then; `clip paste` passes it in, loaded already).
  */
-export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unknown }, connect?: (flags: ClientFlags) => Promise<Client>): Ctx & { close(): void } {
+export function cliContext(
+  flags: ClientFlags & { group?: unknown; secret?: unknown; secretFile?: unknown; force?: unknown },
+  connect?: (flags: ClientFlags) => Promise<Client>,
+): Ctx & { close(): void } {
   let conn: Promise<Client> | undefined;
   let open: Client | undefined;
   let kv: Promise<Kv> | undefined;
@@ -65,7 +74,7 @@ export function cliContext(flags: ClientFlags & { group?: unknown; secret?: unkn
         return (await client()).kv(gs);
       })),
     write: out,
-    value: bodyToStdout,
+    value: (m, label) => bodyToStdout(m, label, { force: flags.force === true }),
     stdout: true,
     close: () => open?.close(),
   };

@@ -2,15 +2,16 @@
 // the shell alike (see context.ts).
 
 import type { CopySource } from "../client/client.ts";
+import { collect } from "../value/sink.ts";
 import type { KvEvent } from "../client/kv.ts";
 import { stdinFile } from "../value/source.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { checkKey, keyEventJson, parseRevision } from "../protocol/messages.ts";
-import { readOptions, type WriteFlags, writeOptions } from "./clipboard.ts";
+import { readOptions, typingHint, type WriteFlags, writeOptions } from "./clipboard.ts";
 import { timeoutFlag } from "./common.ts";
 import type { Ctx } from "./context.ts";
 import { sealingKey } from "./keys.ts";
-import { jsonLine } from "./output.ts";
+import { binaryType, jsonLine, quote, refuseBinary, showsAsIs, stdoutIsTerminal } from "./output.ts";
 import { historyTable, keysTable, valueLine } from "./render.ts";
 
 /**
@@ -32,16 +33,42 @@ export async function put(ctx: Ctx, k: unknown, value: unknown, flags: WriteFlag
   if (value !== undefined) source = String(value);
   else {
     // stdin redirected from a file has a size we can announce (what is left of it); a pipe does not.
-    source = stdinFile() ?? (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
+    const file = stdinFile();
+    if (!file) typingHint(`the value of ${JSON.stringify(name)}`);
+    source = file ?? (Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>);
   }
   const w = await kv.put(name, source, opts);
   if (flags.json) await ctx.write(jsonLine({ rev: w.rev, size: w.size }));
 }
 
-export async function get(ctx: Ctx, k: unknown, flags: { rev?: unknown; back?: unknown } = {}): Promise<void> {
+/** Up to this size a value printed at a terminal is read whole first, to be shown as text. */
+const SHOW_WHOLE = 16 << 20;
+
+/**
+ * KEY's value. Into a pipe or a file: its bytes, exactly. At a terminal,
+ * for a person to read, as redis-cli shows one: text ends with a newline
+ * (so the prompt does not land on it); text holding control characters
+ * (escape sequences, \r) is shown double-quoted with escapes; binary is
+ * refused unless --force (output.ts).
+ */
+export async function get(ctx: Ctx, k: unknown, flags: { rev?: unknown; back?: unknown; force?: unknown } = {}): Promise<void> {
   const name = key(k);
   const at = readOptions(flags);
-  await ctx.value(await (await ctx.kv()).getStream(name, at), `kv get ${name}:`);
+  const m = await (await ctx.kv()).getStream(name, at);
+  const label = `kv get ${name}:`;
+  const size = typeof m.meta.size === "number" ? m.meta.size : 0;
+  if (ctx.stdout !== true || flags.force === true || size > SHOW_WHOLE || !(await stdoutIsTerminal())) return ctx.value(m, label);
+  let bytes: Uint8Array;
+  try {
+    bytes = m.whole ?? (await collect(m.body, size));
+  } finally {
+    m.done();
+  }
+  const binary = binaryType(m.meta.type, bytes, true);
+  if (binary !== undefined) throw refuseBinary(bytes.length, binary);
+  if (bytes.length === 0) return;
+  if (!showsAsIs(bytes, true) || bytes[0] === 0x22) return ctx.write(`${quote(bytes)}\n`);
+  await ctx.write(bytes[bytes.length - 1] === 0x0a ? bytes : Buffer.concat([bytes, enc.encode("\n")]));
 }
 
 export async function history(ctx: Ctx, k: unknown, flags: { json?: boolean }): Promise<void> {
@@ -71,6 +98,17 @@ interface WatchFlags {
 }
 
 const enc = new TextEncoder();
+
+/**
+ * A key or value on a `kv watch` line: as it is when that is unambiguous
+ * (printable UTF-8 on one line, not empty, not beginning with a quote; a key
+ * without spaces), else double-quoted with escapes, so that every change is
+ * one line whatever its value holds. The exact bytes: --json or --exec.
+ */
+function word(bytes: Uint8Array, isKey: boolean): string {
+  const plain = bytes.length > 0 && bytes[0] !== 0x22 && showsAsIs(bytes, false) && !(isKey && bytes.includes(0x20));
+  return plain ? new TextDecoder().decode(bytes) : quote(bytes);
+}
 
 /** One change as `kv watch --json` prints it (the shape HTTP's event streams share). */
 function eventJson(group: string, e: KvEvent): Record<string, unknown> {
@@ -161,8 +199,8 @@ export async function watch(ctx: Ctx, k: unknown, flags: WatchFlags): Promise<vo
       if (flags.json) await ctx.write(jsonLine(eventJson(group, e)));
       if (flags.exec !== undefined) await runExec(flags.exec, group, e, seen, execTimeout);
       else if (!flags.json) {
-        if (e.event === "put") await ctx.write(Buffer.concat([enc.encode(`put ${e.key} `), e.value, enc.encode("\n")]));
-        else await ctx.write(`${e.event} ${e.key}\n`);
+        if (e.event === "put") await ctx.write(`put ${word(enc.encode(e.key), true)} ${word(e.value, false)}\n`);
+        else await ctx.write(`${e.event} ${word(enc.encode(e.key), true)}\n`);
       }
       if (count !== undefined && seen >= count) break;
     }

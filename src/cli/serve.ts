@@ -90,7 +90,7 @@ export async function serve(flags: ServeFlags & { printSystemdUnit?: boolean }):
     name,
     tls: flags.tlsCert || flags.tlsKey || flags.tlsCa ? { cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa } : undefined,
     http: list(flags.http),
-    metricsToken: flags.metricsTokenFile !== undefined ? readToken({ tokenFile: String(flags.metricsTokenFile) }, "server") : undefined,
+    metricsToken: flags.metricsTokenFile !== undefined ? readToken({ tokenFile: String(flags.metricsTokenFile) }, "server", "the metrics token file") : undefined,
     log,
   });
   const { node } = server;

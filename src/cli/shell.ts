@@ -10,12 +10,13 @@ import { homedir } from "node:os";
 import { type Client, type Message, collect } from "../client/client.ts";
 import type { Kv } from "../client/kv.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
-import { type ClientFlags, openClient } from "./common.ts";
+import { type ClientFlags, openClient, secretOf } from "./common.ts";
 import type { Ctx, Session } from "./context.ts";
 import { completer, parseLine, shellHelp, words } from "./line.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
 import { dim, humanSize, out, paint } from "./output.ts";
 import { asText } from "./render.ts";
+import { flagConflict } from "./spec.ts";
 import { TABLE } from "./table.ts";
 
 export { words };
@@ -26,6 +27,7 @@ const dimErr = (s: string) => paint("dim", s, 2);
 export interface ShellFlags extends ClientFlags {
   group?: unknown;
   secret?: unknown;
+  secretFile?: unknown;
 }
 
 function stateDir(): string {
@@ -57,9 +59,8 @@ class Shell implements Session {
     readonly ui: LineUI,
   ) {
     const g = flags.group ?? process.env.CLIP_GROUP;
-    const s = flags.secret ?? process.env.CLIP_SECRET;
     this.group = g !== undefined && g !== true ? String(g) : undefined;
-    this.secret = s !== undefined && s !== true ? String(s) : undefined;
+    this.secret = secretOf(flags);
   }
 
   /** The connection, opened again if the last one was lost. */
@@ -128,6 +129,8 @@ class Shell implements Session {
     const w = words(line);
     if (w.length === 0) return;
     const { command, args, flags } = parseLine(TABLE, w);
+    const conflict = flagConflict(command, flags);
+    if (conflict) throw new ClipError("USAGE", conflict);
     const ctl = new AbortController();
     this.foreground = ctl;
     try {

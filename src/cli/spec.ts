@@ -30,6 +30,10 @@ export interface FlagSpec {
   readonly repeat: boolean;
   /** The only surface that has it (absent: both). */
   readonly only?: Surface;
+  /** Flags (long names) it contradicts: given together, a usage error. */
+  readonly excludes?: readonly string[];
+  /** A flag (long name) without which it means nothing: given alone, a usage error. */
+  readonly needs?: string;
 }
 
 export interface CommandSpec {
@@ -61,8 +65,73 @@ export interface Table {
 }
 
 /** Declares a flag: one line in the table. */
-export function flag(spell: string, about: string, opts: { completes?: Completes; repeat?: boolean; only?: Surface } = {}): FlagSpec {
-  return { spell, about, completes: opts.completes ?? "none", repeat: opts.repeat ?? false, only: opts.only };
+export function flag(
+  spell: string,
+  about: string,
+  opts: { completes?: Completes; repeat?: boolean; only?: Surface; excludes?: readonly string[]; needs?: string } = {},
+): FlagSpec {
+  const f: FlagSpec = { spell, about, completes: opts.completes ?? "none", repeat: opts.repeat ?? false, only: opts.only };
+  return opts.excludes || opts.needs ? { ...f, excludes: opts.excludes, needs: opts.needs } : f;
+}
+
+/** "--server" for "-s, --server <addr>"; "-0" for a flag with no long name. */
+export const longName = (f: FlagSpec): string => flagNames(f).find((n) => n.startsWith("--")) ?? flagNames(f)[0];
+
+/**
+ * Flags given together that the table says contradict each other (--data
+ * with --memory), or one given without the flag it goes with (--sep without
+ * --follow): the first such pair as a sentence, or undefined. Both surfaces
+ * ask it, with the parsed flags, before a command runs.
+ */
+export function flagConflict(c: CommandSpec, flags: Values): string | undefined {
+  const given = new Set(c.flags.filter((f) => flags[flagKey(f)] !== undefined && flags[flagKey(f)] !== false).map(longName));
+  for (const f of c.flags) {
+    const name = longName(f);
+    if (!given.has(name)) continue;
+    for (const other of f.excludes ?? []) if (given.has(other)) return `${name} and ${other} do not go together`;
+    if (f.needs !== undefined && !given.has(f.needs)) return `${name} goes with ${f.needs}`;
+  }
+  return undefined;
+}
+
+/** A flag's line in a help: its purpose, and the flags it must not or must go with, when the purpose does not say so. */
+export function flagAbout(f: FlagSpec): string {
+  const not = f.excludes?.length ? ` (not with ${f.excludes.join(" or ")})` : "";
+  const needs = f.needs !== undefined && !f.about.includes(f.needs) ? ` (with ${f.needs})` : "";
+  return `${f.about}${not}${needs}`;
+}
+
+/**
+ * The candidate a mistyped word most likely meant ("past": paste), or
+ * undefined: one at an edit distance of 1 (2 for longer words, a swap of
+ * neighbours counting 1), or the only one the word begins.
+ */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  const limit = w.replace(/^-+/, "").length > 5 ? 2 : 1;
+  let best: string | undefined;
+  let bestD = limit + 1;
+  for (const c of candidates) {
+    const d = distance(w, c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  if (best !== undefined) return best;
+  const starts = candidates.filter((c) => w.replace(/^-+/, "").length >= 2 && c.startsWith(word));
+  return starts.length === 1 ? starts[0] : undefined;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }
 
 /** "-s", "--server" */

@@ -22,10 +22,14 @@ const CLIENT = [
 /** The group kv commands work in (in the shell: `use`). */
 const GROUP = [
   flag("-g, --group <group>", "the group (env CLIP_GROUP)", { completes: "group", only: "cli" }),
-  flag("--secret <secret>", "the group's secret (env CLIP_SECRET; preferred: argv is visible in ps)", { only: "cli" }),
+  flag("--secret-file <file>", "file holding the group's secret (or env CLIP_SECRET)", { completes: "file", only: "cli", excludes: ["--secret"] }),
+  flag("--secret <secret>", "the group's secret (visible in ps: prefer --secret-file or CLIP_SECRET)", { only: "cli" }),
 ];
 
 const PRINT_JSON = flag("--json", "print JSON");
+
+/** Commands that write a value to stdout refuse binary to a terminal (one line, exit 1), as curl does. */
+const FORCE = flag("--force", "write a binary value to the terminal all the same (without it: refused, exit 1; a pipe or file always gets it)", { only: "cli" });
 
 /** End-to-end encryption: the key that seals and opens values (see keygen). */
 const KEY_FILE = flag("--key-file <file>", "the key for sealed values (env CLIP_KEY_FILE; default ~/.config/clip/key, made by clip keygen)", { completes: "file", only: "cli" });
@@ -41,7 +45,7 @@ const WRITE = [
 
 /** Which stored value to read (paste, kv get). */
 const READ = [
-  flag("--rev <rev>", "the value of revision REV (see history); not held: exit 5"),
+  flag("--rev <rev>", "the value of revision REV (see history); not held: exit 5", { excludes: ["--back"] }),
   flag("--back <n>", "the value N writes before the current one (1: the previous); not held: exit 5"),
 ];
 
@@ -69,7 +73,7 @@ const commands: CommandSpec[] = [
       flag("--token-file <file>", "file holding the cluster token (needed for TCP)", { completes: "file" }),
       flag("--token <token>", "cluster token (visible in ps: prefer --token-file or CLIP_TOKEN)"),
       flag("--insecure", "allow TCP without a token (trusted networks only)"),
-      flag("--data <dir>", "keep state here (default: $XDG_STATE_HOME/clip or ~/.local/state/clip)", { completes: "dir" }),
+      flag("--data <dir>", "keep state here (default: $XDG_STATE_HOME/clip or ~/.local/state/clip)", { completes: "dir", excludes: ["--memory"] }),
       flag("--memory", "keep nothing on disk"),
       flag("--name <name>", "this server's name in logs, status and tree (default: the host name)"),
       flag("--max-size <size>", "largest value accepted, e.g. 512M (default 1G)"),
@@ -104,7 +108,8 @@ const commands: CommandSpec[] = [
       ...READ,
       KEY_FILE,
       flag("--osc52", "send the value to the clipboard of the terminal you type in (OSC 52: over SSH, through tmux or screen) instead of stdout", { only: "cli" }),
-      flag("--osc52-max <size>", "with --osc52: the largest value sent (default 100000 bytes); over it: exit 1, nothing sent", { only: "cli" }),
+      flag("--osc52-max <size>", "with --osc52: the largest value sent (default 100000 bytes); over it: exit 1, nothing sent", { only: "cli", needs: "--osc52" }),
+      FORCE,
     ],
     examples: ["clip paste 3 | tar x", "clip paste 0 --back 1", "clip paste 0 --osc52        # over ssh: into your own machine's clipboard"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.pasteRegion(ctx, a.region, f)),
@@ -120,8 +125,9 @@ const commands: CommandSpec[] = [
       flag("--timeout <seconds>", "give up after this long (exit 124)"),
       flag("--follow", "print every later write, until interrupted"),
       flag("--since <rev>", "start after revision REV: the writes after it that are still held first (no longer held: exit 5)"),
-      flag("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { only: "cli" }),
-      flag("-0", "with --follow: separate values with NUL", { only: "cli" }),
+      flag("--sep <sep>", "with --follow: separator after each value (default newline; \\t \\0 understood)", { only: "cli", excludes: ["-0"], needs: "--follow" }),
+      flag("-0", "with --follow: separate values with NUL", { only: "cli", needs: "--follow" }),
+      FORCE,
       KEY_FILE,
     ],
     examples: ["clip wait 3 --follow --sep '\\n---\\n'", "clip wait 3 --follow --since 1200"],
@@ -152,12 +158,12 @@ const commands: CommandSpec[] = [
     completes: { region: "region" },
     flags: [
       ...CLIENT,
-      flag("--to-desktop", "one way: put writes to the region on the desktop, never the other way"),
+      flag("--to-desktop", "one way: put writes to the region on the desktop, never the other way", { excludes: ["--from-desktop"] }),
       flag("--from-desktop", "one way: write desktop copies to the region, never the other way"),
       flag("--backend <name>", "the desktop clipboard to use: wayland, x11 or macos (default: from WAYLAND_DISPLAY, DISPLAY)", { completes: ["wayland", "x11", "macos"] }),
       flag("--max-desktop <size>", "largest value moved either way, e.g. 16M (default 64M); a larger one is skipped with one log line"),
-      flag("--osc52", "no display (over SSH): send every later write to the terminal's clipboard instead (OSC 52; one way)"),
-      flag("--osc52-max <size>", "with --osc52: the largest value sent (default 100000 bytes)"),
+      flag("--osc52", "no display (over SSH): send every later write to the terminal's clipboard instead (OSC 52; one way)", { excludes: ["--from-desktop", "--backend"] }),
+      flag("--osc52-max <size>", "with --osc52: the largest value sent (default 100000 bytes)", { needs: "--osc52" }),
       flag("--print-systemd-unit", "print a systemd user unit that runs this same command with the graphical session, and exit"),
       flag("--print-autostart", "print an XDG autostart entry that runs this same command, and exit"),
       ENCRYPT,
@@ -204,9 +210,10 @@ const commands: CommandSpec[] = [
     flags: [
       ...CLIENT,
       flag("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { completes: "group" }),
-      flag("--secret <secret>", "the group's secret (env CLIP_SECRET)"),
+      flag("--secret-file <file>", "file holding the group's secret (or env CLIP_SECRET)", { completes: "file", excludes: ["--secret"] }),
+      flag("--secret <secret>", "the group's secret (visible in ps: prefer --secret-file or CLIP_SECRET)"),
     ],
-    examples: ["printf 'copy 3 hello\\npaste 3\\n' | clip shell"],
+    examples: ["printf 'copy 3 hello\\npaste 3\\n' | clip shell", "clip shell -g app --secret-file ~/.config/clip/app.secret"],
     run: (_, __, f) => import("./shell.ts").then((m) => m.shell(f)),
   },
   {
@@ -245,19 +252,20 @@ const commands: CommandSpec[] = [
     shell: { args: "<key> <value...>", about: "Set KEY to VALUE" },
     flags: [...CLIENT, ...GROUP, ...WRITE, ENCRYPT, KEY_FILE],
     examples: [
-      "clip kv put -g app --secret \"$S\" color blue",
+      "clip kv put -g app --secret-file ~/.config/clip/app.secret color blue",
       "tar c dir | CLIP_GROUP=app CLIP_SECRET=$S clip kv put backup",
-      "clip kv put -g app jobs 8 --if-rev 41",
+      "export CLIP_GROUP=app CLIP_SECRET=$S; clip kv put jobs 8 --if-rev 41",
     ],
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.put(ctx, a.key, text(a.value), f)),
   },
   {
     name: "kv get",
     args: "<key>",
-    about: "Print KEY's value to stdout, byte for byte (missing key: exit 5)",
+    about:
+      "Print KEY's value to stdout (missing key: exit 5): byte for byte into a pipe or file; at a terminal, text ends with a newline, control characters are shown quoted (\"a\\tb\\x1b\"), and binary is refused unless --force",
     shell: { about: "Print KEY's value (missing key: exit 5)" },
-    flags: [...CLIENT, ...GROUP, ...READ, KEY_FILE],
-    examples: ["clip kv get -g app color", "clip kv get -g app color --back 1"],
+    flags: [...CLIENT, ...GROUP, ...READ, KEY_FILE, FORCE],
+    examples: ["clip kv get -g app --secret-file ~/.config/clip/app.secret color", "CLIP_GROUP=app CLIP_SECRET=$S clip kv get color --back 1 > old-color.txt"],
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.get(ctx, a.key, f)),
   },
   {
@@ -265,7 +273,7 @@ const commands: CommandSpec[] = [
     args: "<key>",
     about: "Delete KEY (missing key: exit 5)",
     flags: [...CLIENT, ...GROUP],
-    examples: ["clip kv del -g app color"],
+    examples: ["CLIP_GROUP=app CLIP_SECRET=$S clip kv del color"],
     run: (ctx, a) => import("./kv.ts").then((m) => m.del(ctx, a.key)),
   },
   {
@@ -273,7 +281,7 @@ const commands: CommandSpec[] = [
     args: "[prefix]",
     about: "The group's keys (under PREFIX): size, when written, by which server",
     flags: [...CLIENT, ...GROUP, PRINT_JSON],
-    examples: ["clip kv list -g app conf/ --json"],
+    examples: ["clip kv list -g app --secret-file ~/.config/clip/app.secret conf/ --json"],
     run: (ctx, a, f) => import("./kv.ts").then((m) => m.list(ctx, a.prefix, f)),
   },
   {
@@ -287,7 +295,8 @@ const commands: CommandSpec[] = [
   {
     name: "kv watch",
     args: "[key]",
-    about: "Report every later change of KEY (or of every key under --prefix), in order: 'put KEY VALUE', 'del KEY' or 'expire KEY' lines (the key need not exist yet)",
+    about:
+      "Report every later change of KEY (or of every key under --prefix), in order, one line each: 'put KEY VALUE', 'del KEY' or 'expire KEY' (the key need not exist yet); a KEY or VALUE that is not one line of printable text is shown double-quoted with \\n \\t \\\" \\\\ \\xNN escapes; for the exact bytes use --json or --exec",
     shell: { about: "Print every later change of KEY, in the background (see watches)" },
     flags: [
       ...CLIENT,
@@ -306,7 +315,7 @@ const commands: CommandSpec[] = [
       KEY_FILE,
     ],
     examples: [
-      "clip kv watch -g app color --exec 'notify-send \"color: $(cat)\"'",
+      "export CLIP_GROUP=app CLIP_SECRET=$S; clip kv watch color --exec 'notify-send \"color: $(cat)\"'",
       "clip kv watch -g app color --json --count 1 --timeout 30",
       "clip kv watch -g app --prefix jobs/ --since 1187",
     ],
@@ -383,12 +392,21 @@ const commands: CommandSpec[] = [
   },
   {
     name: "help",
-    args: "",
-    about: "This list",
-    only: "shell",
+    args: "[...command]",
+    about: "Help on COMMAND (for kv and group: on an ACTION), or the list of commands",
+    shell: { args: "", about: "This list" },
     flags: [],
-    examples: [],
-    run: (ctx) => session(ctx).help(),
+    examples: ["clip help kv put        # the same as: clip kv put --help"],
+    run: async (ctx, a) => (ctx.session ? ctx.session.help() : ctx.help?.(a.command ?? [])),
+  },
+  {
+    name: "version",
+    args: "",
+    about: "Print clip's version (also: clip --version)",
+    only: "cli",
+    flags: [],
+    examples: ["clip version"],
+    run: async () => import("./about.ts").then((m) => m.version()),
   },
   {
     name: "quit",

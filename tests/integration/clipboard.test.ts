@@ -294,10 +294,10 @@ describe("clipboard", () => {
     expect(sameBytes((await s.run(["paste", "1"])).stdout, ok)).toBe(true);
   });
 
-  test("clipboard - copy of a missing file or a folder is a usage error", async () => {
+  test("clipboard - copy of a missing file or a folder fails as cat does (exit 1), not as a usage error", async () => {
     await using s = await startServer({ memory: true });
     using d = tempDir();
-    expect((await s.run(["copy", "1", join(String(d), "nope")])).code).toBe(2);
-    expect((await s.run(["copy", "1", String(d)])).code).toBe(2);
+    expect((await s.run(["copy", "1", join(String(d), "nope")])).code).toBe(1);
+    expect((await s.run(["copy", "1", String(d)])).code).toBe(1);
   });
 });

@@ -36,7 +36,7 @@ describe("completion", () => {
     expect(await complete(script, [BIN, "paste", ""])).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     expect(await complete(script, [BIN, "kv", ""])).toEqual(["put", "get", "del", "list", "history", "watch"]);
     expect(await complete(script, [BIN, "kv", "watch", "--e"])).toEqual(["--exec", "--exec-timeout"]);
-    expect(await complete(script, [BIN, "wait", "3", "--f"])).toEqual(["--follow"]);
+    expect(await complete(script, [BIN, "wait", "3", "--fo"])).toEqual(["--follow", "--force"]);
     expect(await complete(script, [BIN, "list", "--j"])).toEqual(["--json"]);
     expect(await complete(script, [BIN, "completion", ""])).toEqual(["bash", "zsh", "fish"]);
     // A flag's value is not taken for the command.
@@ -75,7 +75,7 @@ describe("completion", () => {
   test("completion - an unknown shell is a usage error", async () => {
     const r = await clip(["completion", "tcsh"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^clip: no completion for "tcsh": use bash, zsh or fish\n$/);
+    expect(r.stderr).toMatch(/^clip: no completion for "tcsh": use bash, zsh or fish \(see clip completion --help\)\n$/);
   });
 
   test("help - --version names the version and the protocol", async () => {

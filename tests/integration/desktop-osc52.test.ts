@@ -108,7 +108,7 @@ describe.skipIf(!haveScript)("osc52 through a server", () => {
 
     const usage = await s.run(["paste", "3", "--osc52-max", "10"]);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toBe("clip: --osc52-max goes with --osc52\n");
+    expect(usage.stderr).toBe("clip: --osc52-max goes with --osc52 (see clip paste --help)\n");
   });
 
   test("osc52 - clip desktop R --osc52: R's value, then each later write, to the terminal; SIGTERM: exit 0", async () => {

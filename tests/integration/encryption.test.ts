@@ -254,7 +254,7 @@ describe("encryption - refusals", () => {
       const k = await t.s.run(["kv", "put", "k", "v", ...flags], t.c.opts({ env: { ...env, CLIP_GROUP: "nope", CLIP_SECRET: "x" } }));
       expectRefused(k, line, 1); // before the group is even asked for
     }
-    expect(await t.s.run(["copy", "1"], t.c.opts({ stdin: "x", env: { CLIP_ENCRYPT: "maybe" } }))).toMatchObject({ code: 2, stderr: 'clip: bad CLIP_ENCRYPT "maybe": 1 to seal every copy and put, 0 not to\n' });
+    expect(await t.s.run(["copy", "1"], t.c.opts({ stdin: "x", env: { CLIP_ENCRYPT: "maybe" } }))).toMatchObject({ code: 2, stderr: 'clip: bad CLIP_ENCRYPT "maybe": 1 to seal every copy and put, 0 not to (see clip copy --help)\n' });
     expect((await t.s.run(["paste", "1"])).text).toBe("before");
     expect((await t.raw.list())[1].rev).toBe(1);
   });

@@ -90,7 +90,7 @@ describe("kv", () => {
     const long = "k".repeat(1025);
     const r = await s.run(["kv", "put", long, "v"], { env });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("clip: bad key: 1025 bytes, the limit is 1024\n");
+    expect(r.stderr).toBe("clip: bad key: 1025 bytes, the limit is 1024 (see clip kv put --help)\n");
     // 1024 bytes of UTF-8 is fine, 1025 bytes made of 2-byte characters is not.
     expect((await s.run(["kv", "put", "k".repeat(1024), "v"], { env })).code).toBe(0);
     expect((await s.run(["kv", "put", "é".repeat(513), "v"], { env })).code).toBe(2);

@@ -152,7 +152,7 @@ describe("table", () => {
     for (const addr of ["007", "1e3", "0x10"]) {
       const r = await clip(["list", "--server", addr]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`clip: bad address "${addr}": expected host:port, tcp:host:port or unix:/path\n`);
+      expect(r.stderr).toBe(`clip: bad address "${addr}": expected host:port, tcp:host:port or unix:/path (see clip list --help)\n`);
     }
     await using s = await startServer({ memory: true });
     const S = (await s.run(["group", "create", "007"])).text.trim();

@@ -156,8 +156,8 @@ describe("table", () => {
   test("table - shell-only and CLI-only commands stay on their surface", () => {
     const shellOnly = TABLE.commands.filter((c) => c.only === "shell").map((c) => c.name);
     const cliOnly = TABLE.commands.filter((c) => c.only === "cli").map((c) => c.name);
-    expect(shellOnly.sort()).toEqual(["help", "quit", "unwatch", "use", "watches"]);
-    expect(cliOnly.sort()).toEqual(["chat", "completion", "desktop", "keygen", "serve", "shell"]);
+    expect(shellOnly.sort()).toEqual(["quit", "unwatch", "use", "watches"]);
+    expect(cliOnly.sort()).toEqual(["chat", "completion", "desktop", "keygen", "serve", "shell", "version"]);
     const top = helpOf(TABLE, []);
     const sh = shellHelp(TABLE);
     const script = bashScript(commandsOf(TABLE));
