@@ -103,6 +103,13 @@ export async function authenticate(node: ClipNode, s: Session, group: string, se
 }
 
 /**
+ * What ends a session's use of a deleted group, on every path (a kv watch,
+ * the library, the shell, an HTTP event stream): exactly these words, which
+ * scripts match (`clip: group deleted`); the watch knows its group already.
+ */
+export const groupDeleted = (): ClipError => new ClipError("GROUP_DELETED", "group deleted");
+
+/**
  * Closes the sessions that proved an older secret of a group, or a deleted
  * group. The admin connection that made the change is spared (it must get
  * its answer: the new secret); it loses the group and its watches in it.
@@ -113,7 +120,7 @@ function enforce(node: ClipNode, group: string, hash: string | null): void {
     if (!m || m.hash === hash) continue;
     const err =
       hash === null
-        ? new ClipError("GROUP_DELETED", `group "${group}" was deleted`)
+        ? groupDeleted()
         : new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`);
     if (s.changingGroup === group) {
       s.groups.delete(group);

@@ -13,7 +13,7 @@ import type { Handler, Session } from "../session.ts";
 import type { Entry } from "../store.ts";
 import { markedSealed } from "../values.ts";
 import { checkWriteMeta, submitValue } from "./clipboard.ts";
-import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
+import { authenticate, groupDeleted, jsonValue, keyPrefix, requireMember } from "./groups.ts";
 
 export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
 
@@ -37,7 +37,7 @@ export function deleteKey(node: ClipNode, group: string, key: string, ifRev: num
 
 /** A key write may land only while its group exists: it may have gone while the value streamed in. */
 export function checkGroupLive(node: ClipNode, group: string): void {
-  if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
+  if (!node.store.get(`g/${group}`)) throw groupDeleted();
 }
 
 /** Checks names and membership before any value byte is stored. */
