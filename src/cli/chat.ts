@@ -80,7 +80,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   };
 
   const join = async (): Promise<Link> => {
-    const client = await openClient(flags);
+    const client = await openClient(flags, { once: false, name: "chat" });
     const ctl = new AbortController();
     const events = client.subscribe("chat.join", { room, name }, ctl.signal);
     const first = await events.next().catch((e) => {

@@ -67,7 +67,7 @@ class Shell implements Session {
     if (this.client && !this.client.closed) return this.client;
     if (this.client) this.ui.note(dimErr("reconnecting…"));
     this.kvHandle = null;
-    this.client = await openClient(this.flags);
+    this.client = await openClient(this.flags, { once: false, name: "shell" });
     return this.client;
   }
 

@@ -376,9 +376,13 @@ const commands: CommandSpec[] = [
   {
     name: "apps",
     args: "",
-    about: "Applications connected to this server (pid, group, since, watches) and those that left lately",
-    flags: [...CLIENT, PRINT_JSON],
-    examples: ["clip apps --json"],
+    about: "Applications connected to this server (pid, group, since, watches) and the long-lived ones that left in the last hour; one-shot commands that left only as a count",
+    flags: [
+      ...CLIENT,
+      flag("--all", "list the one-shot commands that left too (a clip copy, a clip list), not only their count"),
+      flag("--json", "print everything as JSON, one-shot commands included (each app's \"oneShot\" tells them apart)"),
+    ],
+    examples: ["clip apps", "clip apps --all", "clip apps --json | jq '.left[] | select(.oneShot | not)'"],
     run: (ctx, _, f) => import("./apps.ts").then((m) => m.apps(ctx, f)),
   },
   {

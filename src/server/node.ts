@@ -367,6 +367,18 @@ export class ClipNode implements SessionHost {
 
   // --- what it reports ---
 
+  /**
+   * Applications connected now: the long-lived (libraries, shells, watches,
+   * chats), or with `oneShot` the one-shot commands still running (the one
+   * asking among them). `clip status` and `clip tree` count the first as
+   * clients: a one-shot command is over before anyone reads the count.
+   */
+  clients(oneShot = false): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.kind !== "peer" && s.state === "ready" && s.oneShot === oneShot) n++;
+    return n;
+  }
+
   status(): Record<string, unknown> {
     const base: Record<string, unknown> = {
       name: this.name,
@@ -376,7 +388,8 @@ export class ClipNode implements SessionHost {
       role: "root",
       parent: null,
       children: [],
-      clients: [...this.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
+      clients: this.clients(),
+      commands: this.clients(true),
       regions: this.store.count("r/"),
       groups: this.store.count("g/"),
       keys: this.store.count("k/"),

@@ -121,7 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   node.log("info", "listening", addresses.map(formatAddress).join(" "));
-  if (server.http) node.log("info", "http", server.http.addresses.map((a) => httpUrl(a, !!opts.tls)).join(" "));
+  if (server.http) node.log("info", "http listening", server.http.addresses.map((a) => httpUrl(a, !!opts.tls)).join(" "));
   return server;
 }
 

@@ -32,6 +32,10 @@ export class Tree implements TreeView, TreeHooks {
     // Bus messages (chat) go up to the root, which sends them down to everyone in one order.
     node.bus = { route: (topic, msg) => this.route(topic, msg) };
     node.statusSources.push(() => this.status());
+    // A client leaving changes the count our parent shows in `clip tree`: tell it now, not at the next beat.
+    node.onSessionClosed((s) => {
+      if (s.kind !== "peer" && !s.oneShot) this.up.reportSoon();
+    });
   }
 
   start(): void {
@@ -74,7 +78,7 @@ export class Tree implements TreeView, TreeHooks {
       name: node.name,
       addrs: this.opts.addresses(),
       role: this.up.state === "synced" ? "child" : "root",
-      clients: [...node.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
+      clients: node.clients(),
       rev: node.store.rev,
       children: [...this.down.children].map((c) => c.info),
     };
@@ -115,7 +119,8 @@ export class Tree implements TreeView, TreeHooks {
       parent: up.parent ? { name: up.parent.name, id: up.parent.id, addr: up.parentAddr } : null,
       ancestors: up.ancestors,
       children: [...this.down.children].map((c) => ({ name: c.info.name, id: c.info.id, addr: c.session.conn.remote, rev: c.info.rev })),
-      lag: up.state === "synced" ? Math.max(0, up.parentRev - this.node.store.rev) : 0,
+      // Only a child lags: a root has no parent to be behind (status then has no lag at all).
+      ...(up.state === "synced" ? { lag: Math.max(0, up.parentRev - this.node.store.rev) } : {}),
       // Value bytes received from the parent: a write made here comes back held, not as bytes.
       bytesFromParent: up.bytesDown,
     };

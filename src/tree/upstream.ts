@@ -230,7 +230,7 @@ export class Upstream {
     } catch (e) {
       const err = tapError ?? asClipError(e);
       if (!this.stopped) {
-        if (synced) this.node.log("warn", "split", `lost parent ${this.parent?.name ?? addr} (${addr}): ${err.message}; this server is now the root of its subtree; re-joining`);
+        if (synced) this.node.log("warn", "parent lost", `${this.parent?.name ?? addr} (${addr}): ${err.message}; this server is now the root of its subtree; re-joining`);
         else if (err.code === "CYCLE" || err.code === "AUTH" || err.code === "VERSION") this.note(addr, `refused: ${err.message}`);
         else this.note(addr, err.message);
       }
@@ -341,7 +341,7 @@ export class Upstream {
         this.state = "synced";
         this.seqr.goUp(mux);
         this.wakeSettled();
-        node.log("info", "joined", `parent ${this.parent?.name ?? "?"} (${addr}) at revision ${rev}: merge took ${snap.took} entries from the parent and sends ${snap.up.length} up`);
+        node.log("info", "joined parent", `${this.parent?.name ?? "?"} (${addr}) at revision ${rev}: merge took ${snap.took} entries from the parent and sends ${snap.up.length} up`);
         this.lastReport = "";
         this.reportSoon();
         this.sendUp(mux, snap.up);
@@ -557,7 +557,7 @@ export class Upstream {
         try {
           await this.seqr.submit({ op: entryOp(e) });
         } catch (err) {
-          this.node.log("warn", "merge", `could not send ${key} up: ${asClipError(err).message}`);
+          this.node.log("warn", "merge failed", `${key} was not sent up: ${asClipError(err).message}`);
         }
       }
     };

@@ -88,8 +88,8 @@ describe("groups", () => {
     expect(unknown.code).toBe(4);
     expect(wrong.stderr).toBe(unknown.stderr);
     expect(wrong.stderr).toMatch(/^(clip: warning: --secret .*\n)?clip: unknown group or wrong secret.*\n$/);
-    expect(s.stderr()).toMatch(/warn\s+bad group secret for group "app" .*answering in \d+ ms/);
-    expect(s.stderr()).toMatch(/bad group secret for group "nosuch"/);
+    expect(s.stderr()).toMatch(/warn\s+bad group secret: group "app" .*answering in \d+ ms/);
+    expect(s.stderr()).toMatch(/bad group secret: group "nosuch"/);
     expect(s.stderr()).not.toContain(S);
     // The library gets the same refusal, as a ClipError with code AUTH.
     const c = await connect(`unix:${s.socket}`);

@@ -89,7 +89,7 @@ function checkSecret(node: ClipNode, source: string, who: string, group: string,
     return hash;
   }
   const wait = Math.max(node.authDelay.fail(source), node.authDelay.fail(`group:${group}`));
-  node.log("warn", "bad group secret", `for group "${group}" from ${who}${e ? "" : " (no such group)"}; answering in ${wait} ms`);
+  node.log("warn", "bad group secret", `group "${group}"${e ? "" : " (no such group)"} from ${who}; answering in ${wait} ms`);
   return Bun.sleep(wait).then(() => {
     throw new ClipError("AUTH", AUTH_FAILED);
   });
@@ -127,7 +127,7 @@ function enforce(node: ClipNode, group: string, hash: string | null): void {
       for (const w of [...s.watches.values()]) if (w.group === group) w.fail(err);
       continue;
     }
-    node.log("info", hash === null ? "group deleted" : "group secret rotated", `closing ${s.describe()}, which used ${hash === null ? "" : "the old secret of "}"${group}"`);
+    node.log("info", "session closed", `${s.describe()}: it used ${hash === null ? `group "${group}", now deleted` : `the old secret of group "${group}"`}`);
     s.close("local", err);
   }
 }

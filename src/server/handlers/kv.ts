@@ -185,6 +185,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
           s.watches.set(ctx.id, { group, name, fail: (err) => ctx.fail(err) });
           // What it watched, for the departures in `clip apps` (a few are enough).
           if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
+          s.lasting = true;
           ctx.event({ event: "watching", ...(key !== undefined ? { key } : { prefix }), rev: store.rev, lineage: node.lineage });
         };
         const unwatch = follow(node, key !== undefined ? { key: full, since, lineage } : { prefix: full, since, lineage }, send, ready);
