@@ -12,7 +12,7 @@ import type { Kv } from "../client/kv.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
 import { type ClientFlags, openClient } from "./common.ts";
 import type { Ctx, Session } from "./context.ts";
-import { completer, parseLine, shellHelp, words } from "./line.ts";
+import { Words, completer, parseLine, shellHelp, words } from "./line.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
 import { dim, humanSize, out, paint } from "./output.ts";
 import { asText } from "./render.ts";
@@ -125,9 +125,8 @@ class Shell implements Session {
   }
 
   async run(line: string): Promise<"quit" | void> {
-    const w = words(line);
-    if (w.length === 0) return;
-    const { command, args, flags } = parseLine(TABLE, w);
+    if (new Words(line).peekRaw() === null) return; // blank, or a comment
+    const { command, args, flags } = parseLine(TABLE, line);
     const ctl = new AbortController();
     this.foreground = ctl;
     try {
