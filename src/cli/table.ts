@@ -88,7 +88,7 @@ const commands: CommandSpec[] = [
     args: "<region> [file]",
     about: "Store stdin (or FILE) in region 0-9",
     completes: { region: "region", file: "file" },
-    shell: { args: "<region> <text...>", about: "Store TEXT in region 0-9" },
+    shell: { args: "<region> <text...>", about: "Store TEXT, the rest of the line exactly as typed, in region 0-9" },
     flags: [...CLIENT, ...WRITE, ENCRYPT, KEY_FILE],
     examples: ["clip copy 3 < photo.png", "pass show site | clip copy 0 --ttl 45s", "clip copy 2 --if-rev 41 < next.txt", "clip copy 4 --encrypt < contract.pdf"],
     run: (ctx, a, f) => import("./clipboard.ts").then((m) => m.copy(ctx, a.region, a.file, f, text(a.text))),
@@ -206,7 +206,7 @@ const commands: CommandSpec[] = [
       flag("-g, --group <group>", "group for kv commands (env CLIP_GROUP)", { completes: "group" }),
       flag("--secret <secret>", "the group's secret (env CLIP_SECRET)"),
     ],
-    examples: ["printf 'copy 3 hello\\npaste 3\\n' | clip shell"],
+    examples: ["printf 'copy 3 hello  world\\npaste 3\\n' | clip shell        # after copy R: the rest of the line, as typed"],
     run: (_, __, f) => import("./shell.ts").then((m) => m.shell(f)),
   },
   {
@@ -242,7 +242,7 @@ const commands: CommandSpec[] = [
     name: "kv put",
     args: "<key> [value]",
     about: "Set KEY to VALUE, or to stdin when VALUE is absent (binary-safe, streamed)",
-    shell: { args: "<key> <value...>", about: "Set KEY to VALUE" },
+    shell: { args: "<key> <value...>", about: "Set KEY to VALUE, the rest of the line exactly as typed" },
     flags: [...CLIENT, ...GROUP, ...WRITE, ENCRYPT, KEY_FILE],
     examples: [
       "clip kv put -g app --secret \"$S\" color blue",
