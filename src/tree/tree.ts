@@ -7,7 +7,7 @@ import type { ClipNode } from "../server/node.ts";
 import { Downstream, type TreeView } from "./downstream.ts";
 import { TreeSequencer } from "./sequencer.ts";
 import { type TreeHooks, Upstream, type UpstreamOptions } from "./upstream.ts";
-import { type NodeInfo, parseNodeInfo } from "./wire.ts";
+import { type NodeInfo, parseNodeInfo, subtreeIds } from "./wire.ts";
 
 /** What the tree needs to know of the server it runs in. */
 export interface TreeOptions extends UpstreamOptions {
@@ -30,7 +30,7 @@ export class Tree implements TreeView, TreeHooks {
     node.use(this.down.handlers());
     this.up = new Upstream(node, this.seqr, this.down, this, opts);
     // Bus messages (chat) go up to the root, which sends them down to everyone in one order.
-    node.bus = { route: (topic, msg) => this.route(topic, msg) };
+    node.bus = { route: (topic, msg) => this.route(topic, msg), reaches: (id) => subtreeIds(this.describe()).includes(id) };
     node.statusSources.push(() => this.status());
     // A client leaving changes the count our parent shows in `clip tree`: tell it now, not at the next beat.
     node.onSessionClosed((s) => {
@@ -106,9 +106,12 @@ export class Tree implements TreeView, TreeHooks {
     this.broadcastMsg(topic, msg);
   }
 
+  /** As the server that orders the bus: its gates first (chat names), then to everyone below. */
   private broadcastMsg(topic: string, msg: Record<string, unknown>): void {
-    this.node.deliver(topic, msg);
-    this.down.broadcast({ t: "msg", topic, msg });
+    const m = this.node.gateBus(topic, msg);
+    if (!m) return;
+    this.node.deliver(topic, m);
+    this.down.broadcast({ t: "msg", topic, msg: m });
   }
 
   private status(): Record<string, unknown> {
