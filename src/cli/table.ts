@@ -212,10 +212,14 @@ const commands: CommandSpec[] = [
   {
     name: "chat",
     args: "<room>",
-    about: "Chat with everyone in ROOM, on every server of the tree (nothing is stored)",
+    about: "Chat with everyone in ROOM, on every server of the tree (nothing is stored); /help lists the chat's own commands",
     only: "cli",
-    flags: [...CLIENT, flag("--name <name>", "how others see you (default: $USER)"), flag("--json", "print each event as a JSON line")],
-    examples: ["clip chat ops --name alice"],
+    flags: [
+      ...CLIENT,
+      flag("--name <name>", "how others see you (default: $USER); one person's in a room: a name someone there holds is refused (exit 2)"),
+      flag("--json", "print each event as a JSON line"),
+    ],
+    examples: ["clip chat ops --name alice", "echo 'deploy done' | clip chat ops --name ci        # exit 0 only if every line was sent"],
     run: (_, a, f) => import("./chat.ts").then((m) => m.chat(a.room, f)),
   },
   {
