@@ -165,9 +165,8 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       said = n;
     } catch (e) {
       if (isClipError(e, "USAGE")) notSent(e, e.message);
-      else if (lost(e)) notSent(e, `the connection was lost: "${text.slice(0, 40)}"`);
-      else throw e;
-      // A lost link is reported by the subscription, which owns reconnecting.
+      else if (!lost(e)) throw e;
+      // A lost link is reported by the subscription, which owns reconnecting (a piped chat then exits 3).
     }
   };
 
