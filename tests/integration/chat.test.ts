@@ -166,6 +166,12 @@ describe("chat", () => {
     expect(c.stderr).toMatch(/clip: chat: 1 line was not sent \(see above\)\n$/);
     await a.see(/cy: ok$/);
     expect(a.text()).not.toMatch(/help|frob/);
+    // The fields the root keeps names by are not shown.
+    const j = await s.run(["chat", "r", "--name", "dee", "--json"], { stdin: "x\n" });
+    expect(j.code).toBe(0);
+    const events = j.text.trim().split("\n").map((l) => JSON.parse(l));
+    expect(events.map((e) => e.kind)).toEqual(["join", "msg"]);
+    for (const e of events) for (const k of ["jid", "sid", "me"]) expect(e).not.toHaveProperty(k);
     a.end();
   });
 
@@ -196,6 +202,21 @@ describe("chat", () => {
     expect(later.code).toBe(0);
     await b.see(/ann: back$/);
     b.end();
+
+    // A client that joins again under its own id (`me`: after a lost connection) takes its name back; another id may not.
+    const one = await connect(`unix:${leaf.socket}`);
+    const two = await connect(`unix:${root.socket}`);
+    try {
+      const first = one.subscribe("chat.join", { room: "lib", name: "zed", me: "zed-1" });
+      expect((await first.next()).value?.meta.kind).toBe("joined");
+      const other = two.subscribe("chat.join", { room: "lib", name: "zed", me: "someone-else" });
+      await expect(other.next()).rejects.toMatchObject({ code: "USAGE", message: 'the name "zed" is taken in room "lib": choose another with --name' });
+      const again = two.subscribe("chat.join", { room: "lib", name: "zed", me: "zed-1" });
+      expect((await again.next()).value?.meta.kind).toBe("joined");
+    } finally {
+      one.close();
+      two.close();
+    }
   }, 60_000);
 
   test("chat - the server going away ends a piped chat with exit 3 and says so", async () => {
