@@ -66,7 +66,7 @@ export function alive(pid: number): boolean {
 
 /** The TCP port a server logged in its "listening" line. */
 export function loggedTcpPort(stderr: string): number {
-  const m = /listening .*tcp:(?:\[[^\]]*\]|[0-9.]+):(\d+)/.exec(stderr);
+  const m = /listening:? .*tcp:(?:\[[^\]]*\]|[0-9.]+):(\d+)/.exec(stderr);
   if (!m) throw new Error(`no tcp listener in the server's log:\n${stderr}`);
   return Number(m[1]);
 }

@@ -1,7 +1,10 @@
 // clip chat ROOM --name NAME: every line typed goes to everyone in the room,
 // on every server of the tree; what others say is shown as it arrives.
-// At a terminal a lost server is retried; in a pipeline it ends the chat
-// with exit 3, so a script notices.
+// Lines that start with / are the chat's own commands (/help, /quit), never
+// sent. At a terminal a lost server is retried and a refused line is said
+// and the chat goes on; in a pipeline a lost server ends the chat with exit
+// 3, and a line that was not sent makes the chat exit non-zero at its end,
+// so a script notices.
 
 import type { Client, Message } from "../client/client.ts";
 import { ClipError, isClipError } from "../protocol/errors.ts";
@@ -58,6 +61,29 @@ interface Link {
 
 const lost = (e: unknown) => isClipError(e, "LOST") || isClipError(e, "SHUTDOWN") || isClipError(e, "NOSERVER");
 
+/** What /help shows (here, never sent). */
+export const CHAT_HELP = [
+  "Every line you type goes to everyone in the room. Lines that start with / are for this chat:",
+  "  /help         this text",
+  "  /quit, /exit  leave (also Ctrl-D)",
+  "  //text        send \"/text\" (a line that starts with /)",
+].join("\n");
+
+/** A line typed: a chat command, text to send, or nothing. */
+export type ChatInput = { cmd: "help" | "quit" } | { cmd: "unknown"; word: string } | { say: string } | null;
+
+/** Reads one typed line (pure). */
+export function chatInput(line: string): ChatInput {
+  const text = line.replace(/\r$/, "");
+  if (text.trim() === "") return null;
+  if (text.startsWith("//")) return { say: text.slice(1) };
+  const m = /^\/(\S*)\s*$/.exec(text) ?? /^\/(\S+)/.exec(text);
+  if (!m) return { say: text };
+  const word = m[1];
+  if (word === "help" || word === "?") return { cmd: "help" };
+  if (word === "quit" || word === "exit") return { cmd: "quit" };
+  return { cmd: "unknown", word: `/${word}` };
+}
 export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   const room = checkRoom(String(roomArg ?? ""));
   const name = checkNick(flags.name !== undefined && flags.name !== true ? String(flags.name) : (process.env.USER ?? "anon"));
@@ -80,9 +106,10 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   };
 
   const join = async (): Promise<Link> => {
-    const client = await openClient(flags);
+    const client = await openClient(flags, { once: false, name: "chat" });
     const ctl = new AbortController();
-    const events = client.subscribe("chat.join", { room, name }, ctl.signal);
+    // `me`: the same across reconnections, so that our name is ours again when we come back.
+    const events = client.subscribe("chat.join", { room, name, me: cidBase }, ctl.signal);
     const first = await events.next().catch((e) => {
       client.close();
       throw e;
@@ -92,7 +119,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       throw new ClipError("PROTOCOL", "the server did not let us into the room");
     }
     const server = String((first.value as Message).meta.server ?? "");
-    if (ui.interactive) ui.note(dimErr(`joined ${room} on ${server} as ${name}; type /quit or Ctrl-D to leave`));
+    if (ui.interactive) ui.note(dimErr(`joined ${room} on ${server} as ${name}; /help lists the commands; /quit or Ctrl-D leaves`));
     const ended = (async () => {
       for await (const m of events) await show(m.meta as unknown as ChatEvent);
     })();
@@ -117,10 +144,18 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
   let backlog = 0;
   let inputDone!: () => void;
   const inputClosed = new Promise<void>((r) => (inputDone = r));
+  // Lines typed that did not reach the room, and why the first did not: a script must not take them for sent.
+  let unsent = 0;
+  let firstUnsent: ClipError | null = null;
+  const notSent = (err: ClipError, what: string) => {
+    unsent++;
+    firstUnsent ??= err;
+    ui.note(`clip: ${what}; not sent`);
+  };
 
   const say = async (text: string) => {
     if (!link) {
-      ui.note(`clip: not connected: "${text.slice(0, 40)}" was not sent`);
+      notSent(new ClipError("LOST", "not connected"), `not connected: "${text.slice(0, 40)}"`);
       return;
     }
     try {
@@ -129,25 +164,31 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       await link.client.call("chat.say", { room, name, text, cid: `${cidBase}.${n}` });
       said = n;
     } catch (e) {
-      if (isClipError(e, "USAGE")) ui.note(`clip: ${e.message}`);
+      if (isClipError(e, "USAGE")) notSent(e, e.message);
       else if (!lost(e)) throw e;
-      // A lost link is reported by the subscription, which owns reconnecting.
+      // A lost link is reported by the subscription, which owns reconnecting (a piped chat then exits 3).
     }
   };
 
   ui.on("line", (line: string) => {
-    const text = line.replace(/\r$/, "");
-    if (text === "/quit" || text === "/exit") {
+    const input = chatInput(line);
+    if (input && "cmd" in input && input.cmd === "quit") {
       quitting = true;
       ui.close();
       return;
     }
-    ui.eraseTyped(text);
-    if (text.trim() === "") return ui.prompt();
+    ui.eraseTyped(line.replace(/\r$/, ""));
+    if (input === null) return ui.prompt();
+    if ("cmd" in input) {
+      if (input.cmd === "help") ui.note(CHAT_HELP);
+      else if (input.cmd === "unknown") notSent(new ClipError("USAGE", "unknown chat command"), `unknown command ${input.word} (/help lists them; start a line with // to send one that begins with /)`);
+      return ui.prompt();
+    }
+    const text = input.say;
     try {
       checkLine(text);
     } catch (e) {
-      ui.note(`clip: ${(e as Error).message}; not sent`);
+      notSent(e as ClipError, (e as Error).message);
       return ui.prompt();
     }
     backlog++;
@@ -189,6 +230,7 @@ export async function chat(roomArg: unknown, flags: ChatFlags): Promise<void> {
       current.stop();
       await current.ended.catch(() => {}); // let the last lines reach stdout
       if (ui.interactive && !quitting) process.stdout.write("\n");
+      if (!ui.interactive && firstUnsent) throw new ClipError((firstUnsent as ClipError).code, `chat: ${unsent} line${unsent === 1 ? " was" : "s were"} not sent (see above)`);
       return;
     }
     // stdout is gone (| head): leave quietly, as cat does (main exits 141).

@@ -59,10 +59,16 @@ export function readToken(flags: { token?: unknown; tokenFile?: unknown }, who: 
   return undefined;
 }
 
-export async function openClient(flags: ClientFlags): Promise<Client> {
+/**
+ * The command's connection. A command says what it is in its hello: one-shot
+ * (the default: it ends with its command; `clip apps` counts it without
+ * listing it unless it opens a follow or a watch), or a named long-lived
+ * session (`{ once: false, name: "shell" }`).
+ */
+export async function openClient(flags: ClientFlags, as: { once?: boolean; name?: string } = {}): Promise<Client> {
   const server = clientAddress(typeof flags.server === "string" ? flags.server : undefined);
   const token = server.kind === "tcp" ? readToken(flags, "client") : undefined;
-  return Client.connect({ server, token, kind: "cli", tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined, key: keyFileFlag(flags.keyFile) });
+  return Client.connect({ server, token, kind: "cli", once: as.once ?? true, name: as.name, tls: flags.tlsCa ? { ca: flags.tlsCa } : undefined, key: keyFileFlag(flags.keyFile) });
 }
 
 let warnedArgv = false;

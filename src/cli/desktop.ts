@@ -27,9 +27,9 @@ export async function desktop(region: unknown, flags: DesktopCliFlags): Promise<
     async (r, signal) => {
       // --encrypt with no usable key fails here (exit 1), before a connection is opened.
       const encrypt = await sealingKey(flags);
-      const calls = await openClient(flags);
+      const calls = await openClient(flags, { once: false, name: "desktop" });
       try {
-        return clipPort({ calls, follow: await openClient(flags) }, r, { encrypt, signal });
+        return clipPort({ calls, follow: await openClient(flags, { once: false, name: "desktop" }) }, r, { encrypt, signal });
       } catch (e) {
         calls.close();
         throw e;

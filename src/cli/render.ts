@@ -58,7 +58,6 @@ export function groupInfoText(i: GroupInfo): string {
       ["secret", `issued ${when(i.rotated)}`],
       ["by", i.by || "-"],
     ],
-    9,
   );
 }
 
@@ -72,15 +71,22 @@ export function statusText(s: Record<string, unknown>): string {
     ["role", String(s.role)],
     ["parent", parentText(s.parent as { name?: string; addr?: string } | null, s.upstream)],
     ["children", children.length ? children.map((c) => c.name ?? c.addr ?? "?").join(", ") : "-"],
-    ["clients", String(s.clients)],
+    ["clients", clientsText(Number(s.clients), s.commands)],
     ["regions", String(s.regions)],
     ["groups", String(s.groups)],
     ["keys", String(s.keys)],
     ["last write", `rev ${s.rev}`],
     ["storage", s.persistent ? "on disk" : "memory only"],
   ];
-  if (typeof s.lag === "number") lines.push(["lag", `${s.lag} write${s.lag === 1 ? "" : "s"} behind the parent`]);
-  return pairs(lines, 11);
+  // A child's only: a root has no parent to lag behind.
+  if (typeof s.lag === "number" && s.parent) lines.push(["lag", `${s.lag} write${s.lag === 1 ? "" : "s"} behind the parent`]);
+  return pairs(lines);
+}
+
+/** "2", or "2 (and 1 one-shot command running)": the long-lived, then the commands (this one among them). */
+function clientsText(clients: number, commands: unknown): string {
+  const n = typeof commands === "number" ? commands : 0;
+  return n > 0 ? `${clients} (and ${n} one-shot command${n === 1 ? "" : "s"} running)` : String(clients);
 }
 
 function parentText(p: { name?: string; addr?: string } | null, upstream: unknown): string {
@@ -118,7 +124,9 @@ export function treeText(t: Record<string, unknown>): string {
   return `${lines.join("\n")}\n`;
 }
 
-function pairs(lines: [string, string][], width: number): string {
+/** Rows of name and value, the values in one column two spaces past the longest name. */
+function pairs(lines: [string, string][]): string {
+  const width = Math.max(...lines.map(([k]) => k.length)) + 2;
   return `${lines.map(([k, v]) => `${k.padEnd(width)}${v}`).join("\n")}\n`;
 }
 

@@ -12,7 +12,7 @@ import type { Kv } from "../client/kv.ts";
 import { ClipError, asClipError } from "../protocol/errors.ts";
 import { type ClientFlags, openClient, secretOf } from "./common.ts";
 import type { Ctx, Session } from "./context.ts";
-import { completer, parseLine, shellHelp, words } from "./line.ts";
+import { Words, completer, parseLine, shellHelp, words } from "./line.ts";
 import { lineUI, type LineUI } from "./lineui.ts";
 import { dim, humanSize, out, paint } from "./output.ts";
 import { asText } from "./render.ts";
@@ -68,7 +68,7 @@ class Shell implements Session {
     if (this.client && !this.client.closed) return this.client;
     if (this.client) this.ui.note(dimErr("reconnecting…"));
     this.kvHandle = null;
-    this.client = await openClient(this.flags);
+    this.client = await openClient(this.flags, { once: false, name: "shell" });
     return this.client;
   }
 
@@ -126,9 +126,8 @@ class Shell implements Session {
   }
 
   async run(line: string): Promise<"quit" | void> {
-    const w = words(line);
-    if (w.length === 0) return;
-    const { command, args, flags } = parseLine(TABLE, w);
+    if (new Words(line).peekRaw() === null) return; // blank, or a comment
+    const { command, args, flags } = parseLine(TABLE, line);
     const conflict = flagConflict(command, flags);
     if (conflict) throw new ClipError("USAGE", conflict);
     const ctl = new AbortController();

@@ -26,6 +26,12 @@ export interface ConnectOptions {
   /** Who we are, for `clip apps`. */
   kind?: PeerKind;
   name?: string;
+  /**
+   * This connection serves one command and ends with it (a `clip copy`):
+   * `clip apps` then counts it without listing it, unless it opens
+   * something that lasts (a follow, a watch, a chat).
+   */
+  once?: boolean;
   /** CA file (PEM) to trust for a TLS server; `true` for the system's CAs. */
   tls?: { ca?: string } | boolean;
   /** Connect timeout in ms. */
@@ -120,7 +126,7 @@ export class Mux {
    * a command forever: the wait has a deadline.
    */
   private async start(opts: ConnectOptions, timeoutMs: number): Promise<void> {
-    const hello = { v: PROTOCOL_VERSION, kind: opts.kind ?? "lib", pid: process.pid, name: opts.name };
+    const hello = { v: PROTOCOL_VERSION, kind: opts.kind ?? "lib", pid: process.pid, name: opts.name, ...(opts.once ? { once: true } : {}) };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const silent = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ClipError("NOSERVER", `no answer from ${formatAddress(this.address)} within ${Math.round(timeoutMs / 1000)} s (is it a clip server?)`)), timeoutMs);

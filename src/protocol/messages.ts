@@ -123,7 +123,10 @@ export interface GroupInfo {
 export interface AppInfo {
   pid: number;
   kind: string;
+  /** What it calls itself: the CLI says "shell", "chat" or "desktop"; a library what it was given. */
   name: string;
+  /** A one-shot command (a `clip copy`: its hello said so and it opened no watch, follow or chat); false for the long-lived. */
+  oneShot: boolean;
   remote: string;
   /** Groups whose secret the app proved. */
   groups: string[];
@@ -141,7 +144,10 @@ export interface AppInfo {
 
 export interface AppsReport {
   apps: AppInfo[];
+  /** Newest first: the long-lived that left in the last hour, and the latest one-shot commands (a bounded number of each). */
   left: AppInfo[];
+  /** One-shot commands that ended in the last hour, all of them (left lists only the latest). */
+  oneShotsLeft: number;
 }
 
 /** The longest --ttl: ten years (a deadline is a plain millisecond count). */

@@ -98,7 +98,7 @@ export class Expiry {
         .catch((err) => {
           // Ordered nowhere (we stopped being the root, or are shutting down): look again later.
           if (!node.isClosing) this.push({ ...d, at: Date.now() + NOT_ROOT_RETRY_MS });
-          node.log("warn", "expiry", `could not expire ${d.key}: ${(err as Error).message}`);
+          node.log("warn", "expiry failed", `${d.key}: ${(err as Error).message}`);
         })
         .finally(() => {
           this.inFlight.delete(id);

@@ -92,7 +92,15 @@ export type AppliedListener = (op: WriteOp, rev: number, applied: Applied, via: 
  */
 export interface Bus {
   route(topic: string, msg: Record<string, unknown>): void;
+  /** Whether the server with this id is in our tree now (its messages can still reach us); absent: only ourselves. */
+  reaches?(serverId: string): boolean;
 }
+
+/**
+ * The ordering server's say over a bus message before every server gets it
+ * (chat's names): the message, another in its place, or null to drop it.
+ */
+export type BusGate = (topic: string, msg: Record<string, unknown>) => Record<string, unknown> | null;
 
 /** What an entry's key is, in a person's words: "region 3", the key's own name, "group G". */
 export function describeKey(key: string): string {
@@ -119,7 +127,14 @@ export class ClipNode implements SessionHost {
   private readonly closedListeners = new Set<(s: Session, reason: CloseReason) => void>();
   private readonly appliedListeners = new Set<AppliedListener>();
   readonly statusSources: (() => Record<string, unknown>)[] = [];
-  bus: Bus = { route: (topic, msg) => this.deliver(topic, msg) };
+  bus: Bus = {
+    route: (topic, msg) => {
+      const m = this.gateBus(topic, msg);
+      if (m) this.deliver(topic, m);
+    },
+  };
+  /** Run by the server that orders the bus (the root), in order, on every message (see BusGate). */
+  readonly busGates: BusGate[] = [];
   private readonly topics = new Map<string, Set<(msg: Record<string, unknown>) => void>>();
   private closing = false;
   /**
@@ -349,6 +364,13 @@ export class ClipNode implements SessionHost {
     this.bus.route(topic, msg);
   }
 
+  /** What the ordering server passes on of a message (BusGate): null drops it. */
+  gateBus(topic: string, msg: Record<string, unknown>): Record<string, unknown> | null {
+    let m: Record<string, unknown> | null = msg;
+    for (const gate of this.busGates) if (m) m = gate(topic, m);
+    return m;
+  }
+
   /** Hands a routed message to this server's subscribers. */
   deliver(topic: string, msg: Record<string, unknown>): void {
     const set = this.topics.get(topic);
@@ -367,6 +389,18 @@ export class ClipNode implements SessionHost {
 
   // --- what it reports ---
 
+  /**
+   * Applications connected now: the long-lived (libraries, shells, watches,
+   * chats), or with `oneShot` the one-shot commands still running (the one
+   * asking among them). `clip status` and `clip tree` count the first as
+   * clients: a one-shot command is over before anyone reads the count.
+   */
+  clients(oneShot = false): number {
+    let n = 0;
+    for (const s of this.sessions) if (s.kind !== "peer" && s.state === "ready" && s.oneShot === oneShot) n++;
+    return n;
+  }
+
   status(): Record<string, unknown> {
     const base: Record<string, unknown> = {
       name: this.name,
@@ -376,7 +410,8 @@ export class ClipNode implements SessionHost {
       role: "root",
       parent: null,
       children: [],
-      clients: [...this.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
+      clients: this.clients(),
+      commands: this.clients(true),
       regions: this.store.count("r/"),
       groups: this.store.count("g/"),
       keys: this.store.count("k/"),

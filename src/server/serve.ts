@@ -9,6 +9,7 @@ import { type Address, formatAddress, parseAddress } from "../net/address.ts";
 import { type Listener, listen } from "../net/listen.ts";
 import { serverTls, type TlsFiles } from "../net/tls.ts";
 import { ClipError } from "../protocol/errors.ts";
+import { ownListener } from "../tree/self.ts";
 import { attachTree } from "../tree/tree.ts";
 import { appsHandlers } from "./handlers/apps.ts";
 import { chatHandlers } from "./handlers/chat.ts";
@@ -94,6 +95,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       listeners.push(l);
       addresses.push(l.address);
     }
+    // A server told to join itself would dial itself forever: refuse what is provably its own listener.
+    for (const c of opts.connect ?? []) {
+      const own = await ownListener(c, addresses);
+      if (own) throw new ClipError("USAGE", `--connect ${c} is this server's own listener (${formatAddress(own)}): a server cannot be its own parent; give another server's address`);
+    }
     const tree = attachTree(node, {
       addrs: opts.connect ?? [],
       token: opts.token,
@@ -121,7 +127,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   node.log("info", "listening", addresses.map(formatAddress).join(" "));
-  if (server.http) node.log("info", "http", server.http.addresses.map((a) => httpUrl(a, !!opts.tls)).join(" "));
+  if (server.http) node.log("info", "http listening", server.http.addresses.map((a) => httpUrl(a, !!opts.tls)).join(" "));
   return server;
 }
 

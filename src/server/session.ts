@@ -67,10 +67,11 @@ export interface Membership {
   since: number;
 }
 
-/** An open kv watch, as `clip apps` shows it and as a group change ends it. */
+/** An open kv watch or region follow, as `clip apps` shows it and as a group change ends it. */
 export interface OpenWatch {
+  /** "" for a region's follow (no group name is empty: a group change never ends it). */
   group: string;
-  /** "group/key" (or "group/prefix*") */
+  /** "group/key" (or "group/prefix*"), "region 3" */
   name: string;
   fail(err: ClipError): void;
 }
@@ -105,6 +106,10 @@ export class Session implements StreamOwner {
   readonly watches = new Map<number, OpenWatch>();
   /** What it watched (a few), for the departures `clip apps` lists. */
   readonly watched: string[] = [];
+  /** Its hello said it serves one command and ends with it (a `clip list`). */
+  once = false;
+  /** It opened something that lasts (a follow, a kv watch, a chat): long-lived, whatever its hello said. */
+  lasting = false;
   /** File sends queued and not yet made (descriptor pressure). */
   pendingFiles = 0;
   private readonly decoder = new FrameDecoder(MAX_FRAME, { streamData: true }); // DATA as views of the socket chunks: no 1 MiB copy per frame
@@ -124,6 +129,14 @@ export class Session implements StreamOwner {
   ) {
     this.timer = host.requestTimer?.(conn.transport);
     this.handshakeTimer = setTimeout(() => this.close("timeout", new ClipError("PROTOCOL", "handshake not finished in time")), SESSION_LIMITS.handshakeMs);
+  }
+
+  /**
+   * A one-shot command: `clip apps` counts it but lists it only with --all,
+   * and `clip tree` and `clip status` do not count it among the clients.
+   */
+  get oneShot(): boolean {
+    return this.once && !this.lasting;
   }
 
   get transport(): Conn["transport"] {
@@ -160,7 +173,7 @@ export class Session implements StreamOwner {
       frames = this.decoder.push(chunk);
     } catch (e) {
       const err = asClipError(e);
-      this.host.log("warn", "protocol error", `from ${this.describe()}: ${err.message}; closing`);
+      this.host.log("warn", "protocol error", `${this.describe()}: ${err.message}; closing the connection`);
       this.close("protocol", err);
       return;
     }

@@ -89,9 +89,16 @@ export function markedSealed(meta: Record<string, unknown> | undefined): boolean
   return typeof meta?.sealed === "string";
 }
 
-function tooBig(size: number, max: number, sealed = false): ClipError {
-  if (sealed) return new ClipError("TOOBIG", `sealed value of ${size} bytes is over the server's --max-size of ${max} bytes (and ${sealedLength(max) - max} bytes for sealing)`);
-  return new ClipError("TOOBIG", `value of ${size} bytes is over the server's --max-size of ${max} bytes`);
+/**
+ * Over --max-size. `size` is the value's whole size when its sender announced
+ * it; otherwise only `arrived` is known (the bytes so far, which the value is
+ * at least), and the message must not pass that off as the value's size.
+ */
+function tooBig(max: number, sealed: boolean, size: { announced: number } | { arrived: number }): ClipError {
+  const over = `over the server's --max-size of ${max} bytes${sealed ? ` (and ${sealedLength(max) - max} bytes for sealing)` : ""}`;
+  const what = sealed ? "sealed value" : "value";
+  if ("announced" in size) return new ClipError("TOOBIG", `${what} of ${size.announced} bytes is ${over}`);
+  return new ClipError("TOOBIG", `${what} is ${over}; refused after ${size.arrived} bytes (its whole size was not announced)`);
 }
 
 let counter = 0;
@@ -116,7 +123,7 @@ export class ValueStore {
    * the value must then be exactly that long.
    */
   stage(expected?: number, opts: StageOptions = {}): Stage {
-    if (expected !== undefined && expected > valueLimit(this.maxSize, opts)) throw tooBig(expected, this.maxSize, opts.sealed);
+    if (expected !== undefined && expected > valueLimit(this.maxSize, opts)) throw tooBig(this.maxSize, opts.sealed === true, { announced: expected });
     return new Stage(this, expected, opts);
   }
 
@@ -222,7 +229,7 @@ export class Stage {
   private grown(chunk: Uint8Array): number {
     if (this.state !== "open") throw this.failure ?? new ClipError("INTERNAL", "write to a closed stage");
     const need = this.size + chunk.length;
-    if (need > this.limit) throw tooBig(need, this.store.maxSize, this.sealed);
+    if (need > this.limit) throw tooBig(this.store.maxSize, this.sealed, this.expected !== undefined ? { announced: this.expected } : { arrived: need });
     if (this.expected !== undefined && need > this.expected) throw new ClipError("PROTOCOL", `value longer than the ${this.expected} bytes announced`);
     return need;
   }

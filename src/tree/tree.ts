@@ -7,7 +7,7 @@ import type { ClipNode } from "../server/node.ts";
 import { Downstream, type TreeView } from "./downstream.ts";
 import { TreeSequencer } from "./sequencer.ts";
 import { type TreeHooks, Upstream, type UpstreamOptions } from "./upstream.ts";
-import { type NodeInfo, parseNodeInfo } from "./wire.ts";
+import { type NodeInfo, parseNodeInfo, subtreeIds } from "./wire.ts";
 
 /** What the tree needs to know of the server it runs in. */
 export interface TreeOptions extends UpstreamOptions {
@@ -30,8 +30,12 @@ export class Tree implements TreeView, TreeHooks {
     node.use(this.down.handlers());
     this.up = new Upstream(node, this.seqr, this.down, this, opts);
     // Bus messages (chat) go up to the root, which sends them down to everyone in one order.
-    node.bus = { route: (topic, msg) => this.route(topic, msg) };
+    node.bus = { route: (topic, msg) => this.route(topic, msg), reaches: (id) => subtreeIds(this.describe()).includes(id) };
     node.statusSources.push(() => this.status());
+    // A client leaving changes the count our parent shows in `clip tree`: tell it now, not at the next beat.
+    node.onSessionClosed((s) => {
+      if (s.kind !== "peer" && !s.oneShot) this.up.reportSoon();
+    });
   }
 
   start(): void {
@@ -74,7 +78,7 @@ export class Tree implements TreeView, TreeHooks {
       name: node.name,
       addrs: this.opts.addresses(),
       role: this.up.state === "synced" ? "child" : "root",
-      clients: [...node.sessions].filter((s) => s.kind !== "peer" && s.state === "ready").length,
+      clients: node.clients(),
       rev: node.store.rev,
       children: [...this.down.children].map((c) => c.info),
     };
@@ -102,9 +106,12 @@ export class Tree implements TreeView, TreeHooks {
     this.broadcastMsg(topic, msg);
   }
 
+  /** As the server that orders the bus: its gates first (chat names), then to everyone below. */
   private broadcastMsg(topic: string, msg: Record<string, unknown>): void {
-    this.node.deliver(topic, msg);
-    this.down.broadcast({ t: "msg", topic, msg });
+    const m = this.node.gateBus(topic, msg);
+    if (!m) return;
+    this.node.deliver(topic, m);
+    this.down.broadcast({ t: "msg", topic, msg: m });
   }
 
   private status(): Record<string, unknown> {
@@ -115,7 +122,8 @@ export class Tree implements TreeView, TreeHooks {
       parent: up.parent ? { name: up.parent.name, id: up.parent.id, addr: up.parentAddr } : null,
       ancestors: up.ancestors,
       children: [...this.down.children].map((c) => ({ name: c.info.name, id: c.info.id, addr: c.session.conn.remote, rev: c.info.rev })),
-      lag: up.state === "synced" ? Math.max(0, up.parentRev - this.node.store.rev) : 0,
+      // Only a child lags: a root has no parent to be behind (status then has no lag at all).
+      ...(up.state === "synced" ? { lag: Math.max(0, up.parentRev - this.node.store.rev) } : {}),
       // Value bytes received from the parent: a write made here comes back held, not as bytes.
       bytesFromParent: up.bytesDown,
     };

@@ -90,6 +90,8 @@ export class Upstream {
   private wakeSleep: (() => void) | null = null;
   private lastReport = "";
   private lastNote = new Map<string, string>();
+  /** --connect addresses that answered with our own id: never dialed again. */
+  private readonly itself = new Set<string>();
 
   constructor(
     private readonly node: ClipNode,
@@ -135,10 +137,18 @@ export class Upstream {
       let joined = false;
       for (const addr of this.opts.addrs) {
         if (this.stopped) return;
+        if (this.itself.has(addr)) continue;
         joined = await this.attempt(addr);
         if (joined) break;
       }
       if (this.stopped) return;
+      if (this.opts.addrs.every((a) => this.itself.has(a))) {
+        // Nothing left to dial but ourselves: a root by configuration after all.
+        this.node.log("warn", "not joining", `every --connect address is this server itself; it stays the root`);
+        this.state = "none";
+        if (this.timer) clearInterval(this.timer);
+        return;
+      }
       if (joined) delay = BACKOFF_MIN_MS;
       await this.sleep(jitter(delay));
       if (!joined) delay = Math.min(delay * 2, BACKOFF_MAX_MS);
@@ -183,8 +193,10 @@ export class Upstream {
       return false;
     }
     if (mux.welcome.id === this.node.id) {
+      // Our own id in the handshake: proof that this address leads back here. Said once, never dialed again.
       mux.close();
-      this.note(addr, "that address is this server itself");
+      this.itself.add(addr);
+      this.node.log("warn", "cannot join", `${addr}: that address is this server itself (its own id answered); not dialing it again`);
       return false;
     }
     this.mux = mux;
@@ -230,7 +242,7 @@ export class Upstream {
     } catch (e) {
       const err = tapError ?? asClipError(e);
       if (!this.stopped) {
-        if (synced) this.node.log("warn", "split", `lost parent ${this.parent?.name ?? addr} (${addr}): ${err.message}; this server is now the root of its subtree; re-joining`);
+        if (synced) this.node.log("warn", "parent lost", `${this.parent?.name ?? addr} (${addr}): ${err.message}; this server is now the root of its subtree; re-joining`);
         else if (err.code === "CYCLE" || err.code === "AUTH" || err.code === "VERSION") this.note(addr, `refused: ${err.message}`);
         else this.note(addr, err.message);
       }
@@ -341,7 +353,7 @@ export class Upstream {
         this.state = "synced";
         this.seqr.goUp(mux);
         this.wakeSettled();
-        node.log("info", "joined", `parent ${this.parent?.name ?? "?"} (${addr}) at revision ${rev}: merge took ${snap.took} entries from the parent and sends ${snap.up.length} up`);
+        node.log("info", "joined parent", `${this.parent?.name ?? "?"} (${addr}) at revision ${rev}: merge took ${snap.took} entries from the parent and sends ${snap.up.length} up`);
         this.lastReport = "";
         this.reportSoon();
         this.sendUp(mux, snap.up);
@@ -557,7 +569,7 @@ export class Upstream {
         try {
           await this.seqr.submit({ op: entryOp(e) });
         } catch (err) {
-          this.node.log("warn", "merge", `could not send ${key} up: ${asClipError(err).message}`);
+          this.node.log("warn", "merge failed", `${key} was not sent up: ${asClipError(err).message}`);
         }
       }
     };

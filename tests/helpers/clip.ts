@@ -156,7 +156,7 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The TCP address a server bound (port 0 resolved), read from its "listening" log line. */
 export function tcpAddressOf(s: ServerHandle): string {
-  const m = /listening .*?(tcp:(?:\[[^\]]+\]|[^ :]+):[0-9]+)/.exec(s.stderr());
+  const m = /listening:? .*?(tcp:(?:\[[^\]]+\]|[^ :]+):[0-9]+)/.exec(s.stderr());
   if (!m) throw new Error(`no TCP listener in the server's log: ${s.stderr()}`);
   return m[1];
 }

@@ -29,7 +29,7 @@ export async function startHttpServer(opts: ServeOptions & { token?: string } = 
     if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     throw e;
   }
-  const line = await waitFor(() => /\bhttp (http:\/\/127\.0\.0\.1:[0-9]+) unix:(\S+)/.exec(s.stderr()), 5000, "the http log line");
+  const line = await waitFor(() => /\bhttp listening: (http:\/\/127\.0\.0\.1:[0-9]+) unix:(\S+)/.exec(s.stderr()), 5000, "the http log line");
   return {
     s,
     url: line[1],

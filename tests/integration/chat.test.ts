@@ -131,7 +131,9 @@ describe("chat", () => {
     expect(a.stderr()).toMatch(/clip: line of 5000 bytes refused: the limit is 4096/);
     expect(a.text()).not.toContain("xxxx");
     a.end();
-    expect(await a.exited()).toBe(0);
+    // Piped, a line that was not sent is not a success.
+    expect(await a.exited()).toBe(2);
+    expect(a.stderr()).toMatch(/\nclip: chat: 1 line was not sent \(see above\)\n$/);
     // The server refuses it too, whoever sends it.
     const lib = await connect(addr);
     try {
@@ -147,6 +149,75 @@ describe("chat", () => {
     expect(badName.code).toBe(2);
     expect(badName.stderr).toMatch(/^clip: bad chat name/);
   });
+
+  test("chat - /help is shown here and never sent; an unknown /command is not sent (exit 2); // sends a line that starts with /", async () => {
+    await using s = await startServer({ memory: true });
+    const addr = `unix:${s.socket}`;
+    await using a = chatter(addr, "r", "amy");
+    await a.see(/\* amy joined/);
+    const b = await s.run(["chat", "r", "--name", "bob"], { stdin: "/help\n//slash\nhi\n" });
+    expect(b.code).toBe(0);
+    expect(b.stderr).toContain("/quit, /exit  leave (also Ctrl-D)");
+    await a.see(/bob: hi$/);
+    expect(messages(a.lines())).toEqual(["bob: /slash", "bob: hi"]);
+    const c = await s.run(["chat", "r", "--name", "cy"], { stdin: "/frob\nok\n" });
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/^clip: unknown command \/frob \(\/help lists them; start a line with \/\/ to send one that begins with \/\); not sent\n/);
+    expect(c.stderr).toMatch(/clip: chat: 1 line was not sent \(see above\)\n$/);
+    await a.see(/cy: ok$/);
+    expect(a.text()).not.toMatch(/help|frob/);
+    // The fields the root keeps names by are not shown.
+    const j = await s.run(["chat", "r", "--name", "dee", "--json"], { stdin: "x\n" });
+    expect(j.code).toBe(0);
+    const events = j.text.trim().split("\n").map((l) => JSON.parse(l));
+    expect(events.map((e) => e.kind)).toEqual(["join", "msg"]);
+    for (const e of events) for (const k of ["jid", "sid", "me"]) expect(e).not.toHaveProperty(k);
+    a.end();
+  });
+
+  test("chat - a name is one person's in a room: a second joiner under it is refused (exit 2), on the same server or across a tree; free again once its holder leaves", async () => {
+    await using t = new TreeFixture();
+    const root = await t.add({ name: "root", memory: true });
+    const leaf = await t.add({ name: "leaf", connect: ["root"], memory: true });
+    await using a = chatter(`unix:${root.socket}`, "ops", "ann");
+    await a.see(/\* ann joined/);
+    for (const s of [root, leaf]) {
+      const again = await s.run(["chat", "ops", "--name", "ann"], { stdin: "I am ann too\n" });
+      expect(again.code).toBe(2);
+      expect(again.stderr).toBe('clip: the name "ann" is taken in room "ops": choose another with --name\n');
+    }
+    // Another room, another name: both fine.
+    expect((await leaf.run(["chat", "dev", "--name", "ann"], { stdin: "hi\n" })).code).toBe(0);
+    await using b = chatter(`unix:${leaf.socket}`, "ops", "ben");
+    await a.see(/\* ben joined \(on leaf\)$/);
+    b.say("from ben");
+    await a.see(/ben: from ben$/);
+    // The room never saw a second ann.
+    expect(a.lines().filter((l) => /\* ann joined/.test(l)).length).toBe(1);
+    expect(a.text()).not.toContain("I am ann too");
+    a.end();
+    expect(await a.exited()).toBe(0);
+    await b.see(/\* ann left$/);
+    const later = await leaf.run(["chat", "ops", "--name", "ann"], { stdin: "back\n" });
+    expect(later.code).toBe(0);
+    await b.see(/ann: back$/);
+    b.end();
+
+    // A client that joins again under its own id (`me`: after a lost connection) takes its name back; another id may not.
+    const one = await connect(`unix:${leaf.socket}`);
+    const two = await connect(`unix:${root.socket}`);
+    try {
+      const first = one.subscribe("chat.join", { room: "lib", name: "zed", me: "zed-1" });
+      expect((await first.next()).value?.meta.kind).toBe("joined");
+      const other = two.subscribe("chat.join", { room: "lib", name: "zed", me: "someone-else" });
+      await expect(other.next()).rejects.toMatchObject({ code: "USAGE", message: 'the name "zed" is taken in room "lib": choose another with --name' });
+      const again = two.subscribe("chat.join", { room: "lib", name: "zed", me: "zed-1" });
+      expect((await again.next()).value?.meta.kind).toBe("joined");
+    } finally {
+      one.close();
+      two.close();
+    }
+  }, 60_000);
 
   test("chat - the server going away ends a piped chat with exit 3 and says so", async () => {
     await using s = await startServer({ memory: true });

@@ -88,8 +88,8 @@ describe("groups", () => {
     expect(unknown.code).toBe(4);
     expect(wrong.stderr).toBe(unknown.stderr);
     expect(wrong.stderr).toMatch(/^(clip: warning: --secret .*\n)?clip: unknown group or wrong secret.*\n$/);
-    expect(s.stderr()).toMatch(/warn\s+bad group secret for group "app" .*answering in \d+ ms/);
-    expect(s.stderr()).toMatch(/bad group secret for group "nosuch"/);
+    expect(s.stderr()).toMatch(/warn\s+bad group secret: group "app" .*answering in \d+ ms/);
+    expect(s.stderr()).toMatch(/bad group secret: group "nosuch"/);
     expect(s.stderr()).not.toContain(S);
     // The library gets the same refusal, as a ClipError with code AUTH.
     const c = await connect(`unix:${s.socket}`);
@@ -154,14 +154,25 @@ describe("groups", () => {
     const kv = await lib.kv({ group: "app", secret: S });
     const libWatch = kv.watch("b");
     await libWatch.ready;
+    // The shell's background watch: its line says the same words.
+    await using sh = spawnClip(["shell", "-g", "app", "--server", `unix:${s.socket}`], { stdin: "pipe", env: { CLIP_SECRET: S } });
+    const shIn = sh.proc.stdin as import("bun").FileSink;
+    shIn.write("kv watch c/d\n");
+    shIn.flush();
     await watchersOf(s, "app/a");
+    await watchersOf(s, "app/c/d");
 
     expect((await s.run(["group", "delete", "app"])).code).toBe(0);
     expect(await w.exited()).toBe(4);
-    expect(w.stderr()).toBe('clip: group "app" was deleted\n');
+    // Exactly SPEC's words, which scripts match.
+    expect(w.stderr()).toBe("clip: group deleted\n");
     expect(w.text()).toBe(""); // no half-applied "del" events reported before the error
-    await expect(libWatch.next()).rejects.toMatchObject({ code: "GROUP_DELETED" });
+    await expect(libWatch.next()).rejects.toMatchObject({ code: "GROUP_DELETED", message: "group deleted" });
     lib.close();
+    await waitFor(() => /ended/.test(sh.stderr()), 10_000, "the shell's watch to end");
+    expect(sh.stderr()).toMatch(/^clip: \[1\] kv watch c\/d ended: group deleted$/m);
+    shIn.end();
+    await sh.exited();
 
     expect((await s.run(["kv", "get", "-g", "app", "--secret", S, "a"])).code).toBe(4);
     expect((await s.run(["group", "info", "app"])).code).toBe(5);

@@ -267,7 +267,7 @@ describe("http limits", () => {
 
   test.skipIf(!HAVE_PROMTOOL)("metrics - promtool passes a live server's /metrics; writes, bytes, clients, children, watchers and durations per transport", async () => {
     await using h = await startHttpServer({ args: ["--listen", "tcp:127.0.0.1:0"], memory: true });
-    const tcp = /listening .*?tcp:(127\.0\.0\.1:[0-9]+)/.exec(h.s.stderr())![1];
+    const tcp = /listening: .*?tcp:(127\.0\.0\.1:[0-9]+)/.exec(h.s.stderr())![1];
     // A child joined to it: clip_children.
     await using child = await startHttpServer({ memory: true, name: "child", args: ["--connect", tcp] });
     await waitFor(async () => metric(await (await fetch(`${h.url}/metrics`, { headers: h.auth })).text(), "clip_children") === 1, 10_000, "the child");

@@ -286,7 +286,7 @@ describe("http - keys", () => {
     expect((await get("/v1/groups/gone", { method: "DELETE" })).status).toBe(200);
     const e = await es.next();
     expect(e.event).toBe("error");
-    expect(JSON.parse(e.data).error).toBe("GROUP_DELETED");
+    expect(JSON.parse(e.data)).toEqual({ error: "GROUP_DELETED", message: "group deleted" });
     await waitFor(() => es.ended, 5000, "the stream to end");
     expect((await fetch(`${h.url}/v1/kv/gone/k`, { headers: basic })).status).toBe(403);
   });

@@ -194,7 +194,7 @@ describe("server", () => {
   test("server - a client waiting when the server is killed exits 3", async () => {
     await using s = await startServer({ memory: true });
     await using w = spawnClip(["wait", "1", "--server", `unix:${s.socket}`]);
-    await waitFor(async () => (await s.run(["status", "--json"])).text.includes('"clients":2'), 10_000, "the waiting client to connect");
+    await waitFor(async () => (await s.run(["status", "--json"])).text.includes('"commands":2'), 10_000, "the waiting client to connect");
     await s.stop("SIGKILL");
     expect(await w.exited()).toBe(3);
     expect(w.stderr()).toMatch(/^clip: .*(lost|shutting down)/);

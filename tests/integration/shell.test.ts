@@ -24,14 +24,37 @@ describe("shell", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const lines = r.text.split("\n");
-    expect(lines[0]).toBe("hello world");
-    expect(lines[1]).toBe("quoted  text and more");
+    // The rest of the line after the region, as typed.
+    expect(lines[0]).toBe("hello   world");
+    expect(lines[1]).toBe(`'quoted  text' "and more"`);
     const regions = JSON.parse(lines[2]);
-    expect(regions[3]).toMatchObject({ region: 3, size: 11, preview: "hello world", binary: false });
+    expect(regions[3]).toMatchObject({ region: 3, size: 13, binary: false }); // (a preview folds blanks)
     expect(JSON.parse(lines[3])).toMatchObject({ name: "sh1", regions: 2 });
     expect(r.text).toMatch(/kv watch \[KEY\]/);
     // The shell's writes are real: the CLI sees them.
-    expect((await s.run(["paste", "3"])).text).toBe("hello world");
+    expect((await s.run(["paste", "3"])).text).toBe("hello   world");
+  });
+
+  test("shell - copy R and kv put KEY take the rest of the line as typed: spaces, backslashes, apostrophes, quotes, #", async () => {
+    await using s = await startServer({ memory: true });
+    const secret = (await s.run(["group", "create", "g"])).text.trim();
+    const values = ["hello  world", "a\\tb", "it's", `say "hi" # not a comment`, "  ends in spaces  "];
+    const script = [`use g ${secret}`, ...values.flatMap((v, i) => [`copy ${i} ${v}`, `paste ${i}`, `kv put 'key ${i}' ${v}`, `kv get 'key ${i}'`])].join("\n");
+    const r = await s.run(["shell"], { stdin: `${script}\n` });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    // copy 4's value starts at its first non-blank: "ends in spaces  ".
+    const typed = values.map((v) => v.replace(/^ +/, ""));
+    expect(r.text).toBe(typed.map((v) => `${v}\n${v}\n`).join(""));
+    for (const [i, v] of typed.entries()) expect((await s.run(["paste", String(i)])).text).toBe(v);
+    expect((await s.run(["kv", "get", "-g", "g", "key 2"], { env: { CLIP_SECRET: secret } })).text).toBe("it's");
+    // Flags before the text are flags; `--` starts a text that looks like one.
+    const f = await s.run(["shell"], { stdin: "copy 5 --ttl 1h a  b\npaste 5\ncopy 6 -- --json\npaste 6\n" });
+    expect(f.text).toBe("a  b\n--json\n");
+    expect(JSON.parse((await s.run(["list", "--json"])).text)[5].expires).toBeString();
+    // help says how a line is read.
+    const h = await s.run(["shell"], { stdin: "help\n" });
+    expect(h.text).toContain("After copy R and kv put KEY, the rest of the line is the value exactly as typed");
   });
 
   test("shell - a value too large to show streams out whole, byte for byte, in a script", async () => {
@@ -80,9 +103,10 @@ describe("shell", () => {
     expect(missing.code).toBe(5); // the last failure was the missing key, even though a success followed
     const wrong = await s.run(["shell"], { stdin: "use g not-the-secret\n" });
     expect(wrong.code).toBe(4);
-    const unterminated = await s.run(["shell"], { stdin: "copy 1 'oops\n" });
+    // A quote left open where words are split (not in a copy's text) is an error that says how lines are read.
+    const unterminated = await s.run(["shell"], { stdin: "paste '1\n" });
     expect(unterminated.code).toBe(2);
-    expect(unterminated.stderr).toMatch(/unterminated ' quote/);
+    expect(unterminated.stderr).toMatch(/^clip: line 1: unterminated ' quote\. After copy R and kv put KEY, the rest of the line is the value exactly as typed/);
     const ok = await s.run(["shell"], { stdin: "quit\nbogus\n" });
     expect(ok.code).toBe(0); // nothing after quit runs
   });

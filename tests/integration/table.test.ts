@@ -121,7 +121,7 @@ describe("table", () => {
     const steady = (line: string): unknown => {
       if (!line.startsWith("{") && !line.startsWith("[")) return line;
       const drop = (v: unknown): unknown =>
-        Array.isArray(v) ? v.map(drop) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).filter(([k]) => !["uptime", "clients", "apps"].includes(k)).map(([k, x]) => [k, drop(x)])) : v;
+        Array.isArray(v) ? v.map(drop) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).filter(([k]) => !["uptime", "clients", "commands", "apps"].includes(k)).map(([k, x]) => [k, drop(x)])) : v;
       return drop(JSON.parse(line));
     };
     for (const [i, c] of commands.entries()) {

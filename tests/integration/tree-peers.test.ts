@@ -113,7 +113,7 @@ describe("tree peers", () => {
     const answer = await old.handshake("peer", 0);
     expect(answer.type).toBe(FrameType.ERR);
     expect(answer.meta.code).toBe("VERSION");
-    await waitFor(() => /refused .*protocol version 0/.test(root.stderr()), 5000, "the version refusal in the log");
+    await waitFor(() => /hello refused: .*protocol version 0/.test(root.stderr()), 5000, "the version refusal in the log");
     old.sock.destroy();
 
     // A child that stops reading (SIGSTOP) while large writes pile up: dropped, then back by snapshot.
@@ -122,17 +122,17 @@ describe("tree peers", () => {
     process.kill(slow.pid, "SIGSTOP");
     let last: Uint8Array = new Uint8Array(0);
     try {
-      for (let i = 0; i < 400 && !/child (left|dropped) S .*(too far behind|behind)/.test(root.stderr()); i++) {
+      for (let i = 0; i < 400 && !/child (left|dropped): S .*(too far behind|behind)/.test(root.stderr()); i++) {
         last = randomBytes(1 << 20, i + 1);
         await rc.copy(6, last);
       }
-      await waitFor(() => /child (left|dropped) S .*(too far behind|behind)/.test(root.stderr()), 10_000, "the slow child to be dropped").catch((e) => {
+      await waitFor(() => /child (left|dropped): S .*(too far behind|behind)/.test(root.stderr()), 10_000, "the slow child to be dropped").catch((e) => {
         throw new Error(`${e.message}; root log:\n${root.stderr()}`);
       });
     } finally {
       process.kill(slow.pid, "SIGCONT");
     }
-    await waitFor(() => (root.stderr().match(/child joined S /g) ?? []).length >= 2, 15_000, "the slow child to come back");
+    await waitFor(() => (root.stderr().match(/child joined: S /g) ?? []).length >= 2, 15_000, "the slow child to come back");
     await t.converged(6, (b) => b.length === last.length && Buffer.compare(Buffer.from(b), Buffer.from(last)) === 0, 15_000, ["S"]);
 
     // Through all of it, the rest of the tree went on.

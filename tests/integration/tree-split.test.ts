@@ -66,7 +66,7 @@ describe("tree failures", () => {
     // Both sides keep serving: every writer goes on being acknowledged.
     const at = ws.map((w) => w.acked);
     await waitFor(() => ws.every((w, i) => w.acked >= at[i] + 20), 20_000, "writes on both sides after the kill");
-    await waitFor(() => /split/.test(t.get("L").stderr()), 5000, "L to log the split");
+    await waitFor(() => /warn +parent lost: /.test(t.get("L").stderr()), 5000, "L to log the split");
     expect((await t.get("L").status()).role).toBe("root");
     await t.get("M").restart();
     await Promise.all([t.synced("M"), t.synced("L"), t.synced("L2")]);
@@ -151,7 +151,7 @@ describe("tree failures", () => {
     mkdirSync(yDir);
     await using y = await startServer({ dir: yDir, name: "Y", args: ["--listen", `tcp:127.0.0.1:${yPort}`, "--token-file", t.tokenFile, "--connect", x.addr] });
     await waitFor(() => /cycle/.test(x.stderr() + y.stderr()), 15_000, "a refused join");
-    expect(x.stderr() + y.stderr()).toMatch(/join refused .*cycle/);
+    expect(x.stderr() + y.stderr()).toMatch(/join refused: .*cycle/);
     // One tree of two, one root.
     const sx = await x.status();
     const sy = (await clip(["status", "--json", "--server", `unix:${y.socket}`])).text;
@@ -166,7 +166,7 @@ describe("tree failures", () => {
     const wrong = join(String(t.dir), "wrong");
     writeFileSync(wrong, "wrong-token\n");
     const child = await t.add({ name: "W", connect: ["R"], tokenFile: wrong, waitSynced: false });
-    await waitFor(() => /cannot join .*bad token/.test(child.stderr()), 10_000, "the child's refusal");
+    await waitFor(() => /cannot join: .*bad token/.test(child.stderr()), 10_000, "the child's refusal");
     expect(root.stderr()).toMatch(/bad token/);
     expect((await child.status()).role).toBe("root");
     expect((await (await child.client()).paste(1)).length).toBe(0);

@@ -33,7 +33,7 @@ describe("tree", () => {
     expect(st.role).toBe("child");
     expect((st.parent as { name: string }).name).toBe("root");
     expect(st.rev).toBe((await root.status()).rev);
-    expect(root.stderr()).toMatch(/child joined child/);
+    expect(root.stderr()).toMatch(/child joined: child/);
   });
 
   test("tree - a region larger than the per-child queue bound (130 MiB) goes through a snapshot, streamed", async () => {

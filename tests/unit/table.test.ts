@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { cliParser } from "../../src/cli/argv.ts";
 import { bashScript, commandsOf, fishScript, zshScript } from "../../src/cli/completion.ts";
 import type { Ctx } from "../../src/cli/context.ts";
-import { parseLine, shellHelp, words } from "../../src/cli/line.ts";
+import { parseLine, shellHelp } from "../../src/cli/line.ts";
 import { type CommandSpec, type Table, type Values, commandsOn, flag, flagNames } from "../../src/cli/spec.ts";
 import { TABLE } from "../../src/cli/table.ts";
 import { tempDir } from "../helpers/clip.ts";
@@ -81,19 +81,19 @@ describe("table", () => {
     expect(seen[0].flags).toMatchObject({ probeLevel: "1e3", tag: ["a", "00", ""], loud: true });
 
     // The shell: its own arguments (TEXT, to the end of the line), the same flags, the same body.
-    const p = parseLine(table, words("probe 7 --tag a --probe-level=high --tag b hello --loud world"));
+    const p = parseLine(table, "probe 7 --tag a --probe-level=high --tag b hello --loud world");
     expect(p.command.name).toBe("probe");
     await p.command.run({} as Ctx, p.args, p.flags);
-    expect(seen[1].args).toEqual({ region: "7", file: undefined, text: ["hello", "--loud", "world"] });
+    expect(seen[1].args).toEqual({ region: "7", file: undefined, text: "hello --loud world" });
     expect(seen[1].flags).toEqual({ tag: ["a", "b"], probeLevel: "high" });
-    expect(() => parseLine(table, words("probe --cli-only-x 1 7 text"))).toThrow(/unknown flag --cli-only-x/);
+    expect(() => parseLine(table, "probe --cli-only-x 1 7 text")).toThrow(/unknown flag --cli-only-x/);
 
     // An action of a family, with its positional left out when a flag stands in for it.
     const kv = cliParser(table, "kv", "probe");
     kv.parse(["", "", "probe", "--prefix", "conf/"], { run: false });
     await kv.runMatchedCommand();
     expect(seen[2]).toEqual({ args: { key: undefined }, flags: expect.objectContaining({ prefix: "conf/" }) });
-    const sp = parseLine(table, words("kv probe --prefix conf/"));
+    const sp = parseLine(table, "kv probe --prefix conf/");
     expect(sp.args).toEqual({ key: undefined });
     expect(sp.flags).toEqual({ prefix: "conf/" });
   });
@@ -169,7 +169,7 @@ describe("table", () => {
     for (const n of cliOnly) {
       expect(top).toMatch(new RegExp(`^ {2}${n}\\b`, "m"));
       expect(sh).not.toMatch(new RegExp(`^ {2}${n}\\b`, "m"));
-      expect(() => parseLine(TABLE, [n])).toThrow(/unknown command/);
+      expect(() => parseLine(TABLE, n)).toThrow(/unknown command/);
     }
   });
 
@@ -192,16 +192,23 @@ describe("table", () => {
 
 describe("shell lines", () => {
   const parse = (line: string) => {
-    const p = parseLine(TABLE, words(line));
+    const p = parseLine(TABLE, line);
     return { name: p.command.name, args: p.args, flags: p.flags };
   };
 
   test("shell - a line's words meet the command's arguments and flags", () => {
-    expect(parse("copy 3 hello   world")).toEqual({ name: "copy", args: { region: "3", text: ["hello", "world"] }, flags: {} });
-    // TEXT runs to the end of the line: what looks like a flag there is text.
-    expect(parse("copy 3 hello --json")).toMatchObject({ args: { text: ["hello", "--json"] } });
-    expect(parse("copy 3 --not-a-flag x")).toMatchObject({ args: { text: ["--not-a-flag", "x"] } });
-    expect(parse("kv put k -1")).toMatchObject({ name: "kv put", args: { key: "k", value: ["-1"] } });
+    // TEXT is the rest of the line exactly as typed: spaces, quotes, backslashes, # kept; what looks like a flag there is text.
+    expect(parse("copy 3 hello   world")).toEqual({ name: "copy", args: { region: "3", text: "hello   world" }, flags: {} });
+    expect(parse("copy 3 a\\tb")).toMatchObject({ args: { text: "a\\tb" } });
+    expect(parse("copy 3 it's")).toMatchObject({ args: { text: "it's" } });
+    expect(parse(`copy 3 "quoted"  # not a comment  `)).toMatchObject({ args: { text: `"quoted"  # not a comment  ` } });
+    expect(parse("copy 3 hello --json")).toMatchObject({ args: { text: "hello --json" }, flags: {} });
+    expect(parse("copy 3 --not-a-flag x")).toMatchObject({ args: { text: "--not-a-flag x" } });
+    expect(parse("copy 3 --ttl 45s a  b")).toMatchObject({ args: { text: "a  b" }, flags: { ttl: "45s" } });
+    expect(parse("copy 3 -- --json")).toMatchObject({ args: { text: "--json" }, flags: {} });
+    expect(parse("copy 3 line\r")).toMatchObject({ args: { text: "line" } });
+    expect(parse("kv put k -1")).toMatchObject({ name: "kv put", args: { key: "k", value: "-1" } });
+    expect(parse("kv put 'my key' it's  here")).toMatchObject({ name: "kv put", args: { key: "my key", value: "it's  here" } });
     expect(parse("kv list conf/ --json")).toEqual({ name: "kv list", args: { prefix: "conf/" }, flags: { json: true } });
     expect(parse("wait 1 --follow --timeout=2.5")).toEqual({ name: "wait", args: { region: "1" }, flags: { follow: true, timeout: "2.5" } });
     expect(parse("exit").name).toBe("quit");

@@ -7,7 +7,7 @@ import { ClipError } from "../../protocol/errors.ts";
 import { checkKey, keyEventJson } from "../../protocol/messages.ts";
 import { eventOf } from "../../server/describe.ts";
 import { checkWriteMeta } from "../../server/handlers/clipboard.ts";
-import { groupKey } from "../../server/handlers/groups.ts";
+import { groupDeleted, groupKey } from "../../server/handlers/groups.ts";
 import { checkGroupLive, keyInfo, keyNotFound, kvKey, listKeys, deleteKey } from "../../server/handlers/kv.ts";
 import type { Entry } from "../../server/state.ts";
 import { receiveValue, valueResponse, writtenType } from "../body.ts";
@@ -88,7 +88,7 @@ export function keyRoutes(door: Door): Record<string, RouteHandler> {
         // As on the socket: a deleted group or a rotated secret ends what was opened with the old one.
         endWhen: (end) =>
           node.watchers.watch(groupKey(group), (c) => {
-            if (c.entry.deleted) end(new ClipError("GROUP_DELETED", `group "${group}" was deleted`));
+            if (c.entry.deleted) end(groupDeleted());
             else if (c.entry.meta.hash !== hash) end(new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`));
           }),
       });

@@ -1,6 +1,11 @@
 // `apps`: the applications (cli and library sessions, not peer servers)
-// connected to this server, and those that left in the last hour. Departures
-// are kept in a bounded ring: a flood of short connections cannot grow it.
+// connected to this server, and those that left in the last hour. A
+// session is long-lived (a library, a shell, a chat, a watch or a follow)
+// or a one-shot command (a `clip copy`, which said so in its hello and
+// opened nothing that lasts): the two are kept apart, so that a flood of
+// one-shot commands cannot push the long-lived departures out. Departures
+// are kept in bounded rings; one-shot commands are also counted by the
+// minute, so the hour's count stays right past what the ring holds.
 
 import type { AppInfo, AppsReport } from "../../protocol/messages.ts";
 import type { ClipNode } from "../node.ts";
@@ -9,12 +14,14 @@ import { jsonValue } from "./groups.ts";
 
 const KEEP_MS = 60 * 60_000;
 const KEEP_MAX = 256;
+const MINUTE = 60_000;
 
 function describe(s: Session, now: number): AppInfo {
   return {
     pid: s.pid,
     kind: s.kind,
     name: s.name,
+    oneShot: s.oneShot,
     remote: s.conn.remote,
     groups: [...s.groups.keys()],
     watches: [...new Set([...s.watches.values()].map((w) => w.name))],
@@ -26,31 +33,52 @@ function describe(s: Session, now: number): AppInfo {
 /** Sessions that finished the handshake are apps; a connection that never said hello is not. */
 const isApp = (s: Session) => s.kind !== "peer" && s.pid !== 0;
 
-/** Each server's departures, newest last (kept here so that every door reports the same). */
-const departures = new WeakMap<ClipNode, AppInfo[]>();
+/** What left, newest last: the long-lived and the one-shot apart, and one-shot departures per minute. */
+interface Departures {
+  lasting: AppInfo[];
+  oneShot: AppInfo[];
+  /** [minute, count], oldest first: at most 61 of them. */
+  perMinute: [number, number][];
+}
 
-function prune(left: AppInfo[], now: number): void {
-  while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
+/** Each server's departures (kept here so that every door reports the same). */
+const departures = new WeakMap<ClipNode, Departures>();
+
+function prune(d: Departures, now: number): void {
+  for (const left of [d.lasting, d.oneShot]) {
+    while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
+  }
+  while (d.perMinute.length > 0 && now - d.perMinute[0][0] * MINUTE > KEEP_MS + MINUTE) d.perMinute.shift();
 }
 
 /** `apps`: who is connected now and who left lately; `self` marks the asking session, if it came on one. */
 export function appsReport(node: ClipNode, self: Session | null): AppsReport {
   const now = Date.now();
-  const left = departures.get(node) ?? [];
-  prune(left, now);
+  const d = departures.get(node) ?? { lasting: [], oneShot: [], perMinute: [] };
+  prune(d, now);
   const apps = [...node.sessions].filter((s) => isApp(s) && s.state === "ready").map((s) => ({ ...describe(s, now), ...(s === self ? { self: true } : {}) }));
-  return { apps, left: [...left].reverse() };
+  const left = [...d.lasting, ...d.oneShot].sort((a, b) => b.left! - a.left!);
+  // Whole minutes, so the count can be a minute generous at the far end: never short.
+  const oneShotsLeft = d.perMinute.reduce((n, [m, c]) => (now - (m + 1) * MINUTE <= KEEP_MS ? n + c : n), 0);
+  return { apps, left, oneShotsLeft };
 }
 
 export function appsHandlers(node: ClipNode): Record<string, Handler> {
-  const left: AppInfo[] = [];
-  departures.set(node, left);
+  const d: Departures = { lasting: [], oneShot: [], perMinute: [] };
+  departures.set(node, d);
   node.onSessionClosed((s) => {
     if (!isApp(s)) return;
     const now = Date.now();
     // Groups and watches as they were while connected (the close hooks have emptied watches).
-    left.push({ ...describe(s, now), watches: [...s.watched], left: now });
-    prune(left, now);
+    const info = { ...describe(s, now), watches: [...s.watched], left: now };
+    if (info.oneShot) {
+      d.oneShot.push(info);
+      const minute = Math.floor(now / MINUTE);
+      const last = d.perMinute[d.perMinute.length - 1];
+      if (last && last[0] === minute) last[1]++;
+      else d.perMinute.push([minute, 1]);
+    } else d.lasting.push(info);
+    prune(d, now);
   });
 
   return {

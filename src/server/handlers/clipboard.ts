@@ -129,10 +129,21 @@ export function clipboardHandlers(node: ClipNode): Record<string, Handler> {
           }
           return !follow;
         };
+        const s = ctx.session;
         const ready = () => {
-          if (follow) ctx.event({ watching: true, r, rev: store.rev, lineage: node.lineage });
+          if (!follow) return;
+          // A follow lasts: `clip apps` lists it (as a watch of the region) however its client introduced itself.
+          const name = `region ${r}`;
+          s.lasting = true;
+          s.watches.set(ctx.id, { group: "", name, fail: (err) => ctx.fail(err) });
+          if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
+          ctx.event({ watching: true, r, rev: store.rev, lineage: node.lineage });
         };
-        ctx.onCancel(followEntries(node, { key, since, lineage }, send, ready));
+        const unfollow = followEntries(node, { key, since, lineage }, send, ready);
+        ctx.onCancel(() => {
+          unfollow();
+          s.watches.delete(ctx.id);
+        });
         return undefined;
       },
     },

@@ -89,7 +89,7 @@ function checkSecret(node: ClipNode, source: string, who: string, group: string,
     return hash;
   }
   const wait = Math.max(node.authDelay.fail(source), node.authDelay.fail(`group:${group}`));
-  node.log("warn", "bad group secret", `for group "${group}" from ${who}${e ? "" : " (no such group)"}; answering in ${wait} ms`);
+  node.log("warn", "bad group secret", `group "${group}"${e ? "" : " (no such group)"} from ${who}; answering in ${wait} ms`);
   return Bun.sleep(wait).then(() => {
     throw new ClipError("AUTH", AUTH_FAILED);
   });
@@ -103,6 +103,13 @@ export async function authenticate(node: ClipNode, s: Session, group: string, se
 }
 
 /**
+ * What ends a session's use of a deleted group, on every path (a kv watch,
+ * the library, the shell, an HTTP event stream): exactly these words, which
+ * scripts match (`clip: group deleted`); the watch knows its group already.
+ */
+export const groupDeleted = (): ClipError => new ClipError("GROUP_DELETED", "group deleted");
+
+/**
  * Closes the sessions that proved an older secret of a group, or a deleted
  * group. The admin connection that made the change is spared (it must get
  * its answer: the new secret); it loses the group and its watches in it.
@@ -113,14 +120,14 @@ function enforce(node: ClipNode, group: string, hash: string | null): void {
     if (!m || m.hash === hash) continue;
     const err =
       hash === null
-        ? new ClipError("GROUP_DELETED", `group "${group}" was deleted`)
+        ? groupDeleted()
         : new ClipError("AUTH", `the secret of group "${group}" was rotated: reconnect with the new one`);
     if (s.changingGroup === group) {
       s.groups.delete(group);
       for (const w of [...s.watches.values()]) if (w.group === group) w.fail(err);
       continue;
     }
-    node.log("info", hash === null ? "group deleted" : "group secret rotated", `closing ${s.describe()}, which used ${hash === null ? "" : "the old secret of "}"${group}"`);
+    node.log("info", "session closed", `${s.describe()}: it used ${hash === null ? `group "${group}", now deleted` : `the old secret of group "${group}"`}`);
     s.close("local", err);
   }
 }

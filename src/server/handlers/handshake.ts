@@ -19,13 +19,14 @@ export function handshakeHandlers(node: ClipNode): Record<string, Handler> {
         if (session.state !== "hello") throw new ClipError("PROTOCOL", "hello was already said");
         if (meta.v !== PROTOCOL_VERSION) {
           const err = new ClipError("VERSION", `protocol version ${JSON.stringify(meta.v)} is not spoken here (this server speaks ${PROTOCOL_VERSION}); upgrade the older side`);
-          node.log("warn", "refused", `${session.describe()}: protocol version ${JSON.stringify(meta.v)}, this server speaks ${PROTOCOL_VERSION}`);
+          node.log("warn", "hello refused", `${session.describe()}: protocol version ${JSON.stringify(meta.v)}, this server speaks ${PROTOCOL_VERSION}`);
           queueMicrotask(() => session.close("protocol"));
           throw err;
         }
         session.kind = KINDS.includes(meta.kind as PeerKind) ? (meta.kind as PeerKind) : "lib";
         session.pid = typeof meta.pid === "number" ? meta.pid : 0;
         session.name = typeof meta.name === "string" ? meta.name.slice(0, 128) : "";
+        session.once = meta.once === true;
         // The rule of SPEC "Groups and keys": admin over the unix socket, or over
         // TCP once the token is proved. An --insecure server trusts its TCP too.
         const needsProof = session.transport === "tcp" && !!node.opts.token;

@@ -13,7 +13,7 @@ import type { Handler, Session } from "../session.ts";
 import type { Entry } from "../store.ts";
 import { markedSealed } from "../values.ts";
 import { checkWriteMeta, submitValue } from "./clipboard.ts";
-import { authenticate, jsonValue, keyPrefix, requireMember } from "./groups.ts";
+import { authenticate, groupDeleted, jsonValue, keyPrefix, requireMember } from "./groups.ts";
 
 export const kvKey = (group: string, key: string) => `${keyPrefix(group)}${key}`;
 
@@ -37,7 +37,7 @@ export function deleteKey(node: ClipNode, group: string, key: string, ifRev: num
 
 /** A key write may land only while its group exists: it may have gone while the value streamed in. */
 export function checkGroupLive(node: ClipNode, group: string): void {
-  if (!node.store.get(`g/${group}`)) throw new ClipError("GROUP_DELETED", `group "${group}" was deleted`);
+  if (!node.store.get(`g/${group}`)) throw groupDeleted();
 }
 
 /** Checks names and membership before any value byte is stored. */
@@ -185,6 +185,7 @@ export function kvHandlers(node: ClipNode): Record<string, Handler> {
           s.watches.set(ctx.id, { group, name, fail: (err) => ctx.fail(err) });
           // What it watched, for the departures in `clip apps` (a few are enough).
           if (!s.watched.includes(name) && s.watched.length < 32) s.watched.push(name);
+          s.lasting = true;
           ctx.event({ event: "watching", ...(key !== undefined ? { key } : { prefix }), rev: store.rev, lineage: node.lineage });
         };
         const unwatch = follow(node, key !== undefined ? { key: full, since, lineage } : { prefix: full, since, lineage }, send, ready);
