@@ -16,8 +16,8 @@ let current: string | undefined;
 
 const HELP = new Set(["-h", "--help"]);
 
-/** A usage error already says where to look, or offers the word meant. */
-const pointsAtHelp = (m: string) => /see clip [^)]*--help\)|\(did you mean /.test(m);
+/** A usage error already says where to look (the help, or lines above it: chat's summary), or offers the word meant. */
+const pointsAtHelp = (m: string) => /see clip [^)]*--help\)|\(see above\)$|\(did you mean /.test(m);
 
 function fail(e: unknown): never {
   let code = 1;

@@ -184,7 +184,7 @@ describe("chat", () => {
     for (const s of [root, leaf]) {
       const again = await s.run(["chat", "ops", "--name", "ann"], { stdin: "I am ann too\n" });
       expect(again.code).toBe(2);
-      expect(again.stderr).toBe('clip: the name "ann" is taken in room "ops": choose another with --name\n');
+      expect(again.stderr).toBe('clip: the name "ann" is taken in room "ops": choose another with --name (see clip chat --help)\n');
     }
     // Another room, another name: both fine.
     expect((await leaf.run(["chat", "dev", "--name", "ann"], { stdin: "hi\n" })).code).toBe(0);

@@ -23,7 +23,7 @@ describe("tree - itself as parent", () => {
     for (const [args, own] of cases) {
       const r = await clip(["serve", "--socket", socket, "--memory", "--insecure", ...args], { timeoutMs: 10_000 });
       if (/::1/.test(own) && /address not available|EADDRNOTAVAIL|cannot listen/i.test(r.stderr)) continue; // no IPv6 loopback here
-      expect(r.stderr).toMatch(new RegExp(`^clip: --connect \\S+ is this server's own listener \\(${own.replace(/[[\]]/g, "\\$&")}\\): a server cannot be its own parent; give another server's address\\n$`));
+      expect(r.stderr).toMatch(new RegExp(`^clip: --connect \\S+ is this server's own listener \\(${own.replace(/[[\]]/g, "\\$&")}\\): a server cannot be its own parent; give another server's address \\(see clip serve --help\\)\\n$`));
       expect(r.code).toBe(2);
       expect(existsSync(socket)).toBe(false);
     }
