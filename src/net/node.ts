@@ -11,7 +11,8 @@
 // nothing (what it had went to the kernel); otherwise it takes 0 bytes and
 // the queue waits for that write's completion, which calls onDrain. So Node
 // holds at most one of our writes (a frame, or a coalesced run of small
-// frames) beyond what `queued` counts.
+// frames), and `queued` counts it (`pending`): a frame's buffer is reused
+// once `queued` says it left (net/pool.ts), so it must have left Node too.
 
 import { readFileSync } from "node:fs";
 import { type Socket, connect as netConnect } from "node:net";
@@ -29,6 +30,10 @@ class NodeSocket implements RawSocket {
     if (this.sock.writableLength > 0) return 0;
     this.sock.write(data, this.written);
     return data.length;
+  }
+
+  get pending(): number {
+    return this.sock.writableLength;
   }
 
   /** Node calls this once the write reached the kernel, never within write() itself. */
