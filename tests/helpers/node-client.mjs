@@ -6,9 +6,9 @@
 // CLIP_TOKEN, CLIP_SECRET and CLIP_TLS_CA come from the environment.
 
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClipError, connect } from "clip";
+import { ClipError, FileSource, connect } from "clip";
 
 const [server, dir] = process.argv.slice(2);
 const sha = (b) => createHash("sha256").update(b).digest("hex");
@@ -26,6 +26,8 @@ const c2 = await connect(opts);
 // A value larger than the socket's buffers and the queue's low-water mark: sent with backpressure.
 const big = readFileSync(join(dir, "big.bin"));
 out.copy3 = await c.copy(3, big);
+// The same value from its file (over a unix socket the server may read it by path, value/handoff.ts).
+out.copy7 = await c.copy(7, new FileSource(join(dir, "big.bin"), statSync(join(dir, "big.bin")).size));
 const p4 = await c.paste(4);
 writeFileSync(join(dir, "out4.bin"), p4);
 out.paste4 = { size: p4.length, sha: sha(p4) };

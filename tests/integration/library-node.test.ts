@@ -50,6 +50,7 @@ interface Seen {
   resolved: string;
   server: string;
   copy3: { rev: number; size: number };
+  copy7: { rev: number; size: number };
   paste4: { size: number; sha: string };
   wait: { text: string; rev: number; writtenRev: number };
   follow: { seen: { region: number; rev: number; size: number; sha: string }[]; revs: number[] };
@@ -88,6 +89,8 @@ async function scenario(s: ServerHandle, address: string, runtime: string[], env
   expect(seen.copy3.size).toBe(big.length);
   const pasted = await s.run(["paste", "3"], { env });
   expect(sameBytes(pasted.stdout, big)).toBe(true);
+  expect(seen.copy7.size).toBe(big.length);
+  expect(sameBytes((await s.run(["paste", "7"], { env })).stdout, big)).toBe(true);
   expect(seen.paste4).toEqual({ size: four.length, sha: sha(four) });
   expect(sameBytes(readFileSync(join(dir, "out4.bin")), four)).toBe(true);
 
