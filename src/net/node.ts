@@ -61,6 +61,8 @@ class NodeSocket implements RawSocket {
  */
 export function openNode(addr: Address, attach: (conn: Conn) => ConnHandler, tls: { caFile: string } | true | undefined, signal: AbortSignal): Promise<Conn> {
   return new Promise((resolve, reject) => {
+    // The dial's deadline may pass while this module loads: then no socket at all.
+    if (signal.aborted) return reject(signal.reason);
     let sock: Socket;
     if (addr.kind === "unix") sock = netConnect({ path: addr.path });
     else if (tls) {
@@ -74,12 +76,12 @@ export function openNode(addr: Address, attach: (conn: Conn) => ConnHandler, tls
       reject(signal.reason);
     };
     signal.addEventListener("abort", abandon, { once: true });
-    sock.once("error", refused);
+    sock.on("error", refused);
     sock.once(addr.kind === "tcp" && tls ? "secureConnect" : "connect", () => {
       signal.removeEventListener("abort", abandon);
       sock.off("error", refused);
       if (addr.kind === "tcp") {
-        // As Bun's sockets: requests and replies are small writes that must not wait for Nagle.
+        // Requests and replies are small writes: none may wait behind Nagle for an ACK.
         sock.setNoDelay(true);
         // A server that vanished without a FIN is found, not waited on forever.
         sock.setKeepAlive(true, 30_000);

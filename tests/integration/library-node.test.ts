@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type RunOptions, type ServerHandle, clip, randomBytes, sameBytes, startServer, tcpAddressOf, tempDir } from "../helpers/clip.ts";
+import { type RunOptions, type ServerHandle, clip, randomBytes, sameBytes, startServer, tcpAddressOf, tempDir, waitFor } from "../helpers/clip.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const SCRIPT = join(ROOT, "tests/helpers/node-client.mjs");
@@ -134,12 +134,51 @@ describe("library under Node", () => {
     const env = { CLIP_TOKEN: "node-lib-token" };
     await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0"], env });
     await scenario(s, tcpAddressOf(s), [nodePath], env);
-    // A wrong token is refused as AUTH (exit 4 in the CLI), in our words.
-    using d = tempDir("nl");
-    consumer(String(d));
-    writeFileSync(join(String(d), "bad.mjs"), `import { connect } from "clip";\nawait connect({ server: process.argv[2], token: "wrong" }).then((c) => c.list()).catch((e) => console.log(e.code));\n`);
-    const p = Bun.spawnSync([nodePath, join(String(d), "bad.mjs"), tcpAddressOf(s)], { cwd: String(d), stdout: "pipe", stderr: "pipe", timeout: 30_000 });
-    expect({ out: p.stdout.toString().trim(), code: p.exitCode }).toEqual({ out: "AUTH", code: 0 });
+  });
+
+  test("library-node - failures come as ClipError in our words: no server, a wrong token, a server that went away", async () => {
+    const nodePath = node();
+    await buildLib();
+    const env = { CLIP_TOKEN: "node-lib-token" };
+    await using s = await startServer({ memory: true, args: ["--listen", "tcp:127.0.0.1:0"], env });
+    using d = tempDir("ne");
+    const dir = String(d);
+    consumer(dir);
+    writeFileSync(
+      join(dir, "errors.mjs"),
+      `import { ClipError, connect } from "clip";
+const [tcp, sock] = process.argv.slice(2);
+const said = (e) => (e instanceof ClipError ? e.code + ": " + e.message : "not a ClipError: " + e);
+console.log(await connect({ server: "unix:" + sock + ".none" }).then(() => "connected", said));
+console.log(await connect({ server: tcp, token: "wrong" }).then((c) => c.list()).then(() => "listed", said));
+const c = await connect({ server: tcp, token: "node-lib-token" });
+await c.copy(1, "before");
+console.log("ready");
+process.stdin.once("data", async () => {
+  console.log(await c.paste(1).then(() => "pasted", said));
+  c.close();
+});
+`,
+    );
+    const p = Bun.spawn([nodePath, join(dir, "errors.mjs"), tcpAddressOf(s), s.socket], { cwd: dir, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill(9), 30_000);
+    let text = "";
+    const reader = (async () => {
+      for await (const chunk of p.stdout) text += new TextDecoder().decode(chunk);
+    })();
+    await waitFor(() => text.includes("ready"), 20_000, "the script's connection");
+    // The server goes away under an open connection: the next request fails as LOST, not a hang or a crash.
+    await s.stop("SIGKILL");
+    p.stdin.write("go\n");
+    p.stdin.end();
+    const [code, err] = await Promise.all([p.exited, new Response(p.stderr).text(), reader]);
+    clearTimeout(timer);
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    const lines = text.trim().split("\n");
+    expect(lines[0]).toBe(`NOSERVER: no server at unix:${s.socket}.none (is \`clip serve\` running? start one, or pass --server)`);
+    expect(lines[1]).toStartWith("AUTH: ");
+    expect(lines[2]).toBe("ready");
+    expect(lines[3]).toStartWith("LOST: ");
   });
 
   test.skipIf(!Bun.which("openssl"))("library-node - TLS over loopback TCP, trusting the server's certificate by its CA file", async () => {
