@@ -3,12 +3,12 @@
 // server. It reports what it saw as one JSON line on stdout; the test decides
 // whether that is right. Arguments: the server address and a folder holding
 // big.bin (a value for region 3) where it writes out4.bin (region 4's value).
-// CLIP_TOKEN, CLIP_SECRET and CLIP_TLS_CA come from the environment.
+// CLIP_TOKEN, CLIP_SECRET (the group "team"'s) and CLIP_TLS_CA come from the environment.
 
 import { createHash } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClipError, FileSource, connect } from "clip";
+import { ClipError, FileSource, connect, generateKey } from "clip";
 
 const [server, dir] = process.argv.slice(2);
 const sha = (b) => createHash("sha256").update(b).digest("hex");
@@ -68,6 +68,14 @@ for await (const e of watch) {
   if (events.length === 3) break;
 }
 out.kv = { events, get: sha(await kv.get("job/2")), text: await kv2.getText("job/1").catch((e) => (e instanceof ClipError ? e.code : String(e))) };
+
+// End-to-end encryption (node:crypto): sealed on the way in, opened on the way out; the server sees "encrypted".
+const key = generateKey();
+const sealer = await connect({ ...opts, key });
+await sealer.copy(9, part, { encrypt: true });
+const opened = await sealer.paste(9);
+out.sealed = { opened: sha(opened), size: opened.length, keyId: key.id, serverSays: (await c.list()).find((r) => r.region === 9)?.encrypted ?? null };
+sealer.close();
 
 c.close();
 c2.close();

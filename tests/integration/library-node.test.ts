@@ -54,6 +54,7 @@ interface Seen {
   paste4: { size: number; sha: string };
   wait: { text: string; rev: number; writtenRev: number };
   follow: { seen: { region: number; rev: number; size: number; sha: string }[]; revs: number[] };
+  sealed: { opened: string; size: number; keyId: string; serverSays: string | null };
   kv: { events: { event: string; key: string; size: number | null; sha: string | null }[]; get: string; text: string };
 }
 
@@ -109,6 +110,8 @@ async function scenario(s: ServerHandle, address: string, runtime: string[], env
     { event: "put", key: "job/2", size: part.length, sha: sha(part) },
     { event: "del", key: "job/1", size: null, sha: null },
   ]);
+  expect(seen.sealed).toEqual({ opened: sha(part), size: part.length, keyId: expect.stringMatching(/^[0-9a-f]{16}$/), serverSays: seen.sealed.keyId });
+  expect((await s.run(["paste", "9"], { env })).code).not.toBe(0); // no key here: the CLI cannot open it
   expect(seen.kv.get).toBe(sha(part));
   expect(seen.kv.text).toBe("NOTFOUND");
   const got = await s.run(["kv", "get", "job/2", "-g", "team"], { env: { ...env, CLIP_SECRET: secret } });
@@ -117,7 +120,7 @@ async function scenario(s: ServerHandle, address: string, runtime: string[], env
 }
 
 describe("library under Node", () => {
-  test("library-node - unix socket: a value over 1 MiB each way, wait, follow, kv watch; dist/lib through the exports", async () => {
+  test("library-node - unix socket: values over 1 MiB each way (bytes and a file), wait, follow, kv watch, encryption; dist/lib through the exports", async () => {
     const nodePath = node();
     await buildLib();
     await using s = await startServer({ memory: true });
