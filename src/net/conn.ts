@@ -62,15 +62,16 @@ export interface RawSocket {
    * never does). Counted in `queued`: a sender reuses a frame's buffer once
    * `queued` says it left (net/pool.ts), so it must not have left only ours.
    */
-  readonly pending?: number;
+  readonly pendingBytes?: number;
   end(): void;
   pause?(): void;
   resume?(): void;
 }
 
 /**
- * A Conn over a Bun socket. The adapters (listen.ts, dial.ts) forward Bun's
- * callbacks to onData/onDrain/onClose.
+ * A Conn over a Bun socket (or a Node one made to look like it, node.ts).
+ * The adapters (listen.ts, dial.ts, node.ts) forward the socket's callbacks
+ * to onData/onDrain/onClose.
  */
 export class SocketConn implements Conn {
   handler: ConnHandler | null = null;
@@ -90,7 +91,7 @@ export class SocketConn implements Conn {
   ) {}
 
   get queued(): number {
-    return this.queuedBytes + (this.socket.pending ?? 0);
+    return this.queuedBytes + (this.socket.pendingBytes ?? 0);
   }
 
   get isClosed(): boolean {

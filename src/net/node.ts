@@ -11,7 +11,7 @@
 // nothing (what it had went to the kernel); otherwise it takes 0 bytes and
 // the queue waits for that write's completion, which calls onDrain. So Node
 // holds at most one of our writes (a frame, or a coalesced run of small
-// frames), and `queued` counts it (`pending`): a frame's buffer is reused
+// frames), and `queued` counts it (`pendingBytes`): a frame's buffer is reused
 // once `queued` says it left (net/pool.ts), so it must have left Node too.
 
 import { readFileSync } from "node:fs";
@@ -32,7 +32,7 @@ class NodeSocket implements RawSocket {
     return data.length;
   }
 
-  get pending(): number {
+  get pendingBytes(): number {
     return this.sock.writableLength;
   }
 

@@ -54,8 +54,8 @@ async function dial(path: string): Promise<{ conn: Conn; closed: () => CloseReas
   return { conn, closed: () => why };
 }
 
-/** Bytes Node's socket holds for us (the adapter's `pending`). */
-const pendingOf = (conn: Conn) => (conn as unknown as { socket: { pending: number } }).socket.pending;
+/** Bytes Node's socket holds for us (the adapter's `pendingBytes`). */
+const pendingOf = (conn: Conn) => (conn as unknown as { socket: { pendingBytes: number } }).socket.pendingBytes;
 
 // --- 1. bounds ---
 {
