@@ -52,6 +52,8 @@ function openBun(addr: Address, attach: (conn: Conn) => ConnHandler, tls: DialOp
     opened = resolve;
     refused = reject;
   });
+  // Both connect() and connectError can fail the dial: the one that loses must not surface as an unhandled rejection.
+  open.catch(() => {});
   const socket = {
     data(s: { data: S }, chunk: Uint8Array) {
       s.data?.conn.onData(chunk);
