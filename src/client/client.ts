@@ -139,7 +139,7 @@ export class Client implements Link {
             last = e;
           }
         }
-        await Bun.sleep(delay);
+        await new Promise((wake) => setTimeout(wake, delay));
         delay = Math.min(delay * 2, 2000);
       }
       throw last instanceof ClipError ? last : new ClipError("LOST", "the connection was lost and could not be opened again");

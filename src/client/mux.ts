@@ -95,7 +95,7 @@ export class Mux {
   static async open(opts: ConnectOptions = {}): Promise<Mux> {
     const addr = typeof opts.server === "object" ? opts.server : opts.server ? parseAddress(opts.server) : clientAddress();
     const m = new Mux(addr, opts.kind === "peer");
-    const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { ca: Bun.file(opts.tls.ca) } : undefined;
+    const tls = opts.tls === true ? true : opts.tls && opts.tls.ca ? { caFile: opts.tls.ca } : undefined;
     const timeoutMs = opts.timeoutMs ?? 10_000;
     m.conn = await dial(addr, () => m.handler(), { tls, timeoutMs });
     await m.start(opts, timeoutMs);

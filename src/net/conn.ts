@@ -53,17 +53,25 @@ export interface ByteMeter {
   readonly sent: { inc(n: number): void };
 }
 
-/** What a Bun socket gives us; the listener and the dialer both produce it. */
+/** What a Bun socket gives us; the listener and the dialer both produce it (node.ts makes one of a Node socket). */
 export interface RawSocket {
+  /** Bytes taken (the rest stays queued until onDrain), or -1 when the socket is gone. */
   write(data: Uint8Array): number;
+  /**
+   * Bytes write() took that the kernel has not (Node buffers a write; Bun
+   * never does). Counted in `queued`: a sender reuses a frame's buffer once
+   * `queued` says it left (net/pool.ts), so it must not have left only ours.
+   */
+  readonly pendingBytes?: number;
   end(): void;
   pause?(): void;
   resume?(): void;
 }
 
 /**
- * A Conn over a Bun socket. The adapters (listen.ts, dial.ts) forward Bun's
- * callbacks to onData/onDrain/onClose.
+ * A Conn over a Bun socket (or a Node one made to look like it, node.ts).
+ * The adapters (listen.ts, dial.ts, node.ts) forward the socket's callbacks
+ * to onData/onDrain/onClose.
  */
 export class SocketConn implements Conn {
   handler: ConnHandler | null = null;
@@ -83,7 +91,7 @@ export class SocketConn implements Conn {
   ) {}
 
   get queued(): number {
-    return this.queuedBytes;
+    return this.queuedBytes + (this.socket.pendingBytes ?? 0);
   }
 
   get isClosed(): boolean {
@@ -92,7 +100,8 @@ export class SocketConn implements Conn {
 
   send(frame: Uint8Array): boolean {
     if (this.closedFlag) return false;
-    if (this.queuedBytes + frame.length > this.limits.hardLimit && this.queuedBytes > 0) {
+    const queued = this.queued;
+    if (queued + frame.length > this.limits.hardLimit && queued > 0) {
       this.close("slow");
       return false;
     }
@@ -120,7 +129,7 @@ export class SocketConn implements Conn {
   };
 
   drained(below = this.limits.lowWater): Promise<void> {
-    if (this.closedFlag || this.queuedBytes <= below) return Promise.resolve();
+    if (this.closedFlag || this.queued <= below) return Promise.resolve();
     return new Promise((wake) => this.waiters.push({ below, wake }));
   }
 
@@ -243,9 +252,10 @@ export class SocketConn implements Conn {
   private wakeWaiters(): void {
     if (this.waiters.length === 0) return;
     const all = this.closedFlag;
-    const ready = this.waiters.filter((w) => all || this.queuedBytes <= w.below);
+    const queued = this.queued;
+    const ready = this.waiters.filter((w) => all || queued <= w.below);
     if (ready.length === 0) return;
-    this.waiters = all ? [] : this.waiters.filter((w) => this.queuedBytes > w.below);
+    this.waiters = all ? [] : this.waiters.filter((w) => queued > w.below);
     for (const w of ready) w.wake();
   }
 }

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startServer as startInProcess } from "../../src/index.ts";
+import { startServer as startInProcess } from "../../src/server/serve.ts";
 import { silentLogger } from "../../src/server/log.ts";
 import { BIN, clip, randomBytes, sameBytes, spawnClip, startServer, tempDir, waitFor } from "../helpers/clip.ts";
 

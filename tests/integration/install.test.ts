@@ -37,7 +37,7 @@ const install = (env: Record<string, string>, args: string[] = []) => run(["sh",
 const NOT_ON_PATH = "is not on your PATH";
 
 beforeAll(() => {
-  for (const f of ["src", "scripts", "docs", "package.json", "package-lock.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(repo, f), { recursive: true, preserveTimestamps: true });
+  for (const f of ["src", "scripts", "docs", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.lib.json"]) cpSync(join(ROOT, f), join(repo, f), { recursive: true, preserveTimestamps: true });
   symlinkSync(join(ROOT, "node_modules"), join(repo, "node_modules"));
   mkdirSync(join(String(work), "home"));
 });

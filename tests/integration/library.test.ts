@@ -4,7 +4,8 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ClipError, FileSource, connect, startServer as startInProcess } from "../../src/index.ts";
+import { ClipError, FileSource, connect } from "../../src/index.ts";
+import { startServer as startInProcess } from "../../src/server/serve.ts";
 import { silentLogger } from "../../src/server/log.ts";
 import { openRequests } from "../../src/server/session.ts";
 import { randomBytes, sameBytes, startServer, tempDir, waitFor } from "../helpers/clip.ts";

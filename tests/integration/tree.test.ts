@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { randomBytes, sameBytes, waitFor } from "../helpers/clip.ts";
 import { TreeFixture } from "../helpers/tree.ts";
-import { startServer as startInProcess, type RunningServer } from "../../src/index.ts";
+import { startServer as startInProcess, type RunningServer } from "../../src/server/serve.ts";
 import { silentLogger } from "../../src/server/log.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
