@@ -9,7 +9,7 @@
 
 import { ClipError } from "../protocol/errors.ts";
 import { dim } from "./output.ts";
-import { type CommandSpec, type Table, type Values, argsOf, commandsOn, flagKey, flagNames, metavar, splitName, takesValue, topLevel } from "./spec.ts";
+import { type CommandSpec, type Table, type Values, argsOf, commandsOn, didYouMean, flagKey, flagNames, metavar, splitName, takesValue, topLevel } from "./spec.ts";
 
 /** What the shell says of quoting: in its help, and with a quoting error. */
 export const QUOTING =
@@ -122,9 +122,15 @@ export function parseLine(table: Table, line: string): Parsed {
     const action = w.next();
     command = actions.find((c) => splitName(c)[1] === action);
     const names = actions.map((c) => splitName(c)[1]).join("|");
-    if (!command) throw new ClipError("USAGE", `usage: ${first} ${names} ... (not ${JSON.stringify(action ?? "")})`);
+    if (!command) {
+      const meant = action ? didYouMean(action, actions.map((c) => splitName(c)[1] ?? "")) : undefined;
+      throw new ClipError("USAGE", `usage: ${first} ${names} ... (not ${JSON.stringify(action ?? "")}${meant ? `; did you mean ${meant}?` : ""})`);
+    }
   } else command = commands.find((c) => c.name === first || c.aliases?.includes(first));
-  if (!command) throw new ClipError("USAGE", `unknown command ${JSON.stringify(first)} (try help)`);
+  if (!command) {
+    const meant = didYouMean(first, [...new Set(commands.flatMap((c) => [splitName(c)[0] ?? c.name, ...(c.aliases ?? [])]))]);
+    throw new ClipError("USAGE", `unknown command ${JSON.stringify(first)} (${meant ? `did you mean ${meant}? ` : ""}try help)`);
+  }
 
   const specs = argsOf(command.args);
   const fixed = specs.filter((a) => !a.variadic).length;

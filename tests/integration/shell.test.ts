@@ -92,9 +92,12 @@ describe("shell", () => {
 
   test("shell - bad lines are reported with their line number; exit status of the last failure", async () => {
     await using s = await startServer({ memory: true });
-    const r = await s.run(["shell"], { stdin: "frobnicate\ncopy 12 x\ncopy 1 ok\npaste 1\nkv get k\n" });
+    const r = await s.run(["shell"], { stdin: "frobnicate\ncopy 12 x\ncopy 1 ok\npaste 1\nkv get k\npast 1\nkv gte k\n" });
     expect(r.text).toBe("ok\n"); // the good lines still ran
     expect(r.stderr).toMatch(/^clip: line 1: unknown command "frobnicate" \(try help\)$/m);
+    // The same table as the command line's: a typo is answered with the word meant.
+    expect(r.stderr).toMatch(/^clip: line 6: unknown command "past" \(did you mean paste\? try help\)$/m);
+    expect(r.stderr).toMatch(/^clip: line 7: usage: kv .*\(not "gte"; did you mean get\?\)$/m);
     expect(r.stderr).toMatch(/^clip: line 2: bad region "12"/m);
     expect(r.stderr).toMatch(/^clip: line 5: no group/m);
     expect(r.code).toBe(2);
