@@ -66,6 +66,8 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
   let seen: string | null = null;
   /** The revision of the bridge's own last write to R: it came from this desktop, so it is not put back there. */
   let wrote = 0;
+  /** When a desktop copy could not be written (the server away): if still the newer, it is written when the server is back. */
+  let unwrittenAt: number | null = null;
   let tooBigLogged = "";
 
   let waitingFor = fromDesktop ? 2 : 1;
@@ -201,9 +203,12 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
     try {
       rev = await port.write(d.bytes, d.type);
     } catch (e) {
+      // Most often the server is away: the copy is written when it is back (regionLoop), if still the newer.
+      unwrittenAt = Date.now();
       log(`desktop copy not written to ${R}: ${(e as Error).message}`);
       return;
     }
+    unwrittenAt = null;
     region = { rev, hash: d.hash, type: d.type };
     wrote = rev;
     stats.toRegion++;
@@ -226,6 +231,12 @@ export async function runBridge(o: BridgeOptions): Promise<BridgeStats> {
           // the desktop, and R's change stream brings it (skipped there, as the bridge's own).
           if (wrote > st.rev) return;
           region = { rev: st.value?.rev ?? st.rev, hash: st.value?.bytes ? digest(st.value.bytes) : null, type: st.value?.type ?? null };
+          // A desktop copy whose write failed while the server was away: newer than R's value (R's
+          // was written before it, by its server's clock), it is written now, what the desktop holds
+          // now read again, and R's value stays off the desktop; older, R's value goes over it.
+          const failedAt = unwrittenAt;
+          unwrittenAt = null;
+          if (fromDesktop && failedAt !== null && (st.value?.at ?? 0) < failedAt) return onDesktop(true);
           // A desktop copy made while we were away whose event has not reached us yet: the desktop
           // no longer holds what we last saw there. It is newer than R's value and goes to R when
           // its event comes; putting R's value over it would lose it.

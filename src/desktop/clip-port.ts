@@ -71,12 +71,13 @@ export function clipPort(clients: PortClients, region: number, o: ClipPortOption
     const rev = Number(m.meta.rev ?? 0);
     const size = sizeOf(m);
     const type = String(m.meta.type ?? "");
+    const at = typeof m.meta.at === "number" ? m.meta.at : undefined;
     if (size > max) {
       m.done?.(); // cancelled: the server stops sending it
-      return { rev, type, size, bytes: null };
+      return { rev, type, size, bytes: null, at };
     }
     try {
-      return { rev, type, size, bytes: await collect(m.body, size) };
+      return { rev, type, size, bytes: await collect(m.body, size), at };
     } catch (e) {
       // A sealed value that opened but whose chunks do not verify (damaged, cut short).
       if ((isClipError(e, "AUTH") || isClipError(e, "VERSION")) && e.rev === undefined) throw new ClipError(e.code, e.message, { rev });

@@ -18,6 +18,8 @@ export interface RegionValue {
   size: number;
   /** Null when `size` is over the `maxBytes` the caller passed. */
   bytes: Uint8Array | null;
+  /** When it was written (ms since the epoch, by the clock of the server it was written on), when known. */
+  at?: number;
 }
 
 /** R as it stands: its latest revision (a write, an expiry; 0 when never written), and its value if it has one. */

@@ -31,7 +31,7 @@ export class FakeRegion {
   /** A write made elsewhere in the tree (`clip copy R` on some machine). */
   writeElsewhere(bytes: Uint8Array | string, type = "text/plain;charset=utf-8"): number {
     const b = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
-    this.push({ kind: "write", rev: ++this.rev, type, size: b.length, bytes: b });
+    this.push({ kind: "write", rev: ++this.rev, type, size: b.length, bytes: b, at: Date.now() });
     return this.rev;
   }
 

@@ -293,6 +293,25 @@ test("desktop bridge - after the server comes back, R's current value goes to th
   expect(region.portWrites).toBe(0);
 });
 
+test("desktop bridge - a copy made while the server was away, after R's last write, is written when it is back; R's older value stays off the desktop", async () => {
+  const region = new FakeRegion();
+  region.writeElsewhere("before");
+  const desk = new FakeDesktop();
+  await using b = await bridge(region, desk);
+  region.goDown();
+  await waitFor(() => b.lines.some((l) => l.startsWith("lost the server")), 5000);
+  region.writeElsewhere("written while this one was cut off");
+  await Bun.sleep(5); // the desktop copy comes later, by the clock
+  desk.copy("copied while down");
+  await waitFor(() => b.lines.some((l) => l.includes("not written to region 3")), 5000);
+  region.up();
+  await waitFor(() => dec(region.current()?.bytes) === "copied while down", 5000, "the copy to be written");
+  await settle();
+  expect(region.portWrites).toBe(1);
+  expect(desk.text()).toBe("copied while down");
+  expect(b.lines.filter((l) => l.startsWith("server is back"))).toHaveLength(1);
+});
+
 test("desktop bridge - expiry clears the desktop that still holds the value, not one that moved on", async () => {
   const region = new FakeRegion();
   const desk = new FakeDesktop();
