@@ -98,27 +98,36 @@ describe("chat", () => {
     for (const x of [a, b, c]) expect(await x.exited()).toBe(0);
   });
 
-  test("chat - nothing is kept: a later joiner sees none of what was said before", async () => {
+  test("chat - nothing is kept: a later joiner sees none of what was said before; a line is said only under a name its connection joined with", async () => {
     await using s = await startServer({ memory: true });
     const addr = `unix:${s.socket}`;
     const lib = await connect(addr);
     try {
-      // Said to an empty room: delivered to no one, held by no one.
-      await lib.call("chat.say", { room: "r", name: "ghost", text: "boo" });
+      await using g = chatter(addr, "r", "ghost");
+      await g.see(/\* ghost joined/);
+      g.say("boo");
+      await g.see(/ghost: boo$/);
       await using a = chatter(addr, "r", "amy");
       await a.see(/\* amy joined/);
-      await lib.call("chat.say", { room: "r", name: "ghost", text: "now" });
+      g.say("now");
       await a.see(/ghost: now$/);
       expect(a.text()).not.toContain("boo");
+      // Another connection cannot speak as someone in the room, nor as anyone without joining.
+      await expect(lib.call("chat.say", { room: "r", name: "amy", text: "impostor" })).rejects.toThrow('not in room "r" as "amy"');
+      await expect(lib.call("chat.say", { room: "r", name: "nobody", text: "hi" })).rejects.toThrow('not in room "r" as "nobody"');
+      g.say("last");
+      await a.see(/ghost: last$/);
+      expect(a.text()).not.toContain("impostor");
       const st = await lib.status();
       expect(st.regions).toBe(0);
       expect(st.keys).toBe(0);
-      a.end();
-      expect(await a.exited()).toBe(0);
+      for (const x of [a, g]) x.end();
+      for (const x of [a, g]) expect(await x.exited()).toBe(0);
     } finally {
       lib.close();
     }
   });
+
 
   test("chat - a line over 4 KiB is refused and the chat goes on; bad names are usage errors", async () => {
     await using s = await startServer({ memory: true });
@@ -237,6 +246,12 @@ describe("chat", () => {
     try {
       const sub = slow.subscribe("chat.join", { room: "r", name: "sloth" });
       expect((await sub.next()).value?.meta.kind).toBe("joined");
+      // The talker speaks under its own name, so it joins (and reads) too.
+      const talking = talker.subscribe("chat.join", { room: "r", name: "talker" });
+      expect((await talking.next()).value?.meta.kind).toBe("joined");
+      (async () => {
+        for await (const _ of talking);
+      })().catch(() => {});
       // Stop reading the socket: the server's queue towards us grows until it cuts us off.
       (slow.mux as unknown as { conn: { pause(): void; resume(): void } }).conn.pause();
       await using a = chatter(addr, "r", "amy");

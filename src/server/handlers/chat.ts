@@ -111,6 +111,9 @@ export function chatHandlers(node: ClipNode): Record<string, Handler> {
   /** Joins of this server's sessions that are in their room now, by jid. */
   const live = new Set<string>();
   node.busGates.push(rosterGate(node, (jid) => live.has(jid)));
+  // Who a connection is in each room it joined ("room\nname"): a line is said only under a name its sender holds.
+  const speaking = new WeakMap<object, Set<string>>();
+  const as = (room: string, name: string) => `${room}\n${name}`;
 
   return {
     /**
@@ -149,6 +152,9 @@ export function chatHandlers(node: ClipNode): Record<string, Handler> {
             if (msg.kind !== "join" || msg.jid !== jid) return;
             accepted = true;
             live.add(jid);
+            let names = speaking.get(session);
+            if (!names) speaking.set(session, (names = new Set()));
+            names.add(as(room, name));
             ctx.event({ kind: "joined", room, server: node.name });
           }
           if (session.conn.queued > MAX_CHAT_BACKLOG) {
@@ -162,6 +168,7 @@ export function chatHandlers(node: ClipNode): Record<string, Handler> {
           left = true;
           unsubscribe();
           live.delete(jid);
+          speaking.get(session)?.delete(as(room, name));
           node.publish(topic(room), { kind: "leave", name, at: Date.now(), server: node.name, jid, sid: node.id });
         };
         ctx.onCancel(leave);
@@ -177,7 +184,12 @@ export function chatHandlers(node: ClipNode): Record<string, Handler> {
         checkNick(meta.name);
         checkLine(meta.text);
       },
-      run({ meta }) {
+      run({ meta, session }) {
+        const room = str(meta, "room");
+        const name = str(meta, "name");
+        if (!speaking.get(session)?.has(as(room, name))) {
+          throw new ClipError("USAGE", `not in room ${JSON.stringify(room)} as ${JSON.stringify(name)}: join it under that name first (chat.join)`);
+        }
         // cid lets a sender recognise its own line when it comes back round.
         const cid = typeof meta.cid === "string" && meta.cid.length <= 64 ? meta.cid : undefined;
         node.publish(topic(str(meta, "room")), { kind: "msg", name: str(meta, "name"), text: str(meta, "text"), at: Date.now(), server: node.name, ...(cid ? { cid } : {}) });
