@@ -8,6 +8,8 @@ import type { Ctx } from "./context.ts";
 import { ago, dim, duration, jsonLine, table } from "./output.ts";
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+/** No process to name: an HTTP event stream. */
+const pid = (a: AppInfo) => (a.pid ? String(a.pid) : "-");
 const who = (a: AppInfo) => `${a.kind}${a.name ? ` ${a.name}` : ""}${a.self ? " (this)" : ""}`;
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
@@ -16,14 +18,14 @@ export function appsText(r: AppsReport, all: boolean): string {
   const list = (xs: string[]) => (xs.length ? xs.join(",") : "-");
   let text = table(
     ["PID", "KIND", "GROUP", "SINCE", "FOR", "WATCHES"],
-    r.apps.map((a) => [String(a.pid), who(a), list(a.groups), time(a.since), duration(a.duration), list(a.watches)]),
+    r.apps.map((a) => [pid(a), who(a), list(a.groups), time(a.since), duration(a.duration), list(a.watches)]),
   );
   const left = all ? r.left : r.left.filter((a) => !a.oneShot);
   if (left.length > 0) {
     text += `\nleft in the last hour:\n`;
     text += table(
       ["PID", "KIND", "GROUP", "LEFT", "STAYED", "WATCHED"],
-      left.map((a) => [String(a.pid), who(a), list(a.groups), `${time(a.left!)} (${ago(a.left!)})`, duration(a.duration), list(a.watches)]),
+      left.map((a) => [pid(a), who(a), list(a.groups), `${time(a.left!)} (${ago(a.left!)})`, duration(a.duration), list(a.watches)]),
     );
   }
   const oneShots = r.oneShotsLeft ?? 0;

@@ -5,6 +5,7 @@
 // client goes, when the server stops, or (a stream) when its reader falls
 // too far behind.
 
+import { trackApp } from "../server/handlers/apps.ts";
 import { ClipError } from "../protocol/errors.ts";
 import { type FollowFrom, follow } from "../server/follow.ts";
 import type { Entry } from "../server/state.ts";
@@ -65,23 +66,31 @@ export interface StreamOptions {
   endWhen?: (end: (err: ClipError) => void) => () => void;
 }
 
+/** What `clip apps` says of a stream: the group it proved, what it watches. */
+export interface StreamApp {
+  groups: string[];
+  watches: string[];
+}
+
 /**
  * An event stream of the entries `from` names: one event per entry, framed
  * by `frame` (null: none for this entry). The frames are made once per
  * entry by the caller's cache and shared by every stream the same write
  * wakes. Replay errors are thrown before the stream starts (a 404 or 400).
  */
-export function eventStream(door: Door, x: Exchange, from: FollowFrom, frame: (e: Entry) => Uint8Array | null, opts: StreamOptions = {}): Response {
+export function eventStream(door: Door, x: Exchange, app: StreamApp, from: FollowFrom, frame: (e: Entry) => Uint8Array | null, opts: StreamOptions = {}): Response {
   x.keepOpen();
   let es: EventStream | undefined;
   let closed = false;
   let unfollow = () => {};
   let unguard = () => {};
+  let untrack = () => {};
   const abort = () => es?.abort();
   const onClose = (reason: string) => {
     closed = true;
     unfollow();
     unguard();
+    untrack();
     door.watching--;
     door.open.delete(abort);
     if (reason === "slow") door.metrics.cutOff.inc();
@@ -99,6 +108,8 @@ export function eventStream(door: Door, x: Exchange, from: FollowFrom, frame: (e
     () => {
       door.watching++;
       door.open.add(abort);
+      // An event stream stays: `clip apps` lists it (as a web page's or curl's), and its departure.
+      untrack = trackApp(door.node, { kind: "http", name: "event stream", remote: x.remote, ...app });
       es = new EventStream({ signal: x.req.signal, limits: door.outbound, onClose });
     },
   );

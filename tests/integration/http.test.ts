@@ -171,6 +171,19 @@ describe("http - waiting and events", () => {
     es.close();
   });
 
+  test("events - an event stream is listed by clip apps while open (kind http, what it watches, from where), and among those that left once closed", async () => {
+    const apps = async () => JSON.parse((await h.s.run(["apps", "--json"])).text);
+    const res = await get("/v1/regions/6/events");
+    const es = readEvents(res);
+    const listed = await waitFor(async () => (await apps()).apps.find((a: { kind: string; watches: string[] }) => a.kind === "http" && a.watches.includes("region 6")), 5000, "the stream in clip apps");
+    expect(listed).toMatchObject({ kind: "http", name: "event stream", oneShot: false, remote: "127.0.0.1", groups: [] });
+    expect((await h.s.run(["apps"])).text).toMatch(/^- +http event stream +- .* region 6$/m);
+    es.close();
+    const left = await waitFor(async () => (await apps()).left.find((a: { kind: string; watches: string[] }) => a.kind === "http" && a.watches.includes("region 6")), 5000, "the stream among those that left");
+    expect(left.left).toBeGreaterThan(0);
+    expect((await apps()).apps.some((a: { kind: string; watches: string[] }) => a.kind === "http" && a.watches.includes("region 6"))).toBe(false);
+  });
+
   test("events - one region's stream, and Last-Event-ID resumes after that revision: no gap, no repeat", async () => {
     const first = await lib.copy(1, "r1-a");
     const res = await get("/v1/regions/1/events");

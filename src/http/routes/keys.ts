@@ -84,7 +84,8 @@ export function keyRoutes(door: Door): Record<string, RouteHandler> {
       const since = parseLastEventId(x.req.headers.get("last-event-id"));
       const from = q.key !== undefined ? { key: kvKey(group, checkKey(q.key)), since } : { prefix: kvKey(group, prefixParam(q.prefix!)), since };
       const hash = x.proved?.hash;
-      return eventStream(door, x, from, frame, {
+      const watches = [q.key !== undefined ? `${group}/${q.key}` : `${group}/${q.prefix}*`];
+      return eventStream(door, x, { groups: [group], watches }, from, frame, {
         // As on the socket: a deleted group or a rotated secret ends what was opened with the old one.
         endWhen: (end) =>
           node.watchers.watch(groupKey(group), (c) => {

@@ -71,12 +71,13 @@ export function regionRoutes(door: Door): Record<string, RouteHandler> {
     regionEvents(x) {
       parseQuery(x.url, {});
       const since = parseLastEventId(x.req.headers.get("last-event-id"));
-      return eventStream(door, x, { key: regionKey(regionParam(x.params.region)), since }, frame);
+      const r = regionParam(x.params.region);
+      return eventStream(door, x, { groups: [], watches: [`region ${r}`] }, { key: regionKey(r), since }, frame);
     },
     regionsEvents(x) {
       parseQuery(x.url, {});
       const since = parseLastEventId(x.req.headers.get("last-event-id"));
-      return eventStream(door, x, { prefix: "r/", since }, frame);
+      return eventStream(door, x, { groups: [], watches: ["regions"] }, { prefix: "r/", since }, frame);
     },
   };
 }

@@ -1,5 +1,6 @@
-// `apps`: the applications (cli and library sessions, not peer servers)
-// connected to this server, and those that left in the last hour. A
+// `apps`: the applications (cli and library sessions, not peer servers, and
+// HTTP event streams) connected to this server, and those that left in the
+// last hour. A
 // session is long-lived (a library, a shell, a chat, a watch or a follow)
 // or a one-shot command (a `clip copy`, which said so in its hello and
 // opened nothing that lasts): the two are kept apart, so that a flood of
@@ -44,6 +45,42 @@ interface Departures {
 /** Each server's departures (kept here so that every door reports the same). */
 const departures = new WeakMap<ClipNode, Departures>();
 
+/** An app that is not a socket session: an HTTP event stream (a web page, `curl -N`), told of by its door. */
+export interface ExternalApp {
+  kind: string;
+  name: string;
+  remote: string;
+  groups: string[];
+  watches: string[];
+}
+
+/** Each server's apps that are not sessions, connected now, with when they came. */
+const external = new WeakMap<ClipNode, Map<ExternalApp, number>>();
+
+function describeExternal(a: ExternalApp, since: number, now: number): AppInfo {
+  return { pid: 0, kind: a.kind, name: a.name, oneShot: false, remote: a.remote, groups: a.groups, watches: a.watches, since, duration: Math.round((now - since) / 1000) };
+}
+
+/**
+ * Lists `app` among the connected until the returned function is called
+ * (once), then among those that left: how a door that keeps something open
+ * without a session (an HTTP event stream) shows in `clip apps`.
+ */
+export function trackApp(node: ClipNode, app: ExternalApp): () => void {
+  let live = external.get(node);
+  if (!live) external.set(node, (live = new Map()));
+  const since = Date.now();
+  live.set(app, since);
+  return () => {
+    if (!live.delete(app)) return;
+    const d = departures.get(node);
+    if (!d) return;
+    const now = Date.now();
+    d.lasting.push({ ...describeExternal(app, since, now), left: now });
+    prune(d, now);
+  };
+}
+
 function prune(d: Departures, now: number): void {
   for (const left of [d.lasting, d.oneShot]) {
     while (left.length > 0 && (left.length > KEEP_MAX || now - left[0].left! > KEEP_MS)) left.shift();
@@ -57,6 +94,7 @@ export function appsReport(node: ClipNode, self: Session | null): AppsReport {
   const d = departures.get(node) ?? { lasting: [], oneShot: [], perMinute: [] };
   prune(d, now);
   const apps = [...node.sessions].filter((s) => isApp(s) && s.state === "ready").map((s) => ({ ...describe(s, now), ...(s === self ? { self: true } : {}) }));
+  for (const [a, since] of external.get(node) ?? []) apps.push(describeExternal(a, since, now));
   const left = [...d.lasting, ...d.oneShot].sort((a, b) => b.left! - a.left!);
   // Whole minutes, so the count can be a minute generous at the far end: never short.
   const oneShotsLeft = d.perMinute.reduce((n, [m, c]) => (now - (m + 1) * MINUTE <= KEEP_MS ? n + c : n), 0);
