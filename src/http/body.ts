@@ -25,6 +25,7 @@ import { typeOf } from "../server/describe.ts";
 import { submitValue } from "../server/handlers/clipboard.ts";
 import type { Entry } from "../server/store.ts";
 import { Upload } from "../server/upload.ts";
+import { markedSealed } from "../server/values.ts";
 import type { Door, Exchange } from "./door.ts";
 import { checkBodySize } from "./limits.ts";
 import { VALUE_HEADERS } from "./page.ts";
@@ -43,6 +44,19 @@ const FILE_HOLD_MS = 10_000;
  * missing one or application/x-www-form-urlencoded (what curl -T and
  * --data-binary send whatever the bytes are) means "recognise it".
  */
+/**
+ * The key id a PUT says its body is sealed with (`X-Clip-Key-Id`, as a GET of
+ * a sealed value names it): the value is then marked sealed, as `clip copy
+ * --encrypt` marks it, so that it is shown encrypted and never previewed.
+ * The writer's word, as on the socket (checkWriteMeta checks its form).
+ */
+export function writtenSealed(req: Request): string | undefined {
+  const id = req.headers.get("x-clip-key-id");
+  if (id === null) return undefined;
+  if (!/^[0-9a-f]{16}$/.test(id.trim())) throw new ClipError("USAGE", `bad X-Clip-Key-Id ${JSON.stringify(id.slice(0, 40))}: the id of the key the body is sealed with, 16 hex digits (as a GET of a sealed value names it)`);
+  return id.trim();
+}
+
 export function writtenType(req: Request): string | undefined {
   const ct = req.headers.get("content-type");
   if (ct === null || ct.trim() === "") return undefined;
@@ -60,7 +74,7 @@ export async function receiveValue(door: Door, x: Exchange, key: string, meta: R
   checkBodySize(x.req, node.store.maxSize);
   const declared = x.req.headers.get("content-length");
   // Refuses a declared size over --max-size before a byte is stored.
-  const stage = node.stage(declared === null ? undefined : Number(declared));
+  const stage = node.stage(declared === null ? undefined : Number(declared), { sealed: markedSealed(meta) });
   const upload = new Upload(stage, (v) => node.release(v));
   let applied: Promise<number>;
   try {

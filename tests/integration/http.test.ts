@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect } from "../../src/index.ts";
+import { Key, connect } from "../../src/index.ts";
 import { sameBytes, tempDir, waitFor } from "../helpers/clip.ts";
 import { makePng } from "../helpers/png.ts";
 import { type HttpServerHandle, readEvents, startHttpServer } from "../helpers/http.ts";
@@ -169,6 +169,35 @@ describe("http - waiting and events", () => {
     expect(e2).toMatchObject({ rev: b.rev, region: 8, size: 70_000 });
     expect(e2.value).toBeUndefined();
     es.close();
+  });
+
+  test("sealed - a PUT with X-Clip-Key-Id marks its body sealed, as clip copy --encrypt does: listed encrypted, no preview, opened by the key's holder", async () => {
+    const key = new Key(crypto.getRandomValues(new Uint8Array(32)));
+    const sealer = await connect({ server: h.s.socket, key });
+    try {
+      await sealer.copy(3, "sealed on the socket", { encrypt: true });
+      // A GET hands the sealed bytes and names their key. (Sealed for region 3, they open only there.)
+      const got = await get("/v1/regions/3");
+      expect(got.headers.get("x-clip-key-id")).toBe(key.id);
+      const sealed = new Uint8Array(await got.arrayBuffer());
+      // Put back without the header: the server cannot tell (the key's holder still can: the bytes decide).
+      expect((await get("/v1/regions/3", { method: "PUT", body: sealed })).status).toBe(200);
+      expect(JSON.parse((await h.s.run(["list", "--json"])).text)[3].encrypted).toBeUndefined();
+      // With it: marked as clip copy --encrypt marks it.
+      expect((await get("/v1/regions/3", { method: "PUT", body: sealed, headers: { "X-Clip-Key-Id": key.id } })).status).toBe(200);
+      const regions = JSON.parse((await h.s.run(["list", "--json"])).text);
+      expect(regions[3]).toMatchObject({ encrypted: key.id, preview: "", binary: true });
+      expect(new TextDecoder().decode(await sealer.paste(3))).toBe("sealed on the socket");
+      const back = await get("/v1/regions/3");
+      expect(back.headers.get("content-type")).toBe("application/x-clip-sealed");
+      await back.arrayBuffer();
+      // Not a key id: refused, nothing stored.
+      const bad = await get("/v1/regions/5", { method: "PUT", body: sealed, headers: { "X-Clip-Key-Id": "not-a-key" } });
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain("bad X-Clip-Key-Id");
+    } finally {
+      sealer.close();
+    }
   });
 
   test("events - an event stream is listed by clip apps while open (kind http, what it watches, from where), and among those that left once closed", async () => {

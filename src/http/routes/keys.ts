@@ -10,7 +10,7 @@ import { checkWriteMeta } from "../../server/handlers/clipboard.ts";
 import { groupDeleted, groupKey } from "../../server/handlers/groups.ts";
 import { checkGroupLive, keyInfo, keyNotFound, kvKey, listKeys, deleteKey } from "../../server/handlers/kv.ts";
 import type { Entry } from "../../server/state.ts";
-import { receiveValue, valueResponse, writtenType } from "../body.ts";
+import { receiveValue, valueResponse, writtenSealed, writtenType } from "../body.ts";
 import { type Door, type Exchange, jsonResponse, type RouteHandler } from "../door.ts";
 import { errorResponse } from "../errors.ts";
 import { groupParam, keyParam, parseIfNoneMatch, parseLastEventId, parseQuery, parseSince, parseTtl, parseWait, text, writeCondition } from "../params.ts";
@@ -52,7 +52,7 @@ export function keyRoutes(door: Door): Record<string, RouteHandler> {
 
   const put = async (x: Exchange, group: string, key: string): Promise<Response> => {
     const q = parseQuery(x.url, { ttl: parseTtl });
-    const meta: Record<string, unknown> = { type: writtenType(x.req), ttl: q.ttl, ifRev: writeCondition(x.req.headers) };
+    const meta: Record<string, unknown> = { type: writtenType(x.req), ttl: q.ttl, ifRev: writeCondition(x.req.headers), sealed: writtenSealed(x.req) };
     checkWriteMeta(meta);
     const w = await receiveValue(door, x, kvKey(group, key), meta, () => checkGroupLive(node, group));
     return jsonResponse(door, w);

@@ -7,7 +7,7 @@ import { ClipError } from "../../protocol/errors.ts";
 import { checkWriteMeta, listRegions, regionKey } from "../../server/handlers/clipboard.ts";
 import { eventOf, typeOf } from "../../server/describe.ts";
 import type { Entry } from "../../server/state.ts";
-import { receiveValue, valueResponse, writtenType } from "../body.ts";
+import { receiveValue, valueResponse, writtenSealed, writtenType } from "../body.ts";
 import { type Door, type Exchange, jsonResponse, type RouteHandler } from "../door.ts";
 import { parseIfNoneMatch, parseLastEventId, parseQuery, parseSince, parseTtl, parseWait, regionParam, writeCondition } from "../params.ts";
 import { eventStream, frameCache, longPoll } from "../watch.ts";
@@ -54,7 +54,7 @@ export function regionRoutes(door: Door): Record<string, RouteHandler> {
   const put = async (x: Exchange): Promise<Response> => {
     const r = regionParam(x.params.region);
     const q = parseQuery(x.url, { ttl: parseTtl });
-    const meta: Record<string, unknown> = { type: writtenType(x.req), ttl: q.ttl, ifRev: writeCondition(x.req.headers) };
+    const meta: Record<string, unknown> = { type: writtenType(x.req), ttl: q.ttl, ifRev: writeCondition(x.req.headers), sealed: writtenSealed(x.req) };
     checkWriteMeta(meta);
     const w = await receiveValue(door, x, regionKey(r), meta);
     return jsonResponse(door, w);
