@@ -5,6 +5,8 @@
 
 import { chownSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { ClipError } from "../../src/protocol/errors.ts";
+import type { DesktopBackend } from "../../src/desktop/backend.ts";
+import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
 import type { RegionChange, RegionPort, RegionState, ReadOptions } from "../../src/desktop/port.ts";
 import { waitFor } from "./clip.ts";
 
@@ -334,4 +336,32 @@ export async function startDesktop(bin: string, args: string[], env: Record<stri
     }
   }
   return bridge;
+}
+
+/** A bridge running in this process: its log lines, its stats once it ends; disposing stops it. */
+export interface InProcessBridge extends AsyncDisposable {
+  lines: string[];
+  stats: Promise<BridgeStats>;
+}
+
+/**
+ * Runs the bridge between `region` (its port) and `backend` until disposed;
+ * resolves once it is ready (or has ended). Region 0 and a 200 ms backoff
+ * cap unless `o` says otherwise.
+ */
+export async function startBridge(region: FakeRegion, backend: DesktopBackend, o: Partial<BridgeOptions> = {}): Promise<InProcessBridge> {
+  const ac = new AbortController();
+  const lines: string[] = [];
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const stats = runBridge({ region: 0, port: region.port(), backend, log: (l) => lines.push(l), signal: ac.signal, onReady: ready, maxBackoffMs: 200, ...o });
+  await Promise.race([isReady, stats]);
+  return {
+    lines,
+    stats,
+    async [Symbol.asyncDispose]() {
+      ac.abort();
+      await stats;
+    },
+  };
 }

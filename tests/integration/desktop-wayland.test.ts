@@ -3,13 +3,11 @@
 // on Wayland is pasteable on X11 and back, through one in-memory region.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
-import type { DesktopBackend } from "../../src/desktop/backend.ts";
 import { waylandBackend } from "../../src/desktop/wayland.ts";
 import { x11Backend } from "../../src/desktop/x11.ts";
 import { chmodSync, writeFileSync } from "node:fs";
 import { tempDir, waitFor } from "../helpers/clip.ts";
-import { type Display, childPids, FakeRegion, fakePng, haveSway, haveXvfb, startSway, startXvfb } from "../helpers/desktop.ts";
+import { type Display, childPids, FakeRegion, fakePng, haveSway, haveXvfb, startBridge, startSway, startXvfb } from "../helpers/desktop.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -41,22 +39,7 @@ describe.skipIf(!haveSway || !haveXvfb)("desktop wayland", () => {
   const typesW = async () => dec((await W.sh(["wl-paste", "--list-types"])).out).split("\n").filter(Boolean);
   const pasteX = (target = "UTF8_STRING") => X.sh(["xclip", "-selection", "clipboard", "-o", "-t", target]);
 
-  async function bridge(region: FakeRegion, backend: DesktopBackend, o: Partial<BridgeOptions> = {}) {
-    const ac = new AbortController();
-    const lines: string[] = [];
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const stats: Promise<BridgeStats> = runBridge({ region: 0, port: region.port(), backend, log: (l) => lines.push(l), signal: ac.signal, onReady: ready, maxBackoffMs: 200, ...o });
-    await Promise.race([isReady, stats]);
-    return {
-      lines,
-      stats,
-      async [Symbol.asyncDispose]() {
-        ac.abort();
-        await stats;
-      },
-    };
-  }
+  const bridge = startBridge;
   const settle = () => Bun.sleep(400);
   const logged = (lines: string[], text: string) => waitFor(() => lines.some((l) => l.includes(text)), 15_000, `"${text}" in the log: ${lines.join(" | ")}`);
 

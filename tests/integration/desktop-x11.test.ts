@@ -3,11 +3,11 @@
 // are played by xclip (copying with `-i`, pasting with `-o`).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
+import { type BridgeOptions, runBridge } from "../../src/desktop/bridge.ts";
 import { x11Backend } from "../../src/desktop/x11.ts";
 import { selectionEvents } from "../../src/desktop/x11events.ts";
 import { tempDir, waitFor } from "../helpers/clip.ts";
-import { type Display, childPids, FakeRegion, fakePng, haveXvfb, startXvfb, xauthFile } from "../helpers/desktop.ts";
+import { type Display, childPids, FakeRegion, fakePng, haveXvfb, startBridge, startXvfb, xauthFile } from "../helpers/desktop.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -56,23 +56,12 @@ describe.skipIf(!haveXvfb)("desktop x11", () => {
       throw new Error(`${e.message}: log ${lines.join(" | ")} // ${ps.join(" / ")}`);
     });
 
-  async function bridge(region: FakeRegion, d: Display, o: Partial<BridgeOptions> & { poll?: boolean } = {}) {
-    const ac = new AbortController();
+  /** The bridge on display d, by XFIXES events (or polling, with `poll`). */
+  const bridge = (region: FakeRegion, d: Display, o: Partial<BridgeOptions> & { poll?: boolean } = {}) => {
     const lines: string[] = [];
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
     const backend = x11Backend({ display: d.env.DISPLAY, signal: o.poll ? "poll" : "events", pollMs: 200, log: (l) => lines.push(l) });
-    const stats: Promise<BridgeStats> = runBridge({ region: 0, port: region.port(), backend, log: (l) => lines.push(l), signal: ac.signal, onReady: ready, maxBackoffMs: 200, ...o });
-    await Promise.race([isReady, stats]);
-    return {
-      lines,
-      stats,
-      async [Symbol.asyncDispose]() {
-        ac.abort();
-        await stats;
-      },
-    };
-  }
+    return startBridge(region, backend, { log: (l) => lines.push(l), ...o }).then((b) => Object.assign(b, { lines }));
+  };
   /** A settle window: time for an echo or a storm to show itself, were there one (a bridge acts within ~100 ms). */
   const settle = () => Bun.sleep(400);
 

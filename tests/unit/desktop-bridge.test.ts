@@ -5,9 +5,9 @@
 
 import { expect, test } from "bun:test";
 import type { DesktopBackend, Tick } from "../../src/desktop/backend.ts";
-import { type BridgeOptions, type BridgeStats, runBridge } from "../../src/desktop/bridge.ts";
+import type { BridgeOptions } from "../../src/desktop/bridge.ts";
 import { digest } from "../../src/desktop/exec.ts";
-import { FakeRegion } from "../helpers/desktop.ts";
+import { FakeRegion, startBridge } from "../helpers/desktop.ts";
 import { waitFor } from "../helpers/clip.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -107,27 +107,8 @@ class FakeDesktop implements DesktopBackend {
   close() {}
 }
 
-interface Running extends AsyncDisposable {
-  lines: string[];
-  stats: Promise<BridgeStats>;
-}
-
-async function bridge(region: FakeRegion, desktop: FakeDesktop, o: Partial<BridgeOptions> = {}): Promise<Running> {
-  const ac = new AbortController();
-  const lines: string[] = [];
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  const stats = runBridge({ region: 3, port: region.port(), backend: desktop, log: (l) => lines.push(l), signal: ac.signal, onReady: ready, maxBackoffMs: 100, ...o });
-  await Promise.race([isReady, stats]);
-  return {
-    lines,
-    stats,
-    async [Symbol.asyncDispose]() {
-      ac.abort();
-      await stats;
-    },
-  };
-}
+/** The bridge on region 3 against the in-memory desktop, retrying fast. */
+const bridge = (region: FakeRegion, desktop: FakeDesktop, o: Partial<BridgeOptions> = {}) => startBridge(region, desktop, { region: 3, maxBackoffMs: 100, ...o });
 
 /** Lets every queued tick, debounce and step run (the debounce is 50 ms; a settle window for asserting that nothing more happens). */
 const settle = () => Bun.sleep(250);
