@@ -3,7 +3,7 @@
 // whole, put a value, clear, and say when the content changed.
 
 import { digest, type RunResult } from "./exec.ts";
-import { chooseType } from "./types.ts";
+import { chooseType, TEXT_UTF8 } from "./types.ts";
 
 /**
  * A change signal. `fresh`: a new selection was made for certain (an X11
@@ -78,6 +78,14 @@ export async function* pollTicks(fingerprint: () => Promise<string>, everyMs: nu
       yield { fresh: false };
     }
   }
+}
+
+/** For a text-only clipboard (pbpaste, xsel): a hash of its text, or why it could not be read. */
+export function textFingerprint(read: DesktopBackend["read"]): () => Promise<string> {
+  return async () => {
+    const r = await read(TEXT_UTF8, 64 << 20, false);
+    return r.ok ? r.digest : r.why;
+  };
 }
 
 /** For a poll: the offered types, and a hash of the content the bridge would fetch (up to 1 MiB). */

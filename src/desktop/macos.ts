@@ -5,7 +5,7 @@
 // change of hash is what NSPasteboard's changeCount would have told us,
 // except that a re-copy of equal text goes unseen.
 
-import { type DesktopBackend, POLL_MS, pollTicks, type Tick } from "./backend.ts";
+import { type DesktopBackend, POLL_MS, pollTicks, textFingerprint, type Tick } from "./backend.ts";
 import { digest, run } from "./exec.ts";
 import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
@@ -38,10 +38,7 @@ export function macosBackend(o: MacosOptions = {}): DesktopBackend {
       if (!r.ok) throw new Error(`pbcopy: ${r.detail}`);
     },
     watch(signal): AsyncIterable<Tick> {
-      return pollTicks(async () => {
-        const r = await read(TEXT_UTF8, 64 << 20, false);
-        return r.ok ? r.digest : r.why;
-      }, o.pollMs ?? POLL_MS, signal);
+      return pollTicks(textFingerprint(read), o.pollMs ?? POLL_MS, signal);
     },
     close() {},
   };

@@ -3,7 +3,7 @@
 // the text, since xsel gives no events and the bridge does not assume the
 // XFIXES client works where the packaged tools are this sparse.
 
-import { type DesktopBackend, POLL_MS, pollTicks, type Tick, untilHeld } from "./backend.ts";
+import { type DesktopBackend, POLL_MS, pollTicks, textFingerprint, type Tick, untilHeld } from "./backend.ts";
 import { run } from "./exec.ts";
 import { isPlainText, TEXT_UTF8 } from "./types.ts";
 
@@ -35,10 +35,7 @@ export function xselBackend(o: XselOptions): DesktopBackend {
       await run(["xsel", "--clipboard", "--clear"], { env, timeoutMs: 10_000, detach: true });
     },
     watch(signal): AsyncIterable<Tick> {
-      return pollTicks(async () => {
-        const r = await read(TEXT_UTF8, 64 << 20, false);
-        return r.ok ? r.digest : r.why;
-      }, o.pollMs ?? POLL_MS, signal);
+      return pollTicks(textFingerprint(read), o.pollMs ?? POLL_MS, signal);
     },
     close() {},
   };
