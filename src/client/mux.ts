@@ -267,10 +267,10 @@ export class Mux {
   }
 
   /** A request without a value, answered by a RES without one. */
-  async call(op: string, meta: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  async call(op: string, meta: Record<string, unknown> = {}, payload?: Uint8Array): Promise<Record<string, unknown>> {
     const { id, inbox } = this.openStream();
     try {
-      this.send(FrameType.REQ, id, { ...meta, op });
+      this.send(FrameType.REQ, id, { ...meta, op }, payload);
       return (await this.answer(inbox, false)).meta;
     } finally {
       this.endStream(id, false);
@@ -480,18 +480,10 @@ export class Mux {
    * value leave in one frame now, and the answer is the reply, with none of
    * a streamed upload's machinery (nothing to stop part way).
    */
-  private async uploadWhole(op: string, meta: Record<string, unknown>, bytes: Uint8Array, opts: UploadOptions): Promise<Record<string, unknown>> {
-    const { id, inbox } = this.openStream();
-    try {
-      this.send(FrameType.REQ, id, { ...meta, op, size: bytes.length }, bytes);
-      opts.onProgress?.(bytes.length);
-      const item = await inbox.next();
-      if (item.t === "err") throw item.err;
-      if (item.t !== "head") throw new ClipError("PROTOCOL", "unexpected reply to an upload");
-      return item.meta;
-    } finally {
-      this.endStream(id, false);
-    }
+  private uploadWhole(op: string, meta: Record<string, unknown>, bytes: Uint8Array, opts: UploadOptions): Promise<Record<string, unknown>> {
+    const answered = this.call(op, { ...meta, size: bytes.length }, bytes);
+    opts.onProgress?.(bytes.length);
+    return answered;
   }
 
   /**
