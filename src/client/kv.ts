@@ -139,7 +139,7 @@ export class Kv {
 
   /** The value of `key` (`rev` or `back` for an earlier one); a missing key rejects with ClipError("NOTFOUND"). */
   async get(key: string, at?: ReadOptions): Promise<Uint8Array> {
-    const { meta, bytes } = await (await this.conn()).callValue("kv.get", at ? { group: this.group, key: checkKey(key), ...at } : { group: this.group, key: checkKey(key) });
+    const { meta, bytes } = await (await this.conn()).callValue("kv.get", { group: this.group, key: checkKey(key), ...at });
     return openWhole(this.sealing, { group: this.group, key }, meta, bytes);
   }
 
